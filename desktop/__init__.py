@@ -1,0 +1,1 @@
+"""Rollcall's Qt desktop application. The only package that imports PySide6."""

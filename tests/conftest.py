@@ -1,0 +1,51 @@
+"""Shared fixtures. Tests read data from ../shared (beside the checkout) and skip clearly without it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("ROLLCALL_SHARED", REPO.parent / "shared"))
+
+
+def shared_path(*parts: str) -> Path:
+    """A file under ../shared; the test is skipped (with the reason) when it is absent."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared test data not found: {path}")
+    return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory):
+    """Never write into the real user's cache or data folders. Session-wide, so that converted
+    detector weights are built once and session fixtures see the same folders."""
+    base = tmp_path_factory.getbasetemp()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ROLLCALL_CACHE_DIR", str(base / "user-cache"))
+        mp.setenv("ROLLCALL_DATA_DIR", str(base / "user-data"))
+        yield
+
+
+@pytest.fixture(scope="session")
+def dlib_model():
+    from core.models.dlib_resnet import load_dlib_resnet
+
+    return load_dlib_resnet()
+
+
+@pytest.fixture(scope="session")
+def default_embedder(dlib_model):
+    from core.models.base import Embedder
+
+    return Embedder(dlib_model, name="dlib")
+
+
+@pytest.fixture(scope="session")
+def yunet_path() -> Path:
+    return shared_path("models", "face_detection_yunet_2023mar.onnx")
