@@ -1,0 +1,112 @@
+"""Image -> faces with box, landmarks, quality, aligned crop and L2-normalised embedding.
+
+All faces of a frame are embedded in one batch. Large images are detected on a
+reduced copy (bounded time and memory) while crops are cut from the full image.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import torch
+
+from core.align import align_face
+from core.detect import Detection, Detector, create_detector
+from core.errors import ConfigError
+from core.imageio import to_bgr8
+from core.models.base import Embedder
+from core.models.loading import load_embedder
+from core.quality import FaceQuality, measure_quality
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_DETECT_SIDE = 1920
+
+
+@dataclass
+class Face:
+    box: np.ndarray  # (4,) x1, y1, x2, y2 in source pixels
+    score: float
+    landmarks: np.ndarray  # (5, 2)
+    quality: FaceQuality
+    crop: np.ndarray  # aligned BGR crop at the embedder's input size
+    embedding: np.ndarray  # (D,) float32, unit length
+
+
+@dataclass
+class FrameResult:
+    faces: list[Face]
+    image_size: tuple[int, int]  # (width, height)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def resolve_device(device: str) -> torch.device:
+    """"auto" picks CUDA when present; asking for CUDA without one is a clear error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("CUDA was requested but no CUDA device is available; choose CPU in Settings")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ConfigError(f"unknown device '{device}': use 'cpu', 'cuda' or 'auto'")
+    return torch.device(device)
+
+
+class FacePipeline:
+    def __init__(self, detector: Detector, embedder: Embedder, max_detect_side: int = DEFAULT_MAX_DETECT_SIDE) -> None:
+        if max_detect_side < 64:
+            raise ConfigError(f"max_detect_side must be at least 64 pixels, got {max_detect_side}")
+        self.detector = detector
+        self.embedder = embedder
+        self.max_detect_side = max_detect_side
+
+    def detect(self, image_bgr: np.ndarray) -> list[Detection]:
+        """Detections in full-image coordinates; big images are searched at a reduced size."""
+        h, w = image_bgr.shape[:2]
+        longest = max(h, w)
+        if longest <= self.max_detect_side:
+            return self.detector.detect(image_bgr)
+        factor = self.max_detect_side / longest
+        small = cv2.resize(image_bgr, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA)
+        return [d.scaled(1.0 / factor) for d in self.detector.detect(small)]
+
+    def embed_detections(self, image_bgr: np.ndarray, detections: list[Detection]) -> tuple[list[Face], dict[str, float]]:
+        spec = self.embedder.spec
+        t0 = time.perf_counter()
+        crops = [align_face(image_bgr, d.landmarks, spec.template, spec.size) for d in detections]
+        t1 = time.perf_counter()
+        embeddings = self.embedder.embed(np.stack(crops)) if crops else np.zeros((0, self.embedder.dim), np.float32)
+        t2 = time.perf_counter()
+        faces = [
+            Face(d.box, d.score, d.landmarks, measure_quality(d.box, d.landmarks, c), c, e)
+            for d, c, e in zip(detections, crops, embeddings)
+        ]
+        return faces, {"align": (t1 - t0) * 1e3, "embed": (t2 - t1) * 1e3}
+
+    def process(self, image: np.ndarray, color: str = "bgr") -> FrameResult:
+        """Every face in `image` (any layout `to_bgr8` accepts), in one embedding batch."""
+        img = to_bgr8(image, color)
+        t0 = time.perf_counter()
+        detections = self.detect(img)
+        detect_ms = (time.perf_counter() - t0) * 1e3
+        faces, timings = self.embed_detections(img, detections)
+        return FrameResult(faces, (img.shape[1], img.shape[0]), {"detect": detect_ms, **timings})
+
+
+def build_pipeline(
+    detector: str = "mtcnn",
+    embedder: str = "dlib",
+    device: str = "cpu",
+    min_face_size: int = 20,
+    max_detect_side: int = DEFAULT_MAX_DETECT_SIDE,
+) -> FacePipeline:
+    """A pipeline from short specs: detector "mtcnn" | "yunet:PATH"; embedder "dlib" | model file path."""
+    dev = resolve_device(device)
+    return FacePipeline(
+        create_detector(detector, min_face_size=min_face_size, device=str(dev)),
+        load_embedder(embedder, device=dev),
+        max_detect_side=max_detect_side,
+    )

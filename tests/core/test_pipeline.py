@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from core.detect.base import Detection, Detector
+from core.detect.yunet import YuNetDetector
+from core.errors import ConfigError, InvalidImageError
+from core.imageio import read_image
+from core.pipeline import FacePipeline, build_pipeline, resolve_device
+from tests.conftest import shared_path
+
+
+@pytest.fixture(scope="module")
+def pipeline(yunet_path, default_embedder) -> FacePipeline:
+    return FacePipeline(YuNetDetector(yunet_path), default_embedder)
+
+
+def test_faces_come_with_everything(pipeline: FacePipeline) -> None:
+    result = pipeline.process(read_image(shared_path("faces", "misc", "two_people.jpg")))
+    assert len(result.faces) == 2
+    for face in result.faces:
+        assert face.crop.shape == (150, 150, 3)
+        assert face.embedding.shape == (128,) and np.isclose(np.linalg.norm(face.embedding), 1.0, atol=1e-5)
+        assert face.landmarks.shape == (5, 2) and face.quality.face_size > 50 and face.quality.sharpness > 0
+    assert set(result.timings_ms) == {"detect", "align", "embed"}
+
+
+def test_same_person_scores_higher_than_another(pipeline: FacePipeline) -> None:
+    def emb(*parts: str) -> np.ndarray:
+        faces = pipeline.process(read_image(shared_path(*parts))).faces
+        return max(faces, key=lambda f: f.quality.face_size).embedding
+
+    obama, obama2, biden = emb("faces", "misc", "obama.jpg"), emb("faces", "misc", "obama2.jpg"), emb("faces", "misc", "biden.jpg")
+    assert obama @ obama2 > obama @ biden
+
+
+def test_input_layouts_give_the_same_faces(pipeline: FacePipeline) -> None:
+    bgr = read_image(shared_path("faces", "misc", "obama.jpg"))
+    reference = pipeline.process(bgr).faces[0].embedding
+    rgba = np.dstack([bgr[:, :, ::-1], np.full(bgr.shape[:2], 255, np.uint8)])
+    variants = {
+        "rgb": (bgr[:, :, ::-1].copy(), "rgb"),
+        "rgba": (rgba, "rgb"),
+        "uint16": (bgr.astype(np.uint16) * 257, "bgr"),
+        "float": (bgr.astype(np.float32) / 255.0, "bgr"),
+    }
+    for name, (img, color) in variants.items():
+        faces = pipeline.process(img, color=color).faces
+        assert len(faces) == 1, name
+        assert float(faces[0].embedding @ reference) > 0.999, name
+    grey = pipeline.process(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)).faces
+    assert len(grey) == 1 and float(grey[0].embedding @ reference) > 0.95
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (5, 7, 3), (480, 640, 3)])
+def test_images_without_faces_give_no_faces(pipeline: FacePipeline, shape: tuple[int, int, int]) -> None:
+    assert pipeline.process(np.full(shape, 127, np.uint8)).faces == []
+
+
+def test_bad_arrays_are_rejected(pipeline: FacePipeline) -> None:
+    with pytest.raises(InvalidImageError):
+        pipeline.process(np.zeros((0, 10, 3), np.uint8))
+
+
+class _RecordingDetector(Detector):
+    """Reports one face in the middle of whatever it is given, and remembers the size it saw."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, int]] = []
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        h, w = image.shape[:2]
+        self.seen.append((w, h))
+        cx, cy, s = w / 2, h / 2, min(w, h) / 8
+        lm = np.array([[cx - s, cy - s], [cx + s, cy - s], [cx, cy], [cx - s * 0.8, cy + s], [cx + s * 0.8, cy + s]])
+        return [Detection(np.array([cx - 2 * s, cy - 2 * s, cx + 2 * s, cy + 2 * s]), 0.99, lm)]
+
+
+def test_large_images_are_searched_reduced_but_cropped_at_full_size(default_embedder) -> None:
+    detector = _RecordingDetector()
+    pipe = FacePipeline(detector, default_embedder, max_detect_side=1000)
+    result = pipe.process(np.zeros((6000, 8000, 3), np.uint8))
+    assert detector.seen == [(1000, 750)]
+    face = result.faces[0]
+    assert face.box[2] - face.box[0] == pytest.approx(3000, rel=1e-3)  # back in full-image pixels
+    assert face.landmarks[2] == pytest.approx([4000, 3000], rel=1e-3)
+
+
+def test_device_choice() -> None:
+    assert str(resolve_device("cpu")) == "cpu"
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    with pytest.raises(ConfigError):
+        resolve_device("tpu")
+    if not __import__("torch").cuda.is_available():
+        with pytest.raises(ConfigError, match="CUDA"):
+            resolve_device("cuda")
+
+
+def test_build_pipeline_rejects_unknown_detector() -> None:
+    with pytest.raises(ConfigError, match="unknown detector"):
+        build_pipeline("haar")
+    with pytest.raises(ConfigError, match="needs its model file"):
+        build_pipeline("yunet")
