@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     detector_specs = ["mtcnn"] + ([f"yunet:{args.yunet}"] if args.yunet else [])
     for spec in detector_specs:
         detector = create_detector(spec, min_face_size=args.min_face)
-        per_frame = [timed(lambda f=f: detector.detect(f), args.repeats)["median_ms"] for f in frames]
+        per_frame = [timed(lambda f=f, d=detector: d.detect(f), args.repeats)["median_ms"] for f in frames]
         name = spec.split(":")[0]
         results["detectors"][name] = {
             "median_of_frame_medians_ms": round(statistics.median(per_frame), 1),
@@ -89,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         embedder = load_embedder(spec)
         size = embedder.spec.size
         crop = np.random.default_rng(0).integers(0, 256, (1, size, size, 3), dtype=np.uint8)
-        single = timed(lambda: embedder.embed(crop), args.repeats * 2)
-        batch8 = timed(lambda: embedder.embed(np.repeat(crop, 8, axis=0)), args.repeats)
+        single = timed(lambda e=embedder, c=crop: e.embed(c), args.repeats * 2)
+        batch8 = timed(lambda e=embedder, c=np.repeat(crop, 8, axis=0): e.embed(c), args.repeats)
         name = Path(spec).stem if spec != "dlib" else "dlib"
         results["embedders"][name] = {"batch1": single, "per_face_in_batch8_ms": round(batch8["median_ms"] / 8, 2)}
         print(f"{name:18s} embed: {single['median_ms']:6.2f} ms/face at batch 1 (p90 {single['p90_ms']:.2f}), "

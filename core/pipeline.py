@@ -25,6 +25,8 @@ from core.quality import FaceQuality, measure_quality
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_DETECT_SIDE = 1920
+TIGHT_CROP_MAX_SIDE = 400  # photos up to this size get a second, padded look when no face is found
+TIGHT_CROP_PADDING = 0.25
 
 
 @dataclass
@@ -64,14 +66,28 @@ class FacePipeline:
         self.max_detect_side = max_detect_side
 
     def detect(self, image_bgr: np.ndarray) -> list[Detection]:
-        """Detections in full-image coordinates; big images are searched at a reduced size."""
+        """Detections in full-image coordinates; big images are searched at a reduced size, and
+        small photos where nothing was found are searched again with a border added (detectors
+        miss faces that fill a tightly cropped picture, as in ID photos or face datasets)."""
         h, w = image_bgr.shape[:2]
         longest = max(h, w)
-        if longest <= self.max_detect_side:
-            return self.detector.detect(image_bgr)
-        factor = self.max_detect_side / longest
-        small = cv2.resize(image_bgr, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA)
-        return [d.scaled(1.0 / factor) for d in self.detector.detect(small)]
+        if longest > self.max_detect_side:
+            factor = self.max_detect_side / longest
+            size = (max(1, round(w * factor)), max(1, round(h * factor)))
+            small = cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA)
+            return [d.scaled(1.0 / factor) for d in self.detector.detect(small)]
+        detections = self.detector.detect(image_bgr)
+        if detections or longest > TIGHT_CROP_MAX_SIDE or min(h, w) < 8:
+            return detections
+        pad = int(round(TIGHT_CROP_PADDING * longest))
+        padded = cv2.copyMakeBorder(image_bgr, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(127, 127, 127))
+        shifted = []
+        for d in self.detector.detect(padded):
+            box = d.box - pad
+            box[[0, 2]] = np.clip(box[[0, 2]], 0, w)
+            box[[1, 3]] = np.clip(box[[1, 3]], 0, h)
+            shifted.append(Detection(box, d.score, d.landmarks - pad))
+        return shifted
 
     def embed_detections(self, image_bgr: np.ndarray, detections: list[Detection]) -> tuple[list[Face], dict[str, float]]:
         spec = self.embedder.spec

@@ -9,7 +9,10 @@ it (`arch` name plus `arch_args`), so that checkpoints can describe themselves.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -42,6 +45,9 @@ class FaceEmbeddingModel(nn.Module):
     arch: str = ""
     input_spec: InputSpec
     embedding_dim: int
+    # Cosine similarity at which two faces count as the same person, for a new gallery
+    # (each family sets it from bench/calibrate_defaults.py; `rollcall calibrate` refines it).
+    default_threshold: float
 
     def arch_args(self) -> dict:
         """Keyword arguments that rebuild this module with `registry.build(arch, **args)`."""
@@ -93,6 +99,22 @@ class Embedder:
         x = torch.from_numpy(np.ascontiguousarray(crops[..., ::-1])).to(self.device)
         x = x.permute(0, 3, 1, 2).float()
         return (x - self._mean) * self._inv_std
+
+    @functools.cached_property
+    def identity(self) -> str:
+        """What identifies this model's embeddings: sha256 of its weights file, else of its tensors."""
+        source = Path(self.source) if self.source else None
+        if source is not None and source.is_file():
+            h = hashlib.sha256()
+            with source.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+            return h.hexdigest()
+        h = hashlib.sha256(self.arch.encode())
+        for name, tensor in sorted(self.model.state_dict().items()):
+            h.update(name.encode())
+            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()
 
     @torch.inference_mode()
     def embed(self, crops_bgr: np.ndarray) -> np.ndarray:

