@@ -1,0 +1,147 @@
+"""`rollcall`: the engine, gallery and attendance from the command line.
+
+    rollcall enroll NAME PHOTO...             enrol someone (or --camera 0 --captures 5)
+    rollcall people [list|rename|delete]      who is enrolled
+    rollcall identify IMAGE|VIDEO|FOLDER      names and scores of the faces seen
+    rollcall run --source VIDEO|CAMERA --session NAME    mark attendance, headless
+    rollcall session [start|stop|list]        attendance sessions
+    rollcall export --session NAME --out FILE.csv|.xlsx
+    rollcall calibrate [--target-far 0.001] [--apply]
+    rollcall model [list|activate PATH]       face models; activating re-embeds the gallery
+    rollcall evaluate DATASET_ROOT --enroll-per-subject N
+    rollcall faces PHOTO... / rollcall compare PHOTO_A PHOTO_B
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from core.cli.attendance_cmds import cmd_export, cmd_run, cmd_session
+from core.cli.context import Context
+from core.cli.engine_cmds import cmd_compare, cmd_evaluate, cmd_faces, cmd_identify
+from core.cli.gallery_cmds import cmd_calibrate, cmd_enroll, cmd_model, cmd_people
+from core.db import default_db_path
+from core.errors import RollcallError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rollcall", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", type=Path, default=None, help=f"database file (default {default_db_path()})")
+    parser.add_argument("--detector", default="mtcnn", help="mtcnn (default) or yunet:PATH.onnx")
+    parser.add_argument("--embedder", default=None,
+                        help="face model: dlib (default) or a model file; with a gallery, its active model is used")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    parser.add_argument("--min-face", type=int, default=20, help="smallest face to find, pixels (>= 12)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("enroll", help="enrol a person from photos or the camera")
+    p.add_argument("name")
+    p.add_argument("photos", nargs="*", type=Path)
+    p.add_argument("--camera", type=int, help="capture from this camera index instead (SPACE captures)")
+    p.add_argument("--captures", type=int, default=5, help="usable captures wanted from the camera")
+    p.add_argument("--face", type=int, help="in photos with several faces, use face number N (left to right)")
+    p.add_argument("--external-id")
+    p.add_argument("--group")
+    p.add_argument("--notes")
+    p.add_argument("--yes", action="store_true", help="save even when the person looks like someone enrolled")
+    p.set_defaults(func=cmd_enroll)
+
+    p = sub.add_parser("people", help="list, rename or delete enrolled people")
+    psub = p.add_subparsers(dest="people_action", metavar="ACTION")
+    q = psub.add_parser("list")
+    q.add_argument("--search")
+    q = psub.add_parser("rename")
+    q.add_argument("person", help="id or name")
+    q.add_argument("new_name")
+    q = psub.add_parser("delete")
+    q.add_argument("person", help="id or name")
+    q.add_argument("--erase-history", action="store_true", help="also delete their attendance marks")
+    q.add_argument("--operator", default="")
+    q.add_argument("--yes", action="store_true")
+    p.set_defaults(func=cmd_people, search=None)
+
+    p = sub.add_parser("identify", help="name the faces in an image, a folder of images or a video")
+    p.add_argument("target", type=Path)
+    p.add_argument("--threshold", type=float)
+    p.add_argument("--margin", type=float, default=0.0, help="top-1 minus top-2 needed (0: off)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_identify)
+
+    p = sub.add_parser("run", help="watch a video or camera and mark attendance")
+    p.add_argument("--source", required=True, help="video file, camera index or stream URL")
+    p.add_argument("--session", required=True, help="session name (started if not open)")
+    p.add_argument("--group")
+    p.add_argument("--threshold", type=float)
+    p.add_argument("--margin", type=float, default=0.0)
+    p.add_argument("-k", type=int, default=3, help="agreeing recognitions needed (K of N)")
+    p.add_argument("-n", type=int, default=5, help="recent recognitions considered (K of N)")
+    p.add_argument("--record-unknown", action="store_true", help="keep crops of unknown faces")
+    p.add_argument("--max-seconds", type=float, help="stop after this long")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("session", help="start, stop or list attendance sessions")
+    ssub = p.add_subparsers(dest="session_action", metavar="ACTION")
+    q = ssub.add_parser("start")
+    q.add_argument("name")
+    q.add_argument("--group")
+    q = ssub.add_parser("stop")
+    q.add_argument("name")
+    ssub.add_parser("list")
+    p.set_defaults(func=cmd_session)
+
+    p = sub.add_parser("export", help="write marks to CSV or XLSX")
+    p.add_argument("--session")
+    p.add_argument("--from", dest="start", help="from this date/time (ISO, e.g. 2026-11-23)")
+    p.add_argument("--to", dest="end", help="up to this date (inclusive) or time (exclusive)")
+    p.add_argument("--format", choices=["csv", "xlsx"])
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("calibrate", help="FAR/FRR of the gallery's own samples; suggest a threshold")
+    p.add_argument("--target-far", type=float, default=1e-3)
+    p.add_argument("--apply", action="store_true", help="use the suggested threshold from now on")
+    p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("model", help="list face models or activate one (re-embeds the gallery)")
+    msub = p.add_subparsers(dest="model_action", metavar="ACTION")
+    msub.add_parser("list")
+    q = msub.add_parser("activate")
+    q.add_argument("path", help="model file, or dlib for the default")
+    p.set_defaults(func=cmd_model)
+
+    p = sub.add_parser("evaluate", help="rank-1 identification on a folder of subject folders")
+    p.add_argument("dataset_root", type=Path)
+    p.add_argument("--enroll-per-subject", type=int, default=3)
+    p.add_argument("--threshold", type=float)
+    p.add_argument("--json", type=Path)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("faces", help="list the faces in photos")
+    p.add_argument("photos", nargs="+", type=Path)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_faces)
+
+    p = sub.add_parser("compare", help="how similar the main faces of two photos are")
+    p.add_argument("photo_a", type=Path)
+    p.add_argument("photo_b", type=Path)
+    p.set_defaults(func=cmd_compare)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    ctx = Context(args)
+    try:
+        return args.func(ctx, args)
+    except RollcallError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        ctx.close()
+

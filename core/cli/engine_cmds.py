@@ -1,0 +1,120 @@
+"""CLI commands about faces and models that need no attendance: faces, compare, identify, evaluate."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from core.cli.console import Progress
+from core.cli.context import Context
+from core.evaluate import evaluate_folder
+from core.imageio import IMAGE_SUFFIXES, read_image
+from core.live import FrameSource
+from core.matching import TemplateIndex
+
+
+def cmd_faces(ctx: Context, args: argparse.Namespace) -> int:
+    pipeline = ctx.standalone_pipeline()
+    report = []
+    for path in args.photos:
+        result = pipeline.process(read_image(path))
+        faces = [
+            {
+                "box": [round(float(v), 1) for v in f.box],
+                "score": round(f.score, 3),
+                "face_size_px": round(f.quality.face_size, 1),
+                "sharpness": round(f.quality.sharpness, 1),
+                "yaw": round(f.quality.yaw, 2),
+                "embedding_dim": int(f.embedding.shape[0]),
+            }
+            for f in result.faces
+        ]
+        report.append({"image": str(path), "size": list(result.image_size), "faces": faces,
+                       "ms": {k: round(v, 1) for k, v in result.timings_ms.items()}})
+        if not args.json:
+            print(f"{path}: {len(faces)} face(s) in {result.image_size[0]}x{result.image_size[1]}")
+            for i, f in enumerate(faces, 1):
+                print(f"  {i}. box {f['box']} score {f['score']} size {f['face_size_px']} px "
+                      f"sharpness {f['sharpness']} yaw {f['yaw']}")
+    if args.json:
+        print(json.dumps(report, indent=2))
+    return 0
+
+
+def cmd_compare(ctx: Context, args: argparse.Namespace) -> int:
+    pipeline = ctx.standalone_pipeline()
+    embeddings = []
+    for path in (args.photo_a, args.photo_b):
+        faces = pipeline.process(read_image(path)).faces
+        if not faces:
+            print(f"no face found in {path}", file=sys.stderr)
+            return 1
+        embeddings.append(max(faces, key=lambda f: f.quality.face_size).embedding)
+    print(f"cosine similarity {float(np.dot(embeddings[0], embeddings[1])):.4f} ({pipeline.embedder.name})")
+    return 0
+
+
+def _identify_frames(target: Path):
+    """(label, BGR frame) for an image, every image of a folder, or every Nth frame of a video."""
+    if target.is_dir():
+        for path in sorted(p for p in target.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+            yield str(path), read_image(path)
+    elif target.suffix.lower() in IMAGE_SUFFIXES:
+        yield str(target), read_image(target)
+    else:
+        with FrameSource(str(target)) as source:
+            step = max(1, int(round(source.fps / 2))) if source.fps > 0 else 1  # two frames a second
+            index = 0
+            while True:
+                frame, t = source.read()
+                if frame is None:
+                    break
+                if index % step == 0:
+                    yield f"{target.name} @ {t:6.2f}s", frame
+                index += 1
+
+
+def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
+    pipeline = ctx.pipeline
+    model = ctx.gallery.active_model()
+    index = TemplateIndex(*ctx.gallery.templates(model.id))
+    threshold = args.threshold if args.threshold is not None else model.threshold
+    if len(index) == 0:
+        print("the gallery is empty: enrol people first (rollcall enroll NAME PHOTO...)", file=sys.stderr)
+        return 1
+    results = []
+    for label, frame in _identify_frames(args.target):
+        faces = pipeline.process(frame).faces
+        matches = index.identify(np.stack([f.embedding for f in faces]) if faces else np.zeros((0, index.dim)),
+                                 threshold, args.margin)
+        entry = {"source": label, "faces": []}
+        for face, match in zip(faces, matches):
+            name = match.name if match.known else "unknown"
+            closest = index.name_of(match.best_person_id) if match.best_person_id is not None else None
+            entry["faces"].append({"name": name, "score": round(match.score, 4), "closest": closest,
+                                   "box": [round(float(v)) for v in face.box]})
+        results.append(entry)
+        if not args.json:
+            names = ", ".join(f"{f['name']} ({f['score']:.3f})" for f in entry["faces"]) or "no face"
+            print(f"{label}: {names}")
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 0
+
+
+def cmd_evaluate(ctx: Context, args: argparse.Namespace) -> int:
+    pipeline = ctx.standalone_pipeline()
+    result = evaluate_folder(args.dataset_root, pipeline, args.enroll_per_subject, args.threshold,
+                             progress=Progress("evaluating"))
+    print(f"{result['subjects']} subjects, {result['probes']} probes, {result['enroll_per_subject']} enrolled each")
+    print(f"rank-1 {result['rank1']:.4f}; at threshold {result['threshold']:.3f}: open-set accuracy "
+          f"{result['open_set_accuracy']:.4f}, unknown {result['unknown_rate']:.4f}, "
+          f"false accepts {result['false_accept_rate']:.4f}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0

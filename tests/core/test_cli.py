@@ -1,0 +1,135 @@
+"""The `rollcall` command line, end to end on a temporary database."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from core.cli import main
+from core.imageio import read_image
+from tests.conftest import shared_path
+
+
+@pytest.fixture
+def cli(tmp_path: Path, yunet_path: Path, capsys: pytest.CaptureFixture[str]):
+    """Runs `rollcall --db tmp --detector yunet ...` and returns (exit code, stdout, stderr)."""
+    db = tmp_path / "cli.db"
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = main(["--db", str(db), "--detector", f"yunet:{yunet_path}", *argv])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run
+
+
+def _video_of(image_path: Path, out: Path, frames: int = 12) -> Path:
+    img = read_image(image_path)
+    h, w = img.shape[:2]
+    scale = 640 / max(h, w)
+    img = cv2.resize(img, (int(w * scale) // 2 * 2, int(h * scale) // 2 * 2))
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 10, (img.shape[1], img.shape[0]))
+    for _ in range(frames):
+        writer.write(img)
+    writer.release()
+    return out
+
+
+def test_enrol_identify_run_export_walkthrough(cli, tmp_path: Path) -> None:
+    obama = [str(shared_path("faces", "knn", "train", "obama", n)) for n in ("obama.jpg", "obama2.jpg")]
+    code, out, _ = cli("enroll", "Barack Obama", *obama, "--group", "US")
+    assert code == 0 and "enrolled Barack Obama" in out and "2 sample(s)" in out
+    code, out, _ = cli("enroll", "Joe Biden", str(shared_path("faces", "knn", "train", "biden", "biden.jpg")),
+                       str(shared_path("faces", "knn", "train", "biden", "biden2.jpg")))
+    assert code == 0
+
+    code, out, _ = cli("people", "list")
+    assert "Barack Obama" in out and "Joe Biden" in out
+
+    code, out, _ = cli("identify", str(shared_path("faces", "misc", "obama3.jpg")), "--json")
+    assert code == 0 and json.loads(out)[0]["faces"][0]["name"] == "Barack Obama"
+
+    video = _video_of(shared_path("faces", "misc", "biden.jpg"), tmp_path / "biden.mp4")
+    code, out, _ = cli("run", "--source", str(video), "--session", "Assembly")
+    assert code == 0 and "marked Joe Biden" in out and "1 marked in 'Assembly'" in out
+
+    code, out, _ = cli("session", "list")
+    assert "Assembly" in out and "1 marked" in out
+
+    code, out, _ = cli("export", "--session", "Assembly", "--out", str(tmp_path / "a.csv"))
+    assert code == 0
+    rows = list(csv.reader((tmp_path / "a.csv").open(encoding="utf-8-sig")))
+    assert rows[1][0:2] == ["Assembly", "Joe Biden"]
+
+    code, out, _ = cli("people", "rename", "Joe Biden", "Joseph Biden")
+    assert code == 0 and "renamed Joe Biden to Joseph Biden" in out
+    code, out, _ = cli("people", "delete", "Joseph Biden", "--yes")
+    assert code == 0
+    code, out, _ = cli("export", "--session", "Assembly", "--out", str(tmp_path / "b.csv"))
+    rows = list(csv.reader((tmp_path / "b.csv").open(encoding="utf-8-sig")))
+    assert rows[1][1] == "Joseph Biden"  # history keeps the name after deletion
+
+
+def test_rejected_photos_are_explained(cli, tmp_path: Path) -> None:
+    bad = tmp_path / "cat.jpg"
+    bad.write_bytes(b"meow")
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((300, 300, 3), 128, np.uint8))
+    code, out, err = cli("enroll", "Nobody", str(bad), str(blank))
+    assert code == 1
+    assert f"{bad}: rejected: Cannot read image" in out and f"{blank}: rejected: no face found" in out
+    assert "nothing was saved" in err
+    assert cli("people", "list")[1].startswith("nobody enrolled")
+
+
+def test_calibrate_and_models(cli, tmp_path: Path) -> None:
+    for person in ("amy", "howard", "raj"):
+        photos = [str(p) for p in sorted(shared_path("faces", "bbt", "people", person).iterdir())]
+        assert cli("enroll", person, *photos, "--yes")[0] == 0
+    code, out, _ = cli("calibrate", "--target-far", "0.01", "--apply")
+    assert code == 0 and "suggested threshold" in out and "applied" in out
+    code, out, _ = cli("model", "list")
+    assert "(calibrated)" in out and out.startswith("*")
+
+    import torch
+
+    from core.models.checkpoint import make_checkpoint, save_atomic
+    from core.models.edgeface import EdgeFace
+
+    torch.manual_seed(0)
+    ckpt = save_atomic(make_checkpoint(EdgeFace.variant("xxs")), tmp_path / "xxs.pt")
+    code, out, _ = cli("model", "activate", str(ckpt))
+    assert code == 0 and "active model: xxs" in out
+    code, out, _ = cli("model", "list")
+    lines = out.strip().splitlines()
+    assert len(lines) == 2 and lines[1].startswith("*") and "edgeface" in lines[1]
+    code, out, _ = cli("model", "activate", "dlib")
+    assert code == 0 and cli("model", "list")[1].startswith("*")
+
+
+def test_evaluate_writes_the_json_keys(cli, tmp_path: Path) -> None:
+    root = tmp_path / "orl"
+    for s in ("s1", "s2", "s3", "s4"):
+        (root / s).mkdir(parents=True)
+        for i in range(1, 6):
+            (root / s / f"{i}.pgm").symlink_to(shared_path("faces", "orl", s, f"{i}.pgm"))
+    out_json = tmp_path / "eval.json"
+    code, out, _ = cli("evaluate", str(root), "--enroll-per-subject", "2", "--json", str(out_json))
+    assert code == 0 and "rank-1" in out
+    result = json.loads(out_json.read_text())
+    assert {"rank1", "subjects", "probes", "unknown_rate", "threshold"} <= set(result)
+    assert result["subjects"] == 4 and result["probes"] == 12 and result["rank1"] >= 0.75
+
+
+def test_errors_are_messages(cli, tmp_path: Path) -> None:
+    code, _, err = cli("export", "--session", "Nope", "--out", str(tmp_path / "x.csv"))
+    assert code == 2 and "no session called 'Nope'" in err
+    code, _, err = cli("identify", str(shared_path("faces", "misc", "obama.jpg")))
+    assert code == 1 and "gallery is empty" in err
+    code, _, err = cli("--embedder", str(tmp_path / "missing.pt"), "faces", str(shared_path("faces", "misc", "obama.jpg")))
+    assert code == 2 and "missing.pt" in err
