@@ -19,6 +19,7 @@ import numpy as np
 from core.detect.base import Detection
 from core.errors import ImageReadError, InvalidImageError
 from core.gallery import (
+    ENROL_JITTERS,
     FaceSample, Gallery, GalleryError, ModelRecord, Person, enrolment_embeddings, face_sample_from, model_crops, normalise,
 )
 from core.imageio import read_image, to_bgr8
@@ -60,8 +61,10 @@ class DuplicateWarning:
 
 
 class Enroller:
-    def __init__(self, pipeline: FacePipeline, gallery: Gallery, policy: QualityPolicy | None = None) -> None:
+    def __init__(self, pipeline: FacePipeline, gallery: Gallery, policy: QualityPolicy | None = None,
+                 jitters: int = ENROL_JITTERS) -> None:
         self.pipeline = pipeline
+        self.jitters = jitters
         self.gallery = gallery
         self.policy = policy or QualityPolicy()
         model = gallery.register_model(pipeline.embedder)
@@ -119,7 +122,7 @@ class Enroller:
             reason = f"face turned too far to the side (yaw {quality.yaw:+.2f}); look at the camera"
         if reason:
             return SampleVerdict(source, False, reason, detections=detections, crop=crop[0])
-        embedding = enrolment_embeddings(self.pipeline.embedder, crop)[0]
+        embedding = enrolment_embeddings(self.pipeline.embedder, crop, self.jitters)[0]
         return SampleVerdict(source, True, "", sample, embedding, detections, crop[0])
 
     def possible_duplicates(self, verdicts: list[SampleVerdict], exclude_person: int | None = None) -> list[DuplicateWarning]:

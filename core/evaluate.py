@@ -16,7 +16,7 @@ from pathlib import Path
 
 from core.db import Database
 from core.enrol import Enroller, QualityPolicy
-from core.gallery import Gallery
+from core.gallery import ENROL_JITTERS, Gallery
 from core.imageio import IMAGE_SUFFIXES, read_image
 from core.matching import TemplateIndex
 from core.pipeline import FacePipeline
@@ -47,6 +47,7 @@ def evaluate_folder(
     enroll_per_subject: int,
     threshold: float | None = None,
     progress: Callable[[int, int], None] | None = None,
+    jitters: int = ENROL_JITTERS,
 ) -> dict:
     root = Path(root)
     subjects = subject_images(root)
@@ -57,7 +58,7 @@ def evaluate_folder(
         raise ValueError(f"no subject in {root} has more than {enroll_per_subject} images")
     with Database(":memory:") as db:
         gallery = Gallery(db)
-        enroller = Enroller(pipeline, gallery, PERMISSIVE)
+        enroller = Enroller(pipeline, gallery, PERMISSIVE, jitters)
         model = enroller.model
         total = sum(len(v) for v in usable.values())
         done = 0
@@ -111,6 +112,7 @@ def evaluate_folder(
         "probes_without_face": no_face,
         "enrolment_images_rejected": enrol_failures,
         "model": model.name,
+        "enrolment_jitters": jitters,
     }
 
 

@@ -155,13 +155,13 @@ def jittered(crop: np.ndarray, n: int = ENROL_JITTERS, seed: int = 0) -> np.ndar
     return np.ascontiguousarray(np.stack(out))
 
 
-def enrolment_embeddings(embedder: Embedder, crops: np.ndarray) -> np.ndarray:
+def enrolment_embeddings(embedder: Embedder, crops: np.ndarray, jitters: int = ENROL_JITTERS) -> np.ndarray:
     """One embedding per enrolment crop: the normalised mean over the crop's jittered copies.
     A sample's embedding is then less sensitive to the exact alignment of a single photo; the
     same function serves enrolment and re-embedding, so both agree."""
     if len(crops) == 0:
         return np.zeros((0, embedder.dim), np.float32)
-    views = [jittered(c) for c in crops]
+    views = [jittered(c, jitters) for c in crops]
     flat = embedder.embed(np.concatenate(views))
     per = len(views[0])
     return normalise(flat.reshape(len(crops), per, -1).mean(axis=1))
@@ -378,15 +378,14 @@ class Gallery:
 
     def templates(self, model_id: int) -> tuple[np.ndarray, list[str], np.ndarray]:
         """(person ids, names, (P, D) matrix of unit templates) for one model, in one query."""
+        dim = self.model(model_id).dim
         rows = self.db.execute(
             "SELECT t.person_id, p.name, t.vector FROM templates t JOIN people p ON p.id = t.person_id"
             " WHERE t.model_id = ? ORDER BY t.person_id", (model_id,)).fetchall()
-        if not rows:
-            dim = self.model(model_id).dim
-            return np.zeros(0, np.int64), [], np.zeros((0, dim), np.float32)
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        matrix = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(len(rows), -1)
-        return ids, [r[1] for r in rows], matrix.astype(np.float32)
+        # one copy from the blobs straight into the matrix (little-endian float32 = native here)
+        matrix = np.frombuffer(b"".join([r[2] for r in rows]), dtype="<f4").reshape(len(rows), dim)
+        return ids, [r[1] for r in rows], matrix.astype(np.float32, copy=False)
 
     def sample_embeddings(self, model_id: int) -> tuple[np.ndarray, np.ndarray]:
         """(person id per sample, (S, D) sample embeddings) for one model."""

@@ -24,6 +24,7 @@ from core.cli.context import Context
 from core.cli.engine_cmds import cmd_compare, cmd_evaluate, cmd_faces, cmd_identify
 from core.cli.gallery_cmds import cmd_calibrate, cmd_enroll, cmd_model, cmd_people
 from core.db import default_db_path
+from core.gallery import ENROL_JITTERS
 from core.errors import RollcallError
 
 
@@ -81,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=3, help="agreeing recognitions needed (K of N)")
     p.add_argument("-n", type=int, default=5, help="recent recognitions considered (K of N)")
     p.add_argument("--record-unknown", action="store_true", help="keep crops of unknown faces")
+    p.add_argument("--retention-days", type=float, default=30.0,
+                   help="delete kept unknown faces older than this when a run starts (default 30)")
     p.add_argument("--max-seconds", type=float, help="stop after this long")
     p.set_defaults(func=cmd_run)
 
@@ -117,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="rank-1 identification on a folder of subject folders")
     p.add_argument("dataset_root", type=Path)
     p.add_argument("--enroll-per-subject", type=int, default=3)
+    p.add_argument("--jitters", type=int, default=ENROL_JITTERS, help="moved copies averaged per enrolment photo")
     p.add_argument("--threshold", type=float)
     p.add_argument("--json", type=Path)
     p.set_defaults(func=cmd_evaluate)

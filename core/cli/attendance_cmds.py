@@ -42,6 +42,9 @@ def cmd_session(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
     session = ctx.attendance.open_or_start(args.session, args.group or "")
+    purged = ctx.attendance.purge_unknown(args.retention_days)
+    if purged:
+        print(f"deleted {purged} unknown-face record(s) older than {args.retention_days:g} days")
     settings = RecognitionSettings(vote=VotePolicy(args.k, args.n), margin=args.margin, threshold=args.threshold,
                                    record_unknown=args.record_unknown)
     source = FrameSource(args.source)

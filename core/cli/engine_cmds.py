@@ -109,7 +109,7 @@ def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_evaluate(ctx: Context, args: argparse.Namespace) -> int:
     pipeline = ctx.standalone_pipeline()
     result = evaluate_folder(args.dataset_root, pipeline, args.enroll_per_subject, args.threshold,
-                             progress=Progress("evaluating"))
+                             progress=Progress("evaluating"), jitters=args.jitters)
     print(f"{result['subjects']} subjects, {result['probes']} probes, {result['enroll_per_subject']} enrolled each")
     print(f"rank-1 {result['rank1']:.4f}; at threshold {result['threshold']:.3f}: open-set accuracy "
           f"{result['open_set_accuracy']:.4f}, unknown {result['unknown_rate']:.4f}, "
