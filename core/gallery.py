@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from core.align import ARCFACE_TEMPLATE, AlignmentTemplate, align_face
+from core.align import ARCFACE_TEMPLATE, AlignmentTemplate, align_face, similarity_transform
 from core.db import Database
 from core.errors import RollcallError
 from core.models.base import Embedder
@@ -125,8 +125,6 @@ class FaceSample:
 def face_sample_from(image: np.ndarray, landmarks: np.ndarray, *, face_size: float, sharpness: float,
                      yaw: float, det_score: float, source: str) -> FaceSample:
     """Cut the stored face image out of a full image, and carry the landmarks into it."""
-    from core.align import similarity_transform
-
     face = align_face(image, landmarks, FACE_TEMPLATE)
     m = similarity_transform(np.asarray(landmarks, np.float64), FACE_TEMPLATE.array())
     moved = np.asarray(landmarks, np.float64) @ m[:, :2].T + m[:, 2]
