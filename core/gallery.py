@@ -173,7 +173,7 @@ class Gallery:
 
     def register_model(self, embedder: Embedder, *, threshold: float | None = None, origin: str = "default") -> ModelRecord:
         """The model's record, created on first use (identified by the hash of its weights file)."""
-        digest = embedder_identity(embedder)
+        digest = embedder.identity
         row = self.db.execute("SELECT * FROM models WHERE file_hash = ?", (digest,)).fetchone()
         if row:
             return self._model(row)
@@ -470,8 +470,3 @@ _PERSON_SQL = (
     "SELECT p.id, p.name, p.external_id, p.group_name, p.notes, p.created_at, p.updated_at, COUNT(s.id)"
     " FROM people p LEFT JOIN samples s ON s.person_id = p.id"
 )
-
-
-def embedder_identity(embedder: Embedder) -> str:
-    """What identifies a model in the database (see Embedder.identity)."""
-    return embedder.identity

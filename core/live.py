@@ -17,7 +17,7 @@ import numpy as np
 
 from core.attendance import Attendance, Mark
 from core.errors import RollcallError
-from core.gallery import FACE_TEMPLATE, Gallery, GalleryError, ModelRecord, embedder_identity
+from core.gallery import FACE_TEMPLATE, Gallery, GalleryError, ModelRecord
 from core.align import align_face
 from core.matching import Match, TemplateIndex
 from core.pipeline import FacePipeline
@@ -153,7 +153,7 @@ class Recogniser:
         if active is None:
             self.model, self.index = None, TemplateIndex.empty(self.pipeline.embedder.dim)
             return
-        if active.file_hash != embedder_identity(self.pipeline.embedder):
+        if active.file_hash != self.pipeline.embedder.identity:
             raise GalleryError(
                 f"the recogniser runs '{self.pipeline.embedder.name}' but the gallery's active model is "
                 f"'{active.name}'; load that model first"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from core.attendance import Attendance
 from core.db import Database
-from core.gallery import Gallery, GalleryError, embedder_identity
+from core.gallery import Gallery, GalleryError
 from core.models.base import Embedder
 from core.models.loading import DEFAULT_EMBEDDER, load_embedder
 from core.pipeline import FacePipeline, build_pipeline, resolve_device
@@ -48,7 +48,7 @@ class Context:
             self.gallery.activate_model(embedder)
         else:
             embedder = self._active_embedder(active.source, device)
-            if a.embedder and embedder_identity(load_embedder(a.embedder)) != active.file_hash:
+            if a.embedder and load_embedder(a.embedder).identity != active.file_hash:
                 raise GalleryError(
                     f"--embedder {a.embedder} is not the gallery's active model ({active.name}); "
                     f"switch with: rollcall model activate {a.embedder}"
