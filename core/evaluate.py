@@ -15,7 +15,8 @@ from pathlib import Path
 
 
 from core.db import Database
-from core.enrol import Enroller, QualityPolicy
+from core.enrol import Enroller, QualityPolicy, SampleVerdict
+from core.errors import ImageReadError
 from core.gallery import ENROL_JITTERS, Gallery
 from core.imageio import IMAGE_SUFFIXES, read_image
 from core.matching import TemplateIndex
@@ -116,9 +117,14 @@ def evaluate_folder(
     }
 
 
-def _largest_face_verdict(enroller: Enroller, path: Path):
-    verdict = enroller.check_file(path)
+def _largest_face_verdict(enroller: Enroller, path: Path) -> SampleVerdict:
+    """The enrolment verdict for a photo; with several similar faces, the largest is taken."""
+    try:
+        image = read_image(path)
+    except ImageReadError as exc:
+        return SampleVerdict(str(path), False, str(exc))
+    verdict = enroller.check(image, str(path))
     if not verdict.ok and len(verdict.detections) > 1:
         largest = max(range(len(verdict.detections)), key=lambda i: verdict.detections[i].width)
-        verdict = enroller.check_file(path, face_index=largest)
+        verdict = enroller.check(image, str(path), face_index=largest)
     return verdict
