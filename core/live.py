@@ -22,7 +22,8 @@ from core.align import align_face
 from core.matching import Match, TemplateIndex
 from core.pipeline import FacePipeline
 from core.quality import FaceQuality
-from core.tracking import FaceTracker, VotePolicy, cast_vote, unknown_streak
+from core.imageio import to_bgr8
+from core.tracking import FaceTracker, Track, VotePolicy, cast_vote, unknown_streak
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +98,7 @@ class FaceReport:
     quality: FaceQuality
     track_id: int
     match: Match
+    read: bool = True  # embedded in this frame; False: `match` is the face's latest earlier recognition
 
 
 @dataclass
@@ -105,6 +107,7 @@ class FrameReport:
     faces: list[FaceReport]
     new_marks: list[Mark] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    embedded: int = 0  # faces embedded in this frame (the others were recognised recently)
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,12 @@ class RecognitionSettings:
     margin: float = 0.0  # top-1 minus top-2 needed; 0 turns the rule off
     threshold: float | None = None  # None: the active model's threshold
     record_unknown: bool = False
+    # A decided face track is re-embedded at most this often (seconds); 0 embeds every face in every frame.
+    recheck_known_s: float = 0.5
+    # At most this many faces are embedded per frame (0: no limit). In a crowded frame the faces take
+    # turns: new faces first, then those waiting longest, so a frame's cost stays bounded and every
+    # face is still read several times a second.
+    max_embeds_per_frame: int = 0
 
 
 def encode_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
@@ -162,18 +171,29 @@ class Recogniser:
         self.index = TemplateIndex(*self.gallery.templates(active.id))
 
     def process(self, frame: np.ndarray, t: float) -> FrameReport:
-        result = self.pipeline.process(frame)
-        tracks = self.tracker.update(np.array([f.box for f in result.faces]).reshape(-1, 4), t)
-        embeddings = np.stack([f.embedding for f in result.faces]) if result.faces else np.zeros((0, self.index.dim))
+        img = to_bgr8(frame)
         t0 = time.perf_counter()
-        matches = self.index.identify(embeddings, self.threshold, self.settings.margin)
-        timings = dict(result.timings_ms, match=(time.perf_counter() - t0) * 1e3)
-        report = FrameReport(t, [], timings_ms=timings)
-        for face, track, match in zip(result.faces, tracks, matches):
+        detections = self.pipeline.detect(img)
+        detect_ms = (time.perf_counter() - t0) * 1e3
+        tracks = self.tracker.update(np.array([d.box for d in detections]).reshape(-1, 4), t)
+        faces, embed_timings = self.pipeline.embed_detections(img, detections, self._faces_to_embed(tracks, t))
+        t1 = time.perf_counter()
+        queries = [f.embedding for f in faces if f.embedding is not None]
+        new_matches = iter(self.index.identify(np.stack(queries) if queries else np.zeros((0, self.index.dim)),
+                                               self.threshold, self.settings.margin))
+        timings = dict(detect=detect_ms, **embed_timings, match=(time.perf_counter() - t1) * 1e3)
+        report = FrameReport(t, [], timings_ms=timings, embedded=len(queries))
+        for face, track in zip(faces, tracks):
+            if face.embedding is None:  # not read this frame: show what the face was last recognised as
+                last = track.last_match or Match(None, None, -1.0, -1.0, None)
+                report.faces.append(FaceReport(face.box, face.landmarks, face.quality, track.id, last, read=False))
+                continue
+            match = next(new_matches)
+            track.last_match, track.matched_at = match, t
             report.faces.append(FaceReport(face.box, face.landmarks, face.quality, track.id, match))
             decided = cast_vote(track, match.person_id, match.score, t, self.settings.vote)
             if decided is not None and self.attendance is not None and self.session_id is not None:
-                evidence = encode_jpeg(align_face(frame, face.landmarks, FACE_TEMPLATE))
+                evidence = encode_jpeg(align_face(img, face.landmarks, FACE_TEMPLATE))
                 mark = self.attendance.mark(self.session_id, decided, match.name or "", score=match.score,
                                             source=self.source_label, evidence_jpeg=evidence)
                 if mark is not None:
@@ -182,6 +202,25 @@ class Recogniser:
             elif (self.settings.record_unknown and self.attendance is not None and not track.unknown_reported
                   and unknown_streak(track, self.settings.vote)):
                 track.unknown_reported = True
-                self.attendance.record_unknown(self.session_id, encode_jpeg(align_face(frame, face.landmarks, FACE_TEMPLATE)),
+                self.attendance.record_unknown(self.session_id, encode_jpeg(align_face(img, face.landmarks, FACE_TEMPLATE)),
                                                match.score, self.source_label)
         return report
+
+    def _faces_to_embed(self, tracks: list[Track], t: float) -> list[bool]:
+        """Which faces of this frame get embedded. A face already recognised and marked is followed
+        by the tracker and only re-read every `recheck_known_s`: its embedding would only confirm
+        what the vote decided, and it is the costly step. With a per-frame limit, faces never read
+        go first, then the ones read longest ago."""
+        interval = self.settings.recheck_known_s
+        wanted = [
+            not (interval > 0 and tr.decided is not None and tr.last_match is not None
+                 and tr.last_match.person_id == tr.decided and t - tr.matched_at < interval)
+            for tr in tracks
+        ]
+        limit = self.settings.max_embeds_per_frame
+        if limit <= 0 or sum(wanted) <= limit:
+            return wanted
+        order = sorted((i for i, w in enumerate(wanted) if w), key=lambda i: (tracks[i].last_match is not None,
+                                                                               tracks[i].matched_at, tracks[i].id))
+        chosen = set(order[:limit])
+        return [i in chosen for i in range(len(tracks))]

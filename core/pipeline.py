@@ -36,7 +36,7 @@ class Face:
     landmarks: np.ndarray  # (5, 2)
     quality: FaceQuality
     crop: np.ndarray  # aligned BGR crop at the embedder's input size
-    embedding: np.ndarray  # (D,) float32, unit length
+    embedding: np.ndarray | None  # (D,) float32, unit length; None only where embed_detections was told to skip
 
 
 @dataclass
@@ -89,16 +89,24 @@ class FacePipeline:
             shifted.append(Detection(box, d.score, d.landmarks - pad))
         return shifted
 
-    def embed_detections(self, image_bgr: np.ndarray, detections: list[Detection]) -> tuple[list[Face], dict[str, float]]:
+    def embed_detections(self, image_bgr: np.ndarray, detections: list[Detection],
+                         embed: list[bool] | None = None) -> tuple[list[Face], dict[str, float]]:
+        """Aligned crop, quality and embedding of each detection, embedded in one batch. `embed`
+        (one flag per detection) skips the embedding of faces whose identity is already known
+        (their `embedding` is None); everything else is still measured."""
         spec = self.embedder.spec
+        wanted = [True] * len(detections) if embed is None else list(embed)
+        if len(wanted) != len(detections):
+            raise ValueError(f"{len(detections)} detections but {len(wanted)} embed flags")
         t0 = time.perf_counter()
         crops = [align_face(image_bgr, d.landmarks, spec.template, spec.size) for d in detections]
         t1 = time.perf_counter()
-        embeddings = self.embedder.embed(np.stack(crops)) if crops else np.zeros((0, self.embedder.dim), np.float32)
+        batch = [c for c, w in zip(crops, wanted) if w]
+        vectors = iter(self.embedder.embed(np.stack(batch)) if batch else ())
         t2 = time.perf_counter()
         faces = [
-            Face(d.box, d.score, d.landmarks, measure_quality(d.box, d.landmarks, c), c, e)
-            for d, c, e in zip(detections, crops, embeddings)
+            Face(d.box, d.score, d.landmarks, measure_quality(d.box, d.landmarks, c), c, next(vectors) if w else None)
+            for d, c, w in zip(detections, crops, wanted)
         ]
         return faces, {"align": (t1 - t0) * 1e3, "embed": (t2 - t1) * 1e3}
 

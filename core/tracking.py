@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +36,8 @@ class Track:
     votes: deque = field(default_factory=deque)  # (time, person_id or None, score)
     decided: int | None = None  # person id once the vote has marked them
     unknown_reported: bool = False
+    last_match: Any = None  # the latest recognition (core.matching.Match), reused between re-checks
+    matched_at: float = float("-inf")  # when last_match was computed
 
 
 class FaceTracker:

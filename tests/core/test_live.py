@@ -70,3 +70,54 @@ def test_the_clip_marks_exactly_the_two_enrolled_people(hamilton_db) -> None:
     assert all(m.score >= threshold and m.source == "hamilton_clip" for m in marks)
     assert all(e and e[:2] == b"\xff\xd8" for e in evidence)  # a JPEG of the face as evidence
     assert sorted(marked_at) == ["alex-lacamoire", "lin-manuel-miranda"]
+
+
+def _faces_and_embedded(pipeline, path, settings: RecognitionSettings, frames: int) -> list[tuple[int, int, list]]:
+    with Database(path) as db:
+        recogniser = Recogniser(pipeline, Gallery(db), None, None, settings)
+        out = []
+        with FrameSource(str(shared_path("video", "hamilton_clip.mp4"))) as source:
+            for _ in range(frames):
+                frame, t = source.read()
+                report = recogniser.process(frame, t)
+                out.append((len(report.faces), report.embedded, [f.match.name for f in report.faces]))
+    return out
+
+
+def test_a_decided_face_is_only_rechecked_now_and_then(hamilton_db) -> None:
+    path, pipeline = hamilton_db
+    every = _faces_and_embedded(pipeline, path, RecognitionSettings(recheck_known_s=0.0), 40)
+    reuse = _faces_and_embedded(pipeline, path, RecognitionSettings(recheck_known_s=0.5), 40)
+    assert all(embedded == faces for faces, embedded, _ in every)
+    assert sum(e for _, e, _ in reuse) < sum(e for _, e, _ in every)  # decided faces skipped the embedder
+    # ...and yet every frame still names everyone the full computation names (a decided face keeps its
+    # name through a frame where it alone would have scored just under the threshold)
+    assert all({n for n in b if n} <= {n for n in a if n} for (_, _, a), (_, _, b) in zip(reuse, every))
+    assert {n for _, _, names in reuse for n in names if n} == {"alex-lacamoire", "lin-manuel-miranda"}
+    # within the 1.3 s read, each decided face was embedded again once its half second was up
+    assert any(e < f for f, e, _ in reuse[5:15]) and any(e == f for f, e, _ in reuse[16:])
+
+
+def test_a_per_frame_limit_makes_faces_take_turns(hamilton_db) -> None:
+    path, pipeline = hamilton_db
+    with Database(path) as db:
+        recogniser = Recogniser(pipeline, Gallery(db), None, None, RecognitionSettings(max_embeds_per_frame=1))
+        waiting: dict[int, int] = {}  # track -> frames it has been in view since it was last read
+        longest_wait, reads, crowded = 0, {}, 0
+        with FrameSource(str(shared_path("video", "hamilton_clip.mp4"))) as source:
+            source._cap.set(1, 205)  # the crowded end of the clip: four or five faces per frame
+            for _ in range(40):
+                frame, t = source.read()
+                report = recogniser.process(frame, t)
+                assert report.embedded <= 1
+                crowded += len(report.faces) >= 4
+                for face in report.faces:
+                    if face.read:
+                        waiting[face.track_id] = 0
+                        reads[face.track_id] = reads.get(face.track_id, 0) + 1
+                    elif not face.match.known:  # (a recognised face is re-read only every recheck_known_s)
+                        waiting[face.track_id] = waiting.get(face.track_id, 0) + 1
+                        longest_wait = max(longest_wait, waiting[face.track_id])
+    assert crowded >= 20
+    assert sum(n >= 3 for n in reads.values()) >= 3  # several faces were each read again and again...
+    assert longest_wait <= 6  # ...taking turns: none waited more than a few frames for its next read

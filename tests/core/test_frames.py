@@ -1,0 +1,147 @@
+"""The newest-frame mailbox and the grabber thread: stale frames are dropped, never queued; files
+end cleanly; live sources that stop are reopened with back-off."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.errors import ConfigError
+from core.frames import Backoff, Frame, FrameGrabber, LatestFrame, SourceEvent
+from core.live import FrameSource, SourceError
+from tests.conftest import shared_path
+
+
+def _frame(i: int) -> Frame:
+    return Frame(np.full((4, 4, 3), i, np.uint8), i / 30, i, time.monotonic())
+
+
+def test_the_slot_keeps_only_the_newest_frame_and_counts_the_dropped() -> None:
+    slot = LatestFrame()
+    for i in range(5):
+        slot.put(_frame(i))
+    taken = slot.take(timeout=0.1)
+    assert taken.index == 4 and slot.dropped == 4
+    assert slot.take(timeout=0.01) is None  # nothing queued behind it
+
+
+def test_a_waiting_put_hands_over_every_frame() -> None:
+    slot = LatestFrame()
+    got = []
+
+    def consume() -> None:
+        while (frame := slot.take(timeout=2)) is not None:
+            got.append(frame.index)
+            time.sleep(0.002)
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    for i in range(20):
+        assert slot.put(_frame(i), wait=True)
+    slot.close()
+    consumer.join(5)
+    assert got == list(range(20)) and slot.dropped == 0
+
+
+def test_closing_wakes_a_waiting_taker() -> None:
+    slot = LatestFrame()
+    threading.Timer(0.05, slot.close).start()
+    started = time.monotonic()
+    assert slot.take(timeout=5) is None
+    assert time.monotonic() - started < 2 and slot.closed
+    assert not slot.put(_frame(0))
+
+
+def test_backoff_doubles_up_to_the_longest_delay() -> None:
+    b = Backoff(first=1.0, longest=8.0)
+    assert [b.delay(n) for n in range(1, 7)] == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+
+
+def test_unknown_pace_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="unknown pace"):
+        FrameGrabber(FrameSource("x.mp4"), LatestFrame(), pace="fast")
+
+
+def _run(grabber: FrameGrabber, slot: LatestFrame, delay: float = 0.0) -> list[Frame]:
+    frames = []
+    grabber.start()
+    while (frame := slot.take(timeout=10)) is not None:
+        frames.append(frame)
+        time.sleep(delay)
+    grabber.stop()
+    return frames
+
+
+def test_every_frame_pace_reads_a_whole_file_then_reports_its_end() -> None:
+    events: list[SourceEvent] = []
+    slot = LatestFrame()
+    grabber = FrameGrabber(FrameSource(str(shared_path("video", "hamilton_clip.mp4"))), slot,
+                           pace="every_frame", on_event=events.append)
+    frames = _run(grabber, slot, delay=0.001)
+    assert [f.index for f in frames] == list(range(275)) and slot.dropped == 0
+    assert [e.kind for e in events] == ["opened", "ended"] and "275 frames" in events[-1].message
+
+
+def test_realtime_pace_drops_what_a_slow_reader_cannot_take() -> None:
+    slot = LatestFrame()
+    grabber = FrameGrabber(FrameSource(str(shared_path("video", "hamilton_clip.mp4"))), slot, pace="realtime")
+    started = time.monotonic()
+    frames = _run(grabber, slot, delay=0.1)  # a reader at 10 fps against a 30 fps video
+    elapsed = time.monotonic() - started
+    assert elapsed >= 8.0  # played at its recorded speed (9.2 s), not as fast as it decodes
+    assert len(frames) < 150 and slot.dropped > 100
+    assert all(b.index > a.index for a, b in zip(frames, frames[1:]))  # newest first, never older
+
+
+def test_a_missing_file_fails_with_its_name(tmp_path: Path) -> None:
+    events: list[SourceEvent] = []
+    slot = LatestFrame()
+    grabber = FrameGrabber(FrameSource(str(tmp_path / "gone.mp4")), slot, on_event=events.append)
+    assert _run(grabber, slot) == []
+    assert [e.kind for e in events] == ["failed"] and "gone.mp4 does not exist" in events[0].message
+
+
+class FlakyCamera(FrameSource):
+    """A camera that delivers 3 frames, disappears, refuses to open once, then comes back."""
+
+    def __init__(self) -> None:
+        super().__init__("0")
+        self.opens = 0
+        self.left = 0
+
+    def open(self) -> FlakyCamera:
+        self.opens += 1
+        if self.opens == 2:
+            raise SourceError("Cannot open the camera camera 0.")
+        self.left = 3
+        return self
+
+    def read(self):
+        if self.left == 0:
+            return None, 0.0
+        self.left -= 1
+        return np.zeros((8, 8, 3), np.uint8), time.monotonic()
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_lost_camera_is_reopened_with_back_off() -> None:
+    events: list[SourceEvent] = []
+    slot = LatestFrame()
+    camera = FlakyCamera()
+    grabber = FrameGrabber(camera, slot, pace="every_frame", on_event=events.append, backoff=Backoff(0.01, 0.05))
+    grabber.start()
+    frames = []
+    while len(frames) < 6:
+        frames.append(slot.take(timeout=5))
+    grabber.stop()
+    kinds = [e.kind for e in events]
+    assert kinds[:4] == ["opened", "lost", "lost", "reconnected"]
+    assert [e.retry_in_s for e in events if e.kind == "lost"][:2] == [0.01, 0.02]  # waits longer each time
+    assert camera.opens == 3 and all(f is not None for f in frames)
+    assert not grabber.running
