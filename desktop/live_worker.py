@@ -1,0 +1,225 @@
+"""The recognition loop of the desktop app: one long-lived worker thread.
+
+The thread is started once and idles until `start()` hands it a source. While
+running it takes the newest frame from the grabber's one-slot mailbox
+(core.frames), recognises it, and publishes the result; frames that arrived
+meanwhile were dropped by the mailbox, never queued. Publishing follows the
+same rule towards the GUI: the newest result waits in a slot and the GUI is
+poked only when it has taken the previous one, so a busy GUI can never build up
+a backlog of stale frames. New attendance marks are never dropped: they travel
+on their own signal.
+
+The worker only talks through signals; it never touches a widget. It opens its
+own database connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QImage
+
+from core.attendance import Attendance
+from core.db import Database
+from core.frames import Backoff, FrameGrabber, LatestFrame
+from core.gallery import Gallery
+from core.live import FrameSource, RecognitionSettings, Recogniser
+from core.pipeline import FacePipeline
+from desktop.images import bgr_to_qimage
+
+logger = logging.getLogger(__name__)
+
+SMALL_FACE_PX = 48  # below this a face is recognised less reliably: say so on screen
+BLURRY = 25.0  # Laplacian variance (at 112 px) below which a face is called blurry
+FPS_WINDOW_S = 2.0
+
+
+@dataclass(frozen=True)
+class FaceOverlay:
+    box: tuple[float, float, float, float]
+    name: str | None  # None: unknown
+    score: float
+    track_id: int
+    hint: str = ""  # "small face (31 px)", "blurry"
+
+
+@dataclass(frozen=True)
+class LiveFrame:
+    image: QImage
+    faces: list[FaceOverlay]
+    index: int
+    t: float
+    grabbed_at: float  # time.monotonic() when the frame was read
+    processed_at: float
+    process_ms: float
+    fps: float  # processed frames per second over the last couple of seconds
+    dropped: int  # frames dropped by the mailbox since the source was opened
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    pipeline: FacePipeline
+    db_path: str
+    source: str | FrameSource  # a spec (camera number, file, URL) or a ready source object
+    pace: str
+    session_id: int | None
+    settings: RecognitionSettings
+    backoff: Backoff | None = None  # reconnect delays for live sources (None: the default)
+
+
+def overlays(report) -> list[FaceOverlay]:
+    out = []
+    for face in report.faces:
+        q = face.quality
+        hint = (f"small face ({q.face_size:.0f} px)" if q.face_size < SMALL_FACE_PX
+                else "blurry" if q.sharpness < BLURRY else "")
+        m = face.match
+        out.append(FaceOverlay(tuple(float(v) for v in face.box), m.name if m is not None and m.known else None,
+                               float(m.score) if m is not None else -1.0, face.track_id, hint))
+    return out
+
+
+class RecognitionWorker(QObject):
+    frame_ready = Signal()  # a new LiveFrame waits in `take_frame()`
+    marks_added = Signal(object)  # list[Mark]
+    source_event = Signal(object)  # core.frames.SourceEvent
+    failed = Signal(object)  # an exception that stopped the run
+    running_changed = Signal(bool)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._request: RunRequest | None = None
+        self._stop_run = threading.Event()
+        self._quit = False
+        self._reload = threading.Event()
+        self._session_id: int | None = None
+        self._latest: LiveFrame | None = None
+        self._poked = False
+        self._slot: LatestFrame | None = None
+        self.running = False
+        self.frames_processed = 0
+        self._thread = threading.Thread(target=self._loop, name="recognition", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ GUI side (thread-safe)
+
+    def start(self, request: RunRequest) -> None:
+        """Begin recognising `request.source`; a running source is stopped first."""
+        with self._wake:
+            self._stop_current()
+            self._request = request
+            self._session_id = request.session_id
+            self._wake.notify_all()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._request = None
+            self._stop_current()
+
+    def set_session(self, session_id: int | None) -> None:
+        self._session_id = session_id
+
+    def request_reload(self) -> None:
+        """The gallery changed: re-read the templates before the next frame."""
+        self._reload.set()
+
+    def take_frame(self) -> LiveFrame | None:
+        with self._lock:
+            frame, self._latest, self._poked = self._latest, None, False
+            return frame
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        with self._wake:
+            self._quit = True
+            self._request = None
+            self._stop_current()
+            self._wake.notify_all()
+        self._thread.join(timeout)
+
+    def _stop_current(self) -> None:
+        self._stop_run.set()
+        if self._slot is not None:
+            self._slot.close()
+
+    # ------------------------------------------------------------------ worker thread
+
+    def _loop(self) -> None:
+        while True:
+            with self._wake:
+                while self._request is None and not self._quit:
+                    self._wake.wait()
+                if self._quit:
+                    return
+                request, self._request = self._request, None
+                self._stop_run.clear()
+            self.running = True
+            self.running_changed.emit(True)
+            try:
+                self._run(request)
+            except Exception as exc:  # reaches the notifier through the page
+                logger.exception("recognition stopped")
+                self.failed.emit(exc)
+            finally:
+                self.running = False
+                self.running_changed.emit(False)
+
+    def _run(self, request: RunRequest) -> None:
+        with Database(request.db_path) as db:
+            gallery, attendance = Gallery(db), Attendance(db)
+            source = request.source if isinstance(request.source, FrameSource) else FrameSource(request.source)
+            recogniser = Recogniser(request.pipeline, gallery, attendance, request.session_id,
+                                    request.settings, source.label)
+            slot = LatestFrame()
+            with self._lock:
+                if self._stop_run.is_set():
+                    return
+                self._slot = slot
+            grabber = FrameGrabber(source, slot, pace=request.pace, on_event=self.source_event.emit,
+                                   backoff=request.backoff).start()
+            done: deque[float] = deque()
+            try:
+                while not self._stop_run.is_set():
+                    frame = slot.take(timeout=0.25)
+                    if frame is None:
+                        if slot.closed:
+                            break
+                        continue
+                    if self._reload.is_set():
+                        self._reload.clear()
+                        recogniser.reload()
+                    recogniser.session_id = self._session_id
+                    started = time.perf_counter()
+                    report = recogniser.process(frame.image, frame.t)
+                    now = time.monotonic()
+                    done.append(now)
+                    while done and now - done[0] > FPS_WINDOW_S:
+                        done.popleft()
+                    fps = (len(done) - 1) / (done[-1] - done[0]) if len(done) > 1 and done[-1] > done[0] else 0.0
+                    self.frames_processed += 1
+                    live = LiveFrame(bgr_to_qimage(frame.image), overlays(report), frame.index, frame.t,
+                                     frame.grabbed_at, now, (time.perf_counter() - started) * 1e3, fps, slot.dropped,
+                                     report.timings_ms)
+                    if report.new_marks:
+                        self.marks_added.emit(list(report.new_marks))
+                    self._publish(live)
+            finally:
+                grabber.stop()
+                with self._lock:
+                    self._slot = None
+
+    def _publish(self, frame: LiveFrame) -> None:
+        with self._lock:
+            self._latest = frame
+            poke = not self._poked
+            self._poked = True
+        if poke:
+            self.frame_ready.emit()
+

@@ -1,0 +1,120 @@
+"""The main window: Live, People, Attendance, Training and Settings tabs, a notification bar that
+shows what the notifier receives, and a status bar with the engine's state. Remembers its size,
+position and last tab."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWidget
+
+from desktop.context import AppContext
+from desktop.notifier import Notice
+from desktop.pages.attendance_page import AttendancePage
+from desktop.pages.live_page import LivePage
+from desktop.pages.people_page import PeoplePage
+from desktop.pages.settings_page import SettingsPage
+from desktop.pages.training_page import TrainingPage
+from desktop.widgets.notification_bar import NotificationBar
+
+WINDOW_STATE_FILE = "window.ini"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, ctx: AppContext, state_file: Path | None = None) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self._shut_down = False
+        self.setWindowTitle("Rollcall")
+        self.resize(1280, 800)
+        self.state = QSettings(str(state_file), QSettings.Format.IniFormat) if state_file else None
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.live = LivePage(ctx)
+        self.people = PeoplePage(ctx)
+        self.attendance = AttendancePage(ctx)
+        self.training = TrainingPage(ctx)
+        self.settings = SettingsPage(ctx)
+        for page, title in ((self.live, "Live"), (self.people, "People"), (self.attendance, "Attendance"),
+                            (self.training, "Training"), (self.settings, "Settings")):
+            self.tabs.addTab(page, title)
+
+        self.notifications = NotificationBar()
+        ctx.notifier.posted.connect(self._on_notice)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.notifications)
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+
+        self.engine_label = QLabel()
+        self.statusBar().addPermanentWidget(self.engine_label)
+        self.db_label = QLabel()
+        self.statusBar().addPermanentWidget(self.db_label)
+        ctx.engine_changed.connect(self._show_engine)
+        ctx.config_changed.connect(self._show_db)
+        self._show_engine()
+        self._show_db()
+        self._restore()
+
+    # ------------------------------------------------------------------ state
+
+    def _restore(self) -> None:
+        if self.state is None:
+            return
+        geometry = self.state.value("geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        tab = self.state.value("tab")
+        if tab is not None and str(tab).isdigit() and int(tab) < self.tabs.count():
+            self.tabs.setCurrentIndex(int(tab))
+
+    def save_state(self) -> None:
+        if self.state is None:
+            return
+        self.state.setValue("geometry", self.saveGeometry())
+        self.state.setValue("tab", self.tabs.currentIndex())
+        self.state.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop the workers, wait for running tasks, close the database; safe to call twice."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self.save_state()
+        self.live.shutdown()
+        self.people.shutdown()  # an open enrolment wizard's camera
+        self.training.shutdown()
+        self.ctx.close()
+
+    # ------------------------------------------------------------------ status
+
+    def _on_notice(self, notice: Notice) -> None:
+        if notice.level == "info":
+            self.statusBar().showMessage(f"{notice.title}: {notice.text}" if notice.text else notice.title, 8000)
+        else:
+            self.notifications.show_notice(notice)
+
+    def _show_engine(self) -> None:
+        ctx = self.ctx
+        if ctx.engine_ready:
+            p = ctx.pipeline
+            self.engine_label.setText(f"{p.detector.name} + {p.embedder.name} on {ctx.config.device}")
+            self.engine_label.setStyleSheet("")
+        elif ctx.engine_error:
+            self.engine_label.setText("models not loaded")
+            self.engine_label.setStyleSheet("color: #b3261e;")
+        else:
+            self.engine_label.setText("loading models…")
+
+    def _show_db(self) -> None:
+        self.db_label.setText(str(self.ctx.db_path))

@@ -1,0 +1,298 @@
+"""The Live tab: the camera (or video) with recognised faces, the session being marked, the marks as
+they happen, and the loop's speed. Recognition runs on the long-lived RecognitionWorker; this page
+only starts and stops it, paints what it publishes, and reports what happens to the source."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import time
+from collections import deque
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (
+    QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListView, QPushButton, QSplitter, QVBoxLayout, QWidget,
+)
+
+from core.errors import RollcallError
+from core.frames import SourceEvent
+from core.live import RecognitionSettings
+from desktop.context import AppContext
+from desktop.live_worker import RecognitionWorker, RunRequest
+from desktop.tables.session_marks import SessionMarksModel
+from desktop.widgets.video_view import VideoView
+
+logger = logging.getLogger(__name__)
+
+LATENCY_WINDOW = 300  # frames kept for the latency percentile
+# Faces embedded per frame at most (the others take turns): bounds a crowded frame's cost on a laptop CPU.
+EMBEDS_PER_FRAME = 2
+
+
+class LivePage(QWidget):
+    def __init__(self, ctx: AppContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.worker = RecognitionWorker()
+        self.latencies_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self.frames_shown = 0
+        self.last_frame = None
+        self.source_state = ""
+        self._pending_start = False
+        self._outage_reported = False
+
+        # -- source and session controls
+        self.source_edit = QLineEdit(ctx.config.source)
+        self.source_edit.setPlaceholderText("camera number (0), video file or rtsp:// URL")
+        browse = QPushButton("Video file…")
+        browse.clicked.connect(self._browse)
+        self.start_button = QPushButton("Start")
+        self.start_button.clicked.connect(self.start)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.clicked.connect(self.stop)
+        self.session_combo = QComboBox()
+        self.session_combo.setMinimumWidth(200)
+        self.session_combo.currentIndexChanged.connect(self._session_chosen)
+        self.session_name = QLineEdit()
+        self.session_name.setPlaceholderText("new session name")
+        new_session = QPushButton("Start session")
+        new_session.clicked.connect(lambda: self.start_session(self.session_name.text()))
+        self.end_session_button = QPushButton("End session")
+        self.end_session_button.clicked.connect(self.end_session)
+
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Source"))
+        controls.addWidget(self.source_edit, 2)
+        controls.addWidget(browse)
+        controls.addWidget(self.start_button)
+        controls.addWidget(self.stop_button)
+        sessions = QHBoxLayout()
+        sessions.addWidget(QLabel("Session"))
+        sessions.addWidget(self.session_combo, 1)
+        sessions.addWidget(self.session_name, 1)
+        sessions.addWidget(new_session)
+        sessions.addWidget(self.end_session_button)
+
+        # -- video and marks
+        self.view = VideoView()
+        self.marks_model = SessionMarksModel(ctx.attendance)
+        self.marks_list = QListView()
+        self.marks_list.setModel(self.marks_model)
+        self.marks_list.setUniformItemSizes(True)
+        self.marks_title = QLabel("Marked")
+        self.marks_list.setWordWrap(True)
+        self.marks_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        side = QWidget()
+        side.setMinimumWidth(250)
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.addWidget(self.marks_title)
+        side_layout.addWidget(self.marks_list)
+        splitter = QSplitter()
+        splitter.addWidget(self.view)
+        splitter.addWidget(side)
+        splitter.setStretchFactor(0, 4)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([1000, 280])
+
+        # -- status line
+        self.source_label = QLabel("Stopped")
+        self.stats_label = QLabel("")
+        self.stats_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        status = QHBoxLayout()
+        status.addWidget(self.source_label, 1)
+        status.addWidget(self.stats_label)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(controls)
+        layout.addLayout(sessions)
+        layout.addWidget(splitter, 1)
+        layout.addLayout(status)
+
+        self.worker.frame_ready.connect(self._show_frame)
+        self.worker.marks_added.connect(self._marks_added)
+        self.worker.source_event.connect(self._source_event)
+        self.worker.failed.connect(lambda exc: ctx.notifier.exception("Recognition", exc))
+        self.worker.running_changed.connect(self._running_changed)
+        ctx.gallery_changed.connect(self.worker.request_reload)
+        ctx.attendance_changed.connect(self._reload_sessions)
+        ctx.engine_changed.connect(self._engine_changed)
+        ctx.config_changed.connect(self._config_changed)
+        ctx.camera_claimed.connect(self._camera_claimed)
+        self._stats_timer = QTimer(self)
+        self._stats_timer.timeout.connect(self._show_stats)
+        self._stats_timer.start(500)
+        self._reload_sessions()
+        self._running_changed(False)
+
+    # ------------------------------------------------------------------ actions
+
+    @property
+    def running(self) -> bool:
+        return self.worker.running
+
+    def start(self) -> None:
+        source = self.source_edit.text().strip()
+        if not source:
+            self.ctx.notifier.error("Live", "Choose a source first: a camera number, a video file or a stream URL.")
+            return
+        if not self.ctx.engine_ready:
+            if self.ctx.engine_error:
+                self.ctx.notifier.error("Live", self.ctx.engine_error)
+                return
+            self._pending_start = True
+            self.source_label.setText("Waiting for the models to load…")
+            return
+        config = self.ctx.config
+        settings = RecognitionSettings(record_unknown=config.record_unknown, max_embeds_per_frame=EMBEDS_PER_FRAME)
+        self.latencies_ms.clear()
+        self.frames_shown = 0
+        self._outage_reported = False
+        self.source_label.setText(f"Opening {source}…")
+        self.worker.start(RunRequest(self.ctx.pipeline, str(self.ctx.db_path), source, config.file_pace,
+                                     self.current_session_id(), settings))
+
+    def stop(self) -> None:
+        self._pending_start = False
+        self.worker.stop()
+        self.source_label.setText("Stopped")
+
+    def start_when_ready(self, session_name: str) -> None:
+        """--session: open or start the session, then recognise as soon as the models are loaded."""
+        self.start_session(session_name)
+        self.start()
+
+    def start_session(self, name: str) -> None:
+        name = name.strip() or _dt.datetime.now().strftime("Session %Y-%m-%d %H:%M")
+        try:
+            session = self.ctx.attendance.open_or_start(name)
+        except RollcallError as exc:
+            self.ctx.notifier.exception("Session", exc)
+            return
+        self.session_name.clear()
+        self.ctx.attendance_changed.emit()
+        self._select_session(session.id)
+
+    def end_session(self) -> None:
+        session_id = self.current_session_id()
+        if session_id is None:
+            return
+        try:
+            session = self.ctx.attendance.stop_session(session_id)
+        except RollcallError as exc:
+            self.ctx.notifier.exception("Session", exc)
+            return
+        self.ctx.notifier.info("Session", f"'{session.name}' ended")
+        self.ctx.attendance_changed.emit()
+
+    def current_session_id(self) -> int | None:
+        data = self.session_combo.currentData()
+        return int(data) if data is not None else None
+
+    def shutdown(self) -> None:
+        self._stats_timer.stop()
+        self.worker.shutdown()
+
+    # ------------------------------------------------------------------ worker signals
+
+    def _show_frame(self) -> None:
+        frame = self.worker.take_frame()
+        if frame is None:
+            return
+        self.view.show_frame(frame.image, frame.faces)
+        self.latencies_ms.append((time.monotonic() - frame.grabbed_at) * 1e3)
+        self.frames_shown += 1
+        self.last_frame = frame
+
+    def _marks_added(self, marks) -> None:
+        self.ctx.attendance_changed.emit()
+        for mark in marks:
+            self.ctx.notifier.info("Marked", f"{mark.person_name} ({mark.score:.2f})")
+
+    def _source_event(self, event: SourceEvent) -> None:
+        self.source_state = event.kind
+        if event.kind == "failed":
+            self.source_label.setText(event.message)
+            self.view.clear(event.message)
+            self.ctx.notifier.error("Source", event.message)
+        elif event.kind == "lost":
+            self.source_label.setText(event.message)
+            if not self._outage_reported:
+                self._outage_reported = True
+                self.ctx.notifier.warning("Source", event.message)
+        elif event.kind == "reconnected":
+            self._outage_reported = False
+            self.source_label.setText(event.message)
+            self.ctx.notifier.info("Source", event.message)
+        elif event.kind == "ended":
+            self.source_label.setText(event.message)
+        elif event.kind == "opened":
+            self.source_label.setText(f"Recognising from {event.message.removesuffix(' opened')}")
+
+    def _running_changed(self, running: bool) -> None:
+        self.start_button.setEnabled(not running)
+        self.stop_button.setEnabled(running)
+        if not running and self.source_state not in ("failed", "ended"):
+            self.source_label.setText("Stopped")
+
+    def _engine_changed(self) -> None:
+        if self.ctx.engine_ready and (self._pending_start or self.running):
+            self._pending_start = False
+            self.start()  # a running view restarts with the new models
+        elif not self.ctx.engine_ready and self.running:
+            self.worker.stop()
+            self._pending_start = True
+
+    def _show_stats(self) -> None:
+        frame = self.last_frame
+        if not self.running or frame is None:
+            self.stats_label.setText("")
+            return
+        p95 = float(np.percentile(np.asarray(self.latencies_ms), 95)) if self.latencies_ms else 0.0
+        self.stats_label.setText(f"{frame.fps:.1f} fps · latency p95 {p95:.0f} ms · {frame.dropped} frames skipped"
+                                 f" · {len(frame.faces)} face(s)")
+
+    # ------------------------------------------------------------------ sessions
+
+    def _reload_sessions(self) -> None:
+        current = self.current_session_id()
+        self.session_combo.blockSignals(True)
+        self.session_combo.clear()
+        self.session_combo.addItem("No session (recognise only)", None)
+        for s in self.ctx.attendance.sessions():
+            if s.open:
+                self.session_combo.addItem(s.name, s.id)
+        self.session_combo.blockSignals(False)
+        self._select_session(current)
+
+    def _select_session(self, session_id: int | None) -> None:
+        index = max(0, self.session_combo.findData(session_id)) if session_id is not None else 0
+        self.session_combo.setCurrentIndex(index)
+        self._session_chosen()
+
+    def _session_chosen(self) -> None:
+        session_id = self.current_session_id()
+        self.worker.set_session(session_id)
+        self.marks_model.set_session(session_id)
+        self.end_session_button.setEnabled(session_id is not None)
+        name = self.session_combo.currentText()
+        self.marks_title.setText(f"Marked in '{name}': {self.marks_model.rowCount()}" if session_id is not None
+                                 else "No session: names are shown, nobody is marked")
+
+    def _camera_claimed(self, spec: str) -> None:
+        """A camera can be open in one place only: stop recognising when the enrolment wizard takes it."""
+        if self.running and spec.strip().isdigit() and spec.strip() == self.source_edit.text().strip():
+            self.stop()
+            self.ctx.notifier.info("Live", f"stopped: camera {spec.strip()} is being used for enrolment")
+
+    def _config_changed(self) -> None:
+        self.source_edit.setText(self.ctx.config.source)
+        if self.marks_model.attendance is not self.ctx.attendance:  # another data folder
+            self.marks_model.attendance = self.ctx.attendance
+            self._reload_sessions()
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a video", "", "Videos (*.mp4 *.avi *.mov *.mkv *.gif);;All files (*)")
+        if path:
+            self.source_edit.setText(path)

@@ -1,0 +1,341 @@
+"""The People tab: search and browse the enrolled people, see and edit one person's face samples,
+enrol, rename and delete people.
+
+Everything that writes to the gallery runs as a background task with its own
+database connection and goes through core (`Gallery`, `Enroller`), which does
+it in a transaction; afterwards `ctx.gallery_changed` makes every table re-read
+core. Dialogs are non-modal; the confirmation for removing a sample is the
+injectable `ask` (tests replace it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize
+from PySide6.QtWidgets import (
+    QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListView, QMessageBox,
+    QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget,
+)
+
+from core.enrol import Enroller
+from core.errors import RollcallError
+from core.gallery import Gallery, GalleryError, Person
+from desktop.context import AppContext
+from desktop.enrol_wizard import PHOTO_FILTER, EnrolWizard
+from desktop.person_dialogs import DeletePersonDialog, RenameDialog
+from desktop.tables.people_table import NAME_COL, THUMB, THUMB_COL, PeopleTableModel
+from desktop.tables.samples_list import SamplesListModel
+from desktop.tasks import Task, TaskControl
+
+logger = logging.getLogger(__name__)
+
+ERROR_STYLE = "color: #b3261e;"
+
+
+def ask_non_modal(parent: QWidget, title: str, question: str, on_yes: Callable[[], None]) -> None:
+    """A Yes/No question that does not block: `on_yes` runs if the operator answers Yes."""
+    box = QMessageBox(QMessageBox.Icon.Question, title, question,
+                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, parent)
+    box.setDefaultButton(QMessageBox.StandardButton.No)
+    box.finished.connect(lambda result: on_yes() if result == QMessageBox.StandardButton.Yes else None)
+    box.finished.connect(box.deleteLater)
+    box.open()
+
+
+class PeoplePage(QWidget):
+    def __init__(self, ctx: AppContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.ask: Callable[[str, str, Callable[[], None]], None] = (
+            lambda title, question, on_yes: ask_non_modal(self, title, question, on_yes))
+        self.wizard: EnrolWizard | None = None
+        self.rename_dialog: RenameDialog | None = None
+        self.delete_dialog: DeletePersonDialog | None = None
+        self.pending_writes = 0  # gallery writes started and not yet reported back
+        self._reselect: int | None = None
+
+        self.model = PeopleTableModel(ctx)
+        self.samples_model = SamplesListModel(ctx)
+
+        self.search_edit = QLineEdit()
+        self.search_edit.setPlaceholderText("Search by name, external ID or group")
+        self.search_edit.setClearButtonEnabled(True)
+        self.search_edit.textChanged.connect(self.model.set_search)
+        self.enrol_button = QPushButton("Enrol new person…")
+        self.rename_button = QPushButton("Rename…")
+        self.delete_button = QPushButton("Delete…")
+        self.enrol_button.clicked.connect(self.open_enrol_wizard)
+        self.rename_button.clicked.connect(self.rename_selected)
+        self.delete_button.clicked.connect(self.delete_selected)
+        self.count_label = QLabel()
+
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setIconSize(QSize(THUMB, THUMB))
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(THUMB + 6)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(NAME_COL, QHeaderView.ResizeMode.Stretch)
+        header.resizeSection(THUMB_COL, THUMB + 8)
+        self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
+        self.table.doubleClicked.connect(lambda index: self.rename_selected())
+        self.model.modelAboutToBeReset.connect(self._remember_selection)
+        self.model.modelReset.connect(self._restore_selection)
+
+        # side panel: the selected person's samples
+        self.person_label = QLabel("Select a person to see their face samples.")
+        self.person_label.setWordWrap(True)
+        self.samples_view = QListView()
+        self.samples_view.setModel(self.samples_model)
+        self.samples_view.setViewMode(QListView.ViewMode.IconMode)
+        self.samples_view.setIconSize(QSize(96, 96))
+        self.samples_view.setResizeMode(QListView.ResizeMode.Adjust)
+        self.samples_view.setMovement(QListView.Movement.Static)
+        self.samples_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.add_samples_button = QPushButton("Add photos…")
+        self.remove_sample_button = QPushButton("Remove sample")
+        self.add_samples_button.clicked.connect(self.choose_sample_photos)
+        self.remove_sample_button.clicked.connect(self.remove_selected_sample)
+        self.panel_message = QLabel()
+        self.panel_message.setWordWrap(True)
+
+        top = QHBoxLayout()
+        top.addWidget(self.search_edit, 1)
+        for button in (self.enrol_button, self.rename_button, self.delete_button):
+            top.addWidget(button)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addLayout(top)
+        left_layout.addWidget(self.table, 1)
+        left_layout.addWidget(self.count_label)
+        panel = QWidget()
+        panel_layout = QVBoxLayout(panel)
+        panel_layout.setContentsMargins(0, 0, 0, 0)
+        panel_layout.addWidget(self.person_label)
+        panel_layout.addWidget(self.samples_view, 1)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.add_samples_button)
+        buttons.addWidget(self.remove_sample_button)
+        panel_layout.addLayout(buttons)
+        panel_layout.addWidget(self.panel_message)
+        splitter = QSplitter()
+        splitter.addWidget(left)
+        splitter.addWidget(panel)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+
+        self.model.modelReset.connect(self._update_actions)
+        self._update_actions()
+
+    # ------------------------------------------------------------------ selection
+
+    def selected_person(self) -> Person | None:
+        index = self.table.selectionModel().currentIndex()
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.person_at(rows[0].row()) if rows else self.model.person_at(index.row()) if index.isValid() else None
+
+    def select_person(self, person_id: int) -> bool:
+        row = self.model.row_of(person_id)
+        if row < 0:
+            return False
+        self.table.selectionModel().setCurrentIndex(
+            self.model.index(row, NAME_COL),
+            QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
+        return True
+
+    def _remember_selection(self) -> None:
+        person = self.selected_person()
+        self._reselect = person.id if person else None
+
+    def _restore_selection(self) -> None:
+        if self._reselect is None or not self.select_person(self._reselect):
+            self._show_person(None)
+        self._reselect = None
+
+    def _on_current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
+        self._show_person(self.model.person_at(current.row()) if current.isValid() else None)
+
+    def _show_person(self, person: Person | None) -> None:
+        if person is None:
+            self.person_label.setText("Select a person to see their face samples.")
+        else:
+            self.person_label.setText(f"<b>{person.name}</b>: {person.n_samples} face sample(s)")
+        if self.samples_model.person_id != (person.id if person else None):
+            self.samples_model.set_person(person.id if person else None)
+            self.panel_message.setText("")
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        has_person = self.selected_person() is not None
+        for button in (self.rename_button, self.delete_button, self.add_samples_button, self.remove_sample_button):
+            button.setEnabled(has_person)
+        shown, total = self.model.rowCount(), self.ctx.gallery.count_people()
+        self.count_label.setText(f"{total} people enrolled" if shown == total else f"{shown} of {total} people shown")
+
+    def _message(self, text: str, error: bool = False) -> None:
+        self.panel_message.setText(text)
+        self.panel_message.setStyleSheet(ERROR_STYLE if error else "")
+
+    # ------------------------------------------------------------------ background writes
+
+    def _write(self, title: str, fn: Callable[[Gallery], object], on_done: Callable[[object], None] | None = None,
+               attendance_too: bool = False) -> Task:
+        """Run a gallery write on a worker with its own connection; then every view re-reads core.
+        Failures go to the notifier and under the samples."""
+        ctx = self.ctx
+
+        def work(control: TaskControl) -> object:
+            with ctx.open_database() as db:
+                return fn(Gallery(db))
+
+        def done(result: object) -> None:
+            self.pending_writes -= 1
+            ctx.gallery_changed.emit()
+            if attendance_too:
+                ctx.attendance_changed.emit()
+            if on_done is not None:
+                on_done(result)
+
+        def failed(exc: BaseException) -> None:
+            self.pending_writes -= 1
+            ctx.notifier.exception(title, exc)
+            self._message(str(exc), error=True)
+
+        self.pending_writes += 1
+        return ctx.tasks.run(title, work, on_done=done, on_failed=failed)
+
+    # ------------------------------------------------------------------ enrol
+
+    def open_enrol_wizard(self) -> EnrolWizard:
+        if self.wizard is not None and self.wizard.isVisible():
+            self.wizard.raise_()
+            self.wizard.activateWindow()
+            return self.wizard
+        wizard = EnrolWizard(self.ctx, self)
+        wizard.enrolled.connect(lambda person: self.select_person(person.id))
+        wizard.finished.connect(lambda _result: self._wizard_closed(wizard))
+        self.wizard = wizard
+        wizard.show()
+        return wizard
+
+    def _wizard_closed(self, wizard: EnrolWizard) -> None:
+        if self.wizard is wizard:
+            self.wizard = None
+        wizard.deleteLater()  # its pending checks' callbacks are disconnected with it
+
+    # ------------------------------------------------------------------ rename
+
+    def rename_selected(self) -> RenameDialog | None:
+        person = self.selected_person()
+        if person is None:
+            return None
+        self.rename_dialog = RenameDialog(person, self)
+        self.rename_dialog.renamed.connect(self.rename_person)
+        self.rename_dialog.finished.connect(self.rename_dialog.deleteLater)
+        self.rename_dialog.open()
+        return self.rename_dialog
+
+    def rename_person(self, person_id: int, name: str) -> Task | None:
+        name = name.strip()
+        if not name:
+            self._message("A person needs a name; the name was not changed.", error=True)
+            return None
+        return self._write(f"Renaming to {name}", lambda gallery: gallery.update_person(person_id, name=name),
+                           on_done=lambda person: self._message(f"Renamed to {person.name}."), attendance_too=True)
+
+    # ------------------------------------------------------------------ delete
+
+    def delete_selected(self) -> DeletePersonDialog | None:
+        person = self.selected_person()
+        if person is None:
+            return None
+        self.delete_dialog = DeletePersonDialog(person, self)
+        self.delete_dialog.confirmed.connect(self.delete_person)
+        self.delete_dialog.finished.connect(self.delete_dialog.deleteLater)
+        self.delete_dialog.open()
+        return self.delete_dialog
+
+    def delete_person(self, person_id: int, erase_history: bool) -> Task:
+        operator = self.ctx.config.operator
+        what = "deleted with their attendance history" if erase_history else "deleted; their attendance marks are kept"
+
+        def delete(gallery: Gallery) -> None:
+            gallery.delete_person(person_id, erase_history=erase_history, operator=operator)
+
+        return self._write("Deleting a person", delete, attendance_too=True,
+                           on_done=lambda _: self.ctx.notifier.info("Person deleted", what))
+
+    # ------------------------------------------------------------------ samples
+
+    def choose_sample_photos(self) -> None:
+        person = self.selected_person()
+        if person is None:
+            return
+        dialog = QFileDialog(self, f"Photos of {person.name}", "", PHOTO_FILTER)
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFiles)
+        dialog.filesSelected.connect(lambda paths: self.add_samples(person.id, paths))
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+
+    def add_samples(self, person_id: int, paths: list[str | Path]) -> Task | None:
+        """Check the photos like the enrolment wizard does and add the usable ones, all in the
+        background; what was rejected is reported with each file's reason."""
+        try:
+            pipeline = self.ctx.pipeline
+        except RollcallError as exc:  # the models are not loaded (yet)
+            self.ctx.notifier.exception("Adding samples", exc)
+            self._message(str(exc), error=True)
+            return None
+        paths = [str(p) for p in paths]
+
+        def add(gallery: Gallery) -> tuple[Person, list[str]]:
+            enroller = Enroller(pipeline, gallery)
+            verdicts = [enroller.check_file(p) for p in paths]
+            rejected = [f"{Path(v.source).name}: {v.reason}" for v in verdicts if not v.ok]
+            if len(rejected) == len(verdicts):
+                raise GalleryError("None of the photos is usable, nothing was added. " + "; ".join(rejected))
+            return enroller.add_to(person_id, verdicts), rejected
+
+        def done(result: tuple[Person, list[str]]) -> None:
+            person, rejected = result
+            added = len(paths) - len(rejected)
+            text = f"Added {added} sample(s) to {person.name}."
+            if rejected:
+                text += " Not usable: " + "; ".join(rejected)
+                self.ctx.notifier.warning("Adding samples", text)
+            self._message(text, error=bool(rejected))
+
+        self._message(f"Checking {len(paths)} photo(s)…")
+        return self._write("Adding samples", add, on_done=done)
+
+    def selected_sample_id(self) -> int | None:
+        rows = self.samples_view.selectionModel().selectedIndexes()
+        sample = self.samples_model.sample_at(rows[0].row()) if rows else None
+        return sample.id if sample else None
+
+    def remove_selected_sample(self) -> None:
+        sample_id = self.selected_sample_id()
+        if sample_id is None:
+            self._message("Select the sample to remove.", error=True)
+            return
+        self.ask("Remove sample", "Remove this face sample? The person's template is rebuilt without it.",
+                 lambda: self.remove_sample(sample_id))
+
+    def remove_sample(self, sample_id: int) -> Task:
+        """Core refuses to remove a person's last sample; its message is shown and notified."""
+        return self._write("Removing a sample", lambda gallery: gallery.remove_sample(sample_id),
+                           on_done=lambda _: self._message("Sample removed."))
+
+    def shutdown(self) -> None:
+        if self.wizard is not None:
+            self.wizard.shutdown()

@@ -1,0 +1,1 @@
+"""Qt item models over core data (people, sessions, marks): views show them, pages never fill tables by hand."""

@@ -1,0 +1,119 @@
+"""Background work for the GUI: run a function on the thread pool with progress and cancel, and get
+its result back on the GUI thread. Failures go to the notifier unless the caller handles them.
+
+The function receives a `TaskControl`: `progress(done, total, text)` reports,
+`cancelled` says whether the operator pressed Cancel (the function checks it
+between steps and raises `core.gallery.CancelledError`, or returns early).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
+
+from core.gallery import CancelledError
+from desktop.notifier import Notifier
+
+logger = logging.getLogger(__name__)
+
+
+class TaskControl:
+    def __init__(self, task: Task) -> None:
+        self._task = task
+
+    def progress(self, done: int, total: int, text: str = "") -> None:
+        self._task.progressed.emit(int(done), int(total), text)
+
+    @property
+    def cancelled(self) -> bool:
+        return self._task.cancel_requested.is_set()
+
+
+class Task(QObject):
+    """Handle of one background job; its signals arrive on the GUI thread."""
+
+    progressed = Signal(int, int, str)
+    succeeded = Signal(object)
+    failed = Signal(object)  # the exception
+    cancelled = Signal()
+    finished = Signal()  # after succeeded / failed / cancelled
+
+    def __init__(self, title: str) -> None:
+        super().__init__()
+        self.title = title
+        self.cancel_requested = threading.Event()
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def cancel(self) -> None:
+        self.cancel_requested.set()
+
+
+class _Runnable(QRunnable):
+    def __init__(self, task: Task, fn: Callable[[TaskControl], Any]) -> None:
+        super().__init__()
+        self.setAutoDelete(True)
+        self.task, self.fn = task, fn
+
+    def run(self) -> None:
+        task = self.task
+        try:
+            task.result = self.fn(TaskControl(task))
+        except CancelledError:
+            task.cancelled.emit()
+        except BaseException as exc:  # noqa: BLE001 - every failure must reach the GUI
+            task.error = exc
+            task.failed.emit(exc)
+        else:
+            task.succeeded.emit(task.result)
+        finally:
+            task.done.set()
+            task.finished.emit()
+
+
+class TaskRunner(QObject):
+    """Starts tasks on a private thread pool; keeps them alive until they finish.
+
+    A task starts when control returns to the event loop, so connecting to the returned Task's
+    signals right after `run()` never misses one (a task that failed at once would otherwise
+    emit before the caller could connect)."""
+
+    def __init__(self, notifier: Notifier, max_threads: int = 2) -> None:
+        super().__init__()
+        self.notifier = notifier
+        self.pool = QThreadPool()
+        self.pool.setMaxThreadCount(max_threads)
+        self.running: set[Task] = set()
+        self._pending: list[_Runnable] = []
+
+    def run(self, title: str, fn: Callable[[TaskControl], Any], *,
+            on_done: Callable[[Any], None] | None = None,
+            on_failed: Callable[[BaseException], None] | None = None,
+            on_progress: Callable[[int, int, str], None] | None = None) -> Task:
+        task = Task(title)
+        if on_done is not None:
+            task.succeeded.connect(on_done)
+        if on_progress is not None:
+            task.progressed.connect(on_progress)
+        task.failed.connect(on_failed if on_failed is not None else (lambda exc: self.notifier.exception(title, exc)))
+        task.cancelled.connect(lambda: self.notifier.info(title, "cancelled"))
+        self.running.add(task)
+        task.finished.connect(lambda: self.running.discard(task))
+        self._pending.append(_Runnable(task, fn))
+        QTimer.singleShot(0, self._start_pending)
+        return task
+
+    def _start_pending(self) -> None:
+        pending, self._pending = self._pending, []
+        for runnable in pending:
+            self.pool.start(runnable)
+
+    def wait(self, timeout_ms: int = 30000) -> bool:
+        """Block until every task finished (for shutdown and tests)."""
+        self._start_pending()
+        return self.pool.waitForDone(timeout_ms)

@@ -1,0 +1,1 @@
+"""Reusable widgets: video view, notification bar, thumbnails, plots."""

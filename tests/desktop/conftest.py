@@ -1,0 +1,66 @@
+"""Fixtures for the desktop tests: an AppContext over a fresh database with the default models
+loaded once per test session, and the main window around it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.db import Database
+from core.gallery import Gallery
+from desktop.config import DesktopConfig
+from desktop.context import AppContext
+from desktop.notifier import Notifier
+from desktop.tasks import TaskRunner
+
+
+@pytest.fixture(scope="session")
+def default_pipeline():
+    from core.pipeline import build_pipeline
+
+    return build_pipeline()
+
+
+@pytest.fixture
+def make_ctx(tmp_path: Path, default_pipeline, qapp):
+    """make_ctx(**config) -> AppContext with its own data folder and settings file, models loaded."""
+    made: list[AppContext] = []
+
+    def make(**config: object) -> AppContext:
+        folder = tmp_path / f"data{len(made)}"
+        cfg = DesktopConfig(data_folder=str(folder), operator="tester").replace(**config)
+        notifier = Notifier()
+        ctx = AppContext(cfg, notifier, TaskRunner(notifier), config_file=folder / "desktop.json")
+        with Database(ctx.db_path) as db:
+            Gallery(db).activate_model(default_pipeline.embedder)
+        ctx.set_pipeline(default_pipeline)
+        made.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in made:
+        ctx.tasks.wait(30000)
+        ctx.db.close()
+
+
+@pytest.fixture
+def ctx(make_ctx) -> AppContext:
+    return make_ctx()
+
+
+def errors(ctx: AppContext) -> list[str]:
+    """Everything the notifier reported as an error, as 'title: text'."""
+    return [f"{n.title}: {n.text}" for n in ctx.notifier.history if n.level == "error"]
+
+
+def enrol_photos(ctx: AppContext, name: str, *photos: Path) -> int:
+    """Enrol a person straight through core (for tests whose subject is not enrolment); returns the id."""
+    from core.enrol import Enroller
+
+    enroller = Enroller(ctx.pipeline, ctx.gallery)
+    verdicts = [enroller.check_file(p) for p in photos]
+    assert all(v.ok for v in verdicts), [v.reason for v in verdicts]
+    person = enroller.enrol(name, verdicts)
+    ctx.gallery_changed.emit()
+    return person.id

@@ -1,0 +1,222 @@
+"""The Settings tab: a model change re-embeds the gallery in the background, a bad weights file
+changes nothing, the threshold persists, calibration draws its curve (or says why not), and
+invalid settings keep the old ones."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtWidgets import QPushButton
+
+from core.db import Database
+from core.gallery import Gallery
+from core.imageio import read_image
+from core.matching import TemplateIndex
+from desktop.pages.settings_page import SettingsPage
+from tests.conftest import shared_path
+from tests.desktop.conftest import enrol_photos, errors
+
+TIMEOUT = 120_000
+
+
+@pytest.fixture
+def page(ctx, qtbot) -> SettingsPage:
+    page = SettingsPage(ctx)
+    qtbot.addWidget(page)
+    page.show()
+    return page
+
+
+@pytest.fixture
+def refs() -> Path:
+    return shared_path("video", "hamilton_refs")
+
+
+def wait_idle(page: SettingsPage, qtbot) -> None:
+    qtbot.waitUntil(lambda: not page.busy, timeout=TIMEOUT)
+    qtbot.wait(10)  # let the queued finished/succeeded signals arrive
+
+
+def recognise(ctx, photo: Path) -> int | None:
+    model = ctx.gallery.active_model()
+    faces = ctx.pipeline.process(read_image(photo)).faces
+    largest = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+    index = TemplateIndex(*ctx.gallery.templates(model.id))
+    return index.identify(largest.embedding[None], model.threshold)[0].person_id
+
+
+def test_changing_the_model_re_embeds_the_gallery(ctx, page, qtbot, refs: Path) -> None:
+    weights = shared_path("models", "edgeface_xxs_q.pt")
+    lin = enrol_photos(ctx, "Lin-Manuel Miranda", refs / "lin-manuel-miranda.png")
+    alex = enrol_photos(ctx, "Alex Lacamoire", refs / "alex-lacamoire.png", refs / "alex-lacamoire.png")
+    old = ctx.gallery.active_model()
+    old_detector = ctx.pipeline.detector
+    progress: list[tuple[int, int]] = []
+
+    task = page.choose_model_file(weights)
+    assert task is not None and page.busy
+    task.progressed.connect(lambda done, total, _text: progress.append((done, total)))
+    assert page.progress_dialog is not None and page.progress_dialog.isVisible()
+    assert not page.model_file_button.isEnabled()
+    with qtbot.waitSignal(ctx.gallery_changed, timeout=TIMEOUT):
+        pass
+    wait_idle(page, qtbot)
+
+    assert page.progress_dialog is None and page.model_file_button.isEnabled()
+    assert (3, 3) in progress  # the three stored samples were re-embedded
+    active = ctx.gallery.active_model()
+    assert active.id != old.id and active.source == str(weights) and active.arch.startswith("edgeface")
+    assert active.dim == 512
+    labels, embeddings = ctx.gallery.sample_embeddings(active.id)
+    assert sorted(labels.tolist()) == sorted([lin, alex, alex]) and embeddings.shape == (3, 512)
+    assert ctx.pipeline.embedder.source == str(weights) and ctx.pipeline.embedder.dim == 512
+    assert ctx.pipeline.detector is old_detector
+    assert str(weights.name) in page.model_label.text() or weights.stem in page.model_label.text()
+    assert not errors(ctx)
+    assert recognise(ctx, refs / "lin-manuel-miranda.png") == lin
+    assert recognise(ctx, refs / "alex-lacamoire.png") == alex
+
+    # switching back to the default is instant (its embeddings are kept) and works the same way
+    page.use_default_model()
+    wait_idle(page, qtbot)
+    assert ctx.gallery.active_model().id == old.id and ctx.pipeline.embedder.dim == old.dim
+
+
+@pytest.mark.parametrize("content, problem", [(b"", "empty"), (b"PK\x03\x04 this is no model" * 40, "")])
+def test_a_bad_weights_file_changes_nothing(ctx, page, qtbot, tmp_path: Path, content: bytes, problem: str) -> None:
+    bad = tmp_path / "broken.pt"
+    bad.write_bytes(content)
+    before, embedder = ctx.gallery.active_model(), ctx.pipeline.embedder
+    page.choose_model_file(bad)
+    wait_idle(page, qtbot)
+    qtbot.waitUntil(lambda: bool(errors(ctx)), timeout=5000)
+    message = errors(ctx)[-1]
+    assert message.startswith("Recognition model: Cannot load model") and str(bad) in message and problem in message
+    assert ctx.gallery.active_model() == before and ctx.pipeline.embedder is embedder
+    assert len(ctx.gallery.models()) == 1
+    assert page.progress_dialog is None and page.model_file_button.isEnabled()
+
+
+def test_threshold_change_persists(ctx, page) -> None:
+    model = ctx.gallery.active_model()
+    assert page.threshold_spin.value() == pytest.approx(model.threshold, abs=1e-3)
+    page.threshold_spin.setValue(0.512)
+    page.threshold_apply.click()
+    with Database(ctx.db_path) as db:  # a fresh connection sees it
+        stored = Gallery(db).active_model()
+    assert stored.threshold == pytest.approx(0.512) and stored.threshold_origin == "manual"
+    assert page.plot.current == pytest.approx(0.512)
+
+    assert not page.apply_threshold(1.5)  # core refuses; the old value stays
+    assert "between -1 and 1" in errors(ctx)[-1]
+    assert ctx.gallery.active_model().threshold == pytest.approx(0.512)
+    assert page.threshold_spin.value() == pytest.approx(0.512)
+
+
+def test_calibration_curve_for_a_small_gallery(ctx, page, qtbot) -> None:
+    orl = shared_path("faces", "orl")
+    for person in ("s1", "s2", "s3"):
+        enrol_photos(ctx, person, *(orl / person / f"{i}.pgm" for i in (1, 2, 3)))
+    task = page.calibrate()
+    assert task is not None
+    wait_idle(page, qtbot)
+    cal = page.calibration
+    assert cal is not None and cal.genuine_pairs == 9 and cal.impostor_pairs == 27
+    assert page.plot.has_curve and page.plot.suggested == pytest.approx(cal.threshold)
+    assert len(page.plot.thresholds) == len(page.plot.far) == len(page.plot.frr)
+    assert np.all(np.diff(page.plot.far) <= 1e-12) and np.all(np.diff(page.plot.frr) >= -1e-12)
+    assert "Suggested threshold" in page.calibration_note.text()
+    assert page.use_suggested_button.isEnabled()
+    page.grab()  # paints the curve without error
+
+    assert page.use_suggested_threshold()
+    stored = ctx.gallery.active_model()
+    assert stored.threshold == pytest.approx(round(cal.threshold, 3)) and stored.threshold_origin == "calibrated"
+    assert not errors(ctx)
+
+
+def test_calibration_says_when_the_gallery_is_too_small(ctx, page, qtbot, refs: Path) -> None:
+    enrol_photos(ctx, "Lin-Manuel Miranda", refs / "lin-manuel-miranda.png")
+    page.calibrate()
+    wait_idle(page, qtbot)
+    assert page.calibration is None and not page.plot.has_curve
+    assert "too small to calibrate" in page.calibration_note.text()
+    assert "1 person and 1 sample" in page.plot.note and "at least two people" in page.plot.note
+    assert not page.use_suggested_button.isEnabled()
+    page.grab()
+
+
+def saved(ctx) -> dict:
+    return json.loads(Path(ctx.config_file).read_text(encoding="utf-8"))
+
+
+def test_settings_are_saved_and_invalid_ones_keep_the_old(ctx, page, tmp_path: Path) -> None:
+    clip = shared_path("video", "hamilton_clip.mp4")
+    assert page.apply_source(str(clip), "every_frame")
+    assert ctx.config.source == str(clip) and saved(ctx)["file_pace"] == "every_frame"
+    assert page.apply_source("2")
+    assert ctx.config.source == "2" and page.source_edit.text() == "2"
+
+    assert not page.apply_source("   ")
+    assert "source is empty" in errors(ctx)[-1]
+    assert not page.apply_source(str(tmp_path / "missing.mp4"))
+    assert "missing.mp4 does not exist" in errors(ctx)[-1]
+    assert ctx.config.source == "2" and page.source_edit.text() == "2"
+
+    assert page.apply_operator("Ada")
+    assert saved(ctx)["operator"] == "Ada"
+    assert page.apply_record_unknown(True)
+    assert ctx.config.record_unknown and saved(ctx)["record_unknown"] is True
+    page.record_unknown_check.setChecked(False)
+    assert not ctx.config.record_unknown
+
+    assert not page.apply_detector("yunet", str(tmp_path / "nope.onnx"))
+    assert "nope.onnx does not exist" in errors(ctx)[-1] and ctx.config.detector == "mtcnn"
+    assert page.detector_combo.currentData() == "mtcnn"
+
+    a_file = tmp_path / "a file"
+    a_file.write_text("x")
+    assert not page.apply_data_folder(a_file)
+    assert "is a file, not a folder" in errors(ctx)[-1]
+
+
+def test_device_choices_follow_cuda(ctx, page) -> None:
+    offered = [page.device_combo.itemData(i) for i in range(page.device_combo.count())]
+    assert offered == (["cpu", "cuda", "auto"] if torch.cuda.is_available() else ["cpu"])
+    if not torch.cuda.is_available():
+        assert not page.apply_device("cuda")
+        assert "CUDA" in errors(ctx)[-1] and ctx.config.device == "cpu"
+
+
+def test_yunet_and_data_folder_reload_the_engine(ctx, page, qtbot, tmp_path: Path) -> None:
+    onnx = shared_path("models", "face_detection_yunet_2023mar.onnx")
+    with qtbot.waitSignal(ctx.engine_changed, timeout=TIMEOUT, check_params_cb=lambda: ctx.engine_ready):
+        assert page.choose_yunet_file(onnx)
+    assert ctx.config.detector == f"yunet:{onnx}" and ctx.pipeline.detector.name.lower().startswith("yunet")
+    assert page.detector_combo.currentData() == "yunet" and page.yunet_edit.isEnabled()
+
+    folder = tmp_path / "elsewhere"
+    with qtbot.waitSignal(ctx.engine_changed, timeout=TIMEOUT, check_params_cb=lambda: ctx.engine_ready):
+        assert page.apply_data_folder(folder)
+    assert ctx.db_path == folder / "rollcall.db" and ctx.db_path.exists()
+    assert page.data_folder_edit.text() == str(folder)
+    assert ctx.gallery.active_model() is not None  # the new gallery got the default model
+    assert not errors(ctx)
+
+
+def test_cancelling_the_model_switch_keeps_the_old_model(ctx, page, qtbot, refs: Path) -> None:
+    enrol_photos(ctx, "Lin-Manuel Miranda", refs / "lin-manuel-miranda.png")
+    before, embedder = ctx.gallery.active_model(), ctx.pipeline.embedder
+    task = page.choose_model_file(shared_path("models", "edgeface_xxs_q.pt"))
+    cancel_button = page.progress_dialog.findChild(QPushButton)
+    assert cancel_button is not None and cancel_button.text() == "Cancel"
+    with qtbot.waitSignal(task.cancelled, timeout=30_000):
+        cancel_button.click()
+    wait_idle(page, qtbot)
+    assert ctx.gallery.active_model() == before and ctx.pipeline.embedder is embedder
+    assert page.progress_dialog is None and not errors(ctx)
+    assert any(n.title == "Recognition model" and n.text == "cancelled" for n in ctx.notifier.history)
