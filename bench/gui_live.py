@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--video", type=Path, required=True)
     parser.add_argument("--enrol", action="append", default=[], metavar="NAME=PHOTO")
     parser.add_argument("--detector", default="mtcnn")
+    parser.add_argument("--min-face", type=int, default=20, help="smallest face searched for (Settings)")
     parser.add_argument("--repeat", type=int, default=1, help="play the video this many times")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -46,7 +47,8 @@ def main() -> None:
 
     app = QApplication.instance() or QApplication([])
     folder = Path(tempfile.mkdtemp(prefix="rollcall-bench-"))
-    config = DesktopConfig(source=str(args.video), file_pace="realtime", detector=args.detector, data_folder=str(folder))
+    config = DesktopConfig(source=str(args.video), file_pace="realtime", detector=args.detector, data_folder=str(folder),
+                           min_face_size=args.min_face)
     notifier = Notifier()
     ctx = AppContext(config, notifier, TaskRunner(notifier), config_file=folder / "desktop.json")
     window = MainWindow(ctx)
@@ -136,7 +138,7 @@ def main() -> None:
     errors = [f"{n.title}: {n.text}" for n in notifier.history if n.level == "error"]
     window.close()
     summary = {
-        "video": str(args.video), "detector": args.detector, "runs": results, "errors": errors,
+        "video": str(args.video), "detector": args.detector, "min_face": args.min_face, "runs": results, "errors": errors,
         "machine": {"cpus": torch.get_num_threads(), "platform": platform.platform(), "torch": torch.__version__},
     }
     if args.json:

@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 from core.attendance import Mark, Session, export_marks
 from core.errors import RollcallError
 from desktop.context import AppContext
+from desktop.tasks import Task
 from desktop.images import jpeg_to_qimage, thumbnail
 from desktop.tables.marks_table import MarksTableModel
 from desktop.tables.sessions_table import SessionsTableModel
@@ -460,13 +461,12 @@ class AttendancePage(QWidget):
                 path += ".csv" if "csv" in chosen.lower() else ".xlsx"
             self.export_to(path)
 
-    def export_to(self, path: str | Path) -> bool:
-        """Write the marks the table shows (the current filters) to CSV or XLSX, by the file's suffix."""
+    def export_to(self, path: str | Path) -> Task:
+        """Write the marks the table shows (the current filters) to CSV or XLSX, by the file's suffix,
+        in the background (a long history takes a while as XLSX); the notifier says how it went."""
         marks = list(self.marks_model.marks)
-        try:
-            written = export_marks(marks, path)
-        except RollcallError as exc:
-            self.ctx.notifier.exception("Export", exc)
-            return False
-        self.ctx.notifier.info("Export", f"{len(marks)} mark{'s' if len(marks) != 1 else ''} written to {written}")
-        return True
+
+        def done(written: Path) -> None:
+            self.ctx.notifier.info("Export", f"{len(marks)} mark{'s' if len(marks) != 1 else ''} written to {written}")
+
+        return self.ctx.tasks.run("Export", lambda control: export_marks(marks, path), on_done=done)

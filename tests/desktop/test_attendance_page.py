@@ -148,7 +148,15 @@ def test_filters_narrow_the_table(ctx, page, people) -> None:
     assert page.filter_session_id() == evening.id and shown_people(page) == ["Alex Lacamoire"]
 
 
-def test_export_csv_and_xlsx_write_the_filtered_rows(ctx, page, people, tmp_path: Path) -> None:
+def finish(qtbot, task):
+    """Wait for a background task and for its results to reach the GUI thread."""
+    finished = []
+    task.finished.connect(lambda: finished.append(True))
+    qtbot.waitUntil(lambda: bool(finished), timeout=10_000)
+    return task
+
+
+def test_export_csv_and_xlsx_write_the_filtered_rows(ctx, page, people, qtbot, tmp_path: Path) -> None:
     lin, alex = people
     morning = ctx.attendance.start_session("Morning")
     evening = ctx.attendance.start_session("Evening")
@@ -159,7 +167,7 @@ def test_export_csv_and_xlsx_write_the_filtered_rows(ctx, page, people, tmp_path
     page.set_filters(session_id=morning.id)
 
     csv_path = tmp_path / "morning.csv"
-    assert page.export_to(csv_path)
+    finish(qtbot, page.export_to(csv_path))
     with csv_path.open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [(r["session"], r["person"], r["manual"], r["reason"]) for r in rows] == [
@@ -168,7 +176,7 @@ def test_export_csv_and_xlsx_write_the_filtered_rows(ctx, page, people, tmp_path
 
     page.set_filters(person_id=alex)
     xlsx_path = tmp_path / "alex.xlsx"
-    assert page.export_to(xlsx_path)
+    finish(qtbot, page.export_to(xlsx_path))
     sheet = load_workbook(xlsx_path).active
     values = list(sheet.iter_rows(values_only=True))
     assert values[0][:2] == ("session", "person")
@@ -178,9 +186,10 @@ def test_export_csv_and_xlsx_write_the_filtered_rows(ctx, page, people, tmp_path
     assert any("2 marks written" in t and "alex.xlsx" in t for t in infos)
 
 
-def test_export_failure_reaches_the_notifier(ctx, page, tmp_path: Path) -> None:
-    assert not page.export_to(tmp_path / "marks.pdf")
-    assert not page.export_to(tmp_path / "no such folder" / "marks.csv")
+def test_export_failure_reaches_the_notifier(ctx, page, qtbot, tmp_path: Path) -> None:
+    assert finish(qtbot, page.export_to(tmp_path / "marks.pdf")).error is not None
+    assert finish(qtbot, page.export_to(tmp_path / "no such folder" / "marks.csv")).error is not None
+    qtbot.waitUntil(lambda: len(errors(ctx)) == 2, timeout=5000)
     assert len([e for e in errors(ctx) if e.startswith("Export")]) == 2
     assert "pdf" in errors(ctx)[0] and "no such folder" in errors(ctx)[1]
     assert not (tmp_path / "marks.pdf").exists()
