@@ -28,6 +28,9 @@ from core.tracking import FaceTracker, Track, VotePolicy, cast_vote, unknown_str
 logger = logging.getLogger(__name__)
 
 
+NOT_READ = float("nan")  # the score of a face that has not been embedded yet (it waits for its turn)
+
+
 class SourceError(RollcallError):
     """A camera, file or stream cannot be opened or stopped delivering frames."""
 
@@ -185,7 +188,7 @@ class Recogniser:
         report = FrameReport(t, [], timings_ms=timings, embedded=len(queries))
         for face, track in zip(faces, tracks):
             if face.embedding is None:  # not read this frame: show what the face was last recognised as
-                last = track.last_match or Match(None, None, -1.0, -1.0, None)
+                last = track.last_match or Match(None, None, NOT_READ, NOT_READ, None)
                 report.faces.append(FaceReport(face.box, face.landmarks, face.quality, track.id, last, read=False))
                 continue
             match = next(new_matches)

@@ -144,6 +144,9 @@ class LivePage(QWidget):
             self._pending_start = True
             self.source_label.setText("Waiting for the models to load…")
             return
+        if self.ctx.gallery.count_people() == 0:
+            self.ctx.notifier.warning("Live", "Nobody is enrolled yet: every face will show as unknown. "
+                                              "Enrol people in the People tab.")
         config = self.ctx.config
         settings = RecognitionSettings(record_unknown=config.record_unknown, max_embeds_per_frame=EMBEDS_PER_FRAME)
         self.latencies_ms.clear()

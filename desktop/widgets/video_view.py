@@ -4,6 +4,8 @@ frames and never computes anything about them."""
 
 from __future__ import annotations
 
+import math
+
 from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
@@ -13,6 +15,15 @@ from desktop.live_worker import FaceOverlay
 KNOWN = QColor("#2e7d32")
 UNKNOWN = QColor("#f9a825")
 HINT = QColor("#ffffff")
+
+
+def face_label(face: FaceOverlay) -> str:
+    if face.name:
+        return f"{face.name}  {face.score:.2f}"
+    if math.isnan(face.score):  # not read yet: waiting for its turn
+        return "checking…"
+    # below the threshold, or nobody enrolled (then there is no score at all)
+    return f"unknown  {face.score:.2f}" if face.score > -1.0 else "unknown"
 
 
 class VideoView(QWidget):
@@ -67,8 +78,7 @@ class VideoView(QWidget):
             p.setPen(QPen(colour, 2))
             p.setBrush(Qt.BrushStyle.NoBrush)
             p.drawRect(box)
-            label = (f"{face.name}  {face.score:.2f}" if face.name else "checking…" if face.score <= -1.0
-                     else f"unknown  {face.score:.2f}")
+            label = face_label(face)
             tw, th = metrics.horizontalAdvance(label) + 8, metrics.height() + 2
             tag = QRectF(box.x(), max(target.y(), box.y() - th), tw, th)
             p.fillRect(tag, colour)
