@@ -169,6 +169,10 @@ class Attendance:
         sql = _MARK_SQL + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY m.marked_at, m.id"
         return [self._row_to_mark(r) for r in self.db.execute(sql, tuple(params))]
 
+    def mark_counts(self) -> dict[int, int]:
+        """How many are marked in each session (session id -> count), counted by the database."""
+        return dict(self.db.execute("SELECT session_id, COUNT(*) FROM marks GROUP BY session_id").fetchall())
+
     def evidence(self, mark_id: int) -> bytes | None:
         row = self.db.execute("SELECT evidence_jpeg FROM marks WHERE id = ?", (mark_id,)).fetchone()
         return row[0] if row else None

@@ -6,8 +6,6 @@ whenever `ctx.attendance_changed` fires; the model never edits rows by hand.
 
 from __future__ import annotations
 
-from collections import Counter
-
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 
@@ -32,13 +30,13 @@ class SessionsTableModel(RecordTableModel):
     def __init__(self, ctx: AppContext) -> None:
         super().__init__()
         self.ctx = ctx
-        self.marked: Counter[int] = Counter()
+        self.marked: dict[int, int] = {}
         self.refresh()
         ctx.attendance_changed.connect(self.refresh)
 
     def refresh(self) -> None:
         attendance = self.ctx.attendance
-        self.marked = Counter(m.session_id for m in attendance.marks())
+        self.marked = attendance.mark_counts()
         self.set_records(attendance.sessions())
 
     @property

@@ -34,6 +34,8 @@ def test_a_person_is_marked_at_most_once_per_session(env) -> None:
     other = att.start_session("Maths 7B again")
     assert att.mark(other.id, ana.id, ana.name) is not None
     assert len(att.marks(s.id)) == 1 and len(att.marks()) == 2
+    att.mark(other.id, bo.id, bo.name)
+    assert att.mark_counts() == {s.id: 1, other.id: 2}
 
 
 def test_manual_mark_and_unmark_are_audited(env) -> None:
