@@ -2,6 +2,16 @@
 
 All faces of a frame are embedded in one batch. Large images are detected on a
 reduced copy (bounded time and memory) while crops are cut from the full image.
+
+Small faces and super-resolution (off unless `sr_below_px` > 0): a face whose
+width (`core.degrade.face_width`: the pixels the ArcFace template's crop spans)
+is below `sr_below_px` is aligned to the ArcFace template scaled down to the
+resolver's input size (28 px for DSR), upscaled by the resolver to its 112 px
+ArcFace-aligned output, and that output is then warped onto the embedder's own
+template and size, its landmarks being the template's points (an identity warp
+for EdgeFace; dlib's wider chip reaches below the 112 px crop, where the edge rows
+are repeated). The resolver is a DSR model (`SuperResolver`) or, when none is
+active, `BicubicResolver`. Larger faces take the usual direct alignment.
 """
 
 from __future__ import annotations
@@ -14,12 +24,14 @@ import cv2
 import numpy as np
 import torch
 
-from core.align import align_face
+from core.align import align_face, similarity_transform
+from core.degrade import face_width
 from core.detect import Detection, Detector, create_detector
 from core.errors import ConfigError
 from core.imageio import to_bgr8
 from core.models.base import Embedder
-from core.models.loading import load_embedder
+from core.models.loading import load_embedder, load_resolver
+from core.models.superres import BicubicResolver, SuperResolver
 from core.quality import FaceQuality, measure_quality
 
 logger = logging.getLogger(__name__)
@@ -58,12 +70,19 @@ def resolve_device(device: str) -> torch.device:
 
 
 class FacePipeline:
-    def __init__(self, detector: Detector, embedder: Embedder, max_detect_side: int = DEFAULT_MAX_DETECT_SIDE) -> None:
+    def __init__(
+        self, detector: Detector, embedder: Embedder, max_detect_side: int = DEFAULT_MAX_DETECT_SIDE,
+        resolver: SuperResolver | BicubicResolver | None = None, sr_below_px: float = 0.0,
+    ) -> None:
         if max_detect_side < 64:
             raise ConfigError(f"max_detect_side must be at least 64 pixels, got {max_detect_side}")
+        if sr_below_px < 0:
+            raise ConfigError(f"sr_below_px must be 0 (off) or a face width in pixels, got {sr_below_px}")
         self.detector = detector
         self.embedder = embedder
         self.max_detect_side = max_detect_side
+        self.sr_below_px = float(sr_below_px)
+        self.resolver = resolver if resolver is not None else (BicubicResolver() if sr_below_px > 0 else None)
 
     def detect(self, image_bgr: np.ndarray) -> list[Detection]:
         """Detections in full-image coordinates; big images are searched at a reduced size, and
@@ -99,7 +118,12 @@ class FacePipeline:
         if len(wanted) != len(detections):
             raise ValueError(f"{len(detections)} detections but {len(wanted)} embed flags")
         t0 = time.perf_counter()
-        crops = [align_face(image_bgr, d.landmarks, spec.template, spec.size) for d in detections]
+        to_sr = [self.sr_below_px > 0 and face_width(d.landmarks) < self.sr_below_px for d in detections]
+        crops = [None if s else align_face(image_bgr, d.landmarks, spec.template, spec.size)
+                 for d, s in zip(detections, to_sr)]
+        if any(to_sr):
+            upscaled = iter(self.upscale_faces(image_bgr, [d.landmarks for d, s in zip(detections, to_sr) if s]))
+            crops = [next(upscaled) if s else c for c, s in zip(crops, to_sr)]
         t1 = time.perf_counter()
         batch = [c for c, w in zip(crops, wanted) if w]
         vectors = iter(self.embedder.embed(np.stack(batch)) if batch else ())
@@ -109,6 +133,18 @@ class FacePipeline:
             for d, c, w in zip(detections, crops, wanted)
         ]
         return faces, {"align": (t1 - t0) * 1e3, "embed": (t2 - t1) * 1e3}
+
+    def upscale_faces(self, image_bgr: np.ndarray, landmarks: list[np.ndarray]) -> list[np.ndarray]:
+        """Crops for the embedder of small faces: low-res aligned crop -> resolver -> embedder's template."""
+        resolver = self.resolver if self.resolver is not None else BicubicResolver()
+        spec = self.embedder.spec
+        lr = np.stack([align_face(image_bgr, lm, resolver.input_template) for lm in landmarks])
+        sr = resolver.upscale(lr)
+        # The landmarks sit on the template's points in every upscaled crop. Embedders with a wider
+        # crop (dlib's chip reaches ~12 px below the 112 px ArcFace crop) see the edge rows repeated.
+        m = similarity_transform(resolver.template.array(), spec.template.array(spec.size))
+        return [cv2.warpAffine(crop, m, (spec.size, spec.size), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REPLICATE) for crop in sr]
 
     def process(self, image: np.ndarray, color: str = "bgr") -> FrameResult:
         """Every face in `image` (any layout `to_bgr8` accepts), in one embedding batch."""
@@ -126,11 +162,16 @@ def build_pipeline(
     device: str = "cpu",
     min_face_size: int = 20,
     max_detect_side: int = DEFAULT_MAX_DETECT_SIDE,
+    dsr: str = "none",
+    sr_below_px: float = 0.0,
 ) -> FacePipeline:
-    """A pipeline from short specs: detector "mtcnn" | "yunet:PATH"; embedder "dlib" | model file path."""
+    """A pipeline from short specs: detector "mtcnn" | "yunet:PATH"; embedder "dlib" | model file path;
+    dsr "none" (bicubic) | DSR checkpoint path, used for faces narrower than `sr_below_px` (0: off)."""
     dev = resolve_device(device)
     return FacePipeline(
         create_detector(detector, min_face_size=min_face_size, device=str(dev)),
         load_embedder(embedder, device=dev),
         max_detect_side=max_detect_side,
+        resolver=load_resolver(dsr, device=dev) if sr_below_px > 0 else None,
+        sr_below_px=sr_below_px,
     )

@@ -17,13 +17,14 @@ import torch
 
 import core
 from core.models.base import FaceEmbeddingModel
+from core.models.superres import SuperResolutionModel
 
 CHECKPOINT_FORMAT = "rollcall.checkpoint"
 CHECKPOINT_VERSION = 1
 
 
 def make_checkpoint(
-    model: FaceEmbeddingModel,
+    model: FaceEmbeddingModel | SuperResolutionModel,
     *,
     config: dict | None = None,
     step: int | None = None,

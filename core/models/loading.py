@@ -7,7 +7,9 @@ state dict (de-quantised to float), or Rollcall's own checkpoints; TorchScript
 archives (only their parameters are read; their code is never run).
 
 The architecture is recognised from parameter names and shapes, never from
-the file name. `torch.load` runs with `weights_only=True`: a file that needs
+the file name. Face super-resolution (DSR) models load through
+`load_resolver` / `load_super_resolver`, from Rollcall checkpoints only (their
+`arch` names the family). `torch.load` runs with `weights_only=True`: a file that needs
 arbitrary unpickling is refused. Missing or unexpected parameters are an error
 that names them; nothing is ever silently left at random initialisation.
 """
@@ -19,6 +21,7 @@ import pickle
 import warnings
 import zipfile
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
@@ -28,11 +31,14 @@ from core.models.checkpoint import is_checkpoint
 from core.models.dlib_dat import looks_like_dlib_net
 from core.models.dlib_resnet import DlibResNet, bundled_weights_path, load_dlib_resnet
 from core.models.edgeface import EdgeFace, infer_edgeface_args, is_edgeface_state_dict
-from core.models.registry import build_model
+from core.models.registry import SUPER_RESOLVERS, build_model
+from core.models.superres import BicubicResolver, SuperResolutionModel, SuperResolver
 
 logger = logging.getLogger(__name__)
+M = TypeVar("M", bound=torch.nn.Module)
 
 DEFAULT_EMBEDDER = "dlib"
+NO_RESOLVER = ("", "none", "bicubic")  # resolver specs meaning "no SR model: bicubic upscaling"
 NESTED_KEYS = ("state_dict", "model_state_dict", "backbone_state_dict", "model", "backbone", "net")
 PREFIXES = ("module.", "model.", "backbone.")
 
@@ -64,8 +70,40 @@ def load_model(path: str | Path) -> FaceEmbeddingModel:
         return _model_from_state_dict(_torchscript_state_dict(path), path)
     obj = _torch_load(path)
     if is_checkpoint(obj):
+        if obj.get("arch") in SUPER_RESOLVERS:
+            raise ModelFileError(
+                path, f"it holds a face super-resolution model ('{obj.get('arch')}'), not a face embedder",
+                "Choose it as the DSR model, and a face-recognition model here.",
+            )
         return _model_from_checkpoint(obj, path)
     return _model_from_state_dict(_find_state_dict(obj, path), path)
+
+
+def load_resolver(spec: str | Path, device: str | torch.device = "cpu") -> SuperResolver | BicubicResolver:
+    """The upscaler for small faces: "none" (or "bicubic", "") gives bicubic, else a DSR model file."""
+    if str(spec).strip().lower() in NO_RESOLVER:
+        return BicubicResolver()
+    path = Path(spec)
+    return SuperResolver(load_super_resolver(path), name=path.stem, source=str(path), device=device)
+
+
+def load_super_resolver(path: str | Path) -> SuperResolutionModel:
+    """The super-resolution module in a Rollcall checkpoint, in eval mode, on the CPU."""
+    path = Path(path)
+    _check_file(path)
+    obj = _torch_load(path)
+    known = ", ".join(sorted(SUPER_RESOLVERS))
+    if not is_checkpoint(obj):
+        raise ModelFileError(
+            path, "it is not a Rollcall checkpoint, and a DSR model must be one (it says which architecture it holds)",
+            "Use a file written by Rollcall's DSR training.",
+        )
+    if obj.get("arch") not in SUPER_RESOLVERS:
+        raise ModelFileError(
+            path, f"it holds a '{obj.get('arch')}' model, not a face super-resolution model (known: {known})",
+            "Choose it as the recognition model instead, or pick a DSR checkpoint.",
+        )
+    return _model_from_checkpoint(obj, path)  # type: ignore[return-value]
 
 
 def _check_file(path: Path) -> None:
@@ -212,7 +250,7 @@ def _model_from_state_dict(raw: dict, path: Path) -> FaceEmbeddingModel:
     return _load_strict(model, sd, path)
 
 
-def _model_from_checkpoint(ckpt: dict, path: Path) -> FaceEmbeddingModel:
+def _model_from_checkpoint(ckpt: dict, path: Path) -> FaceEmbeddingModel | SuperResolutionModel:
     try:
         model = build_model(ckpt["arch"], ckpt.get("arch_args") or {})
     except (KeyError, TypeError, ValueError) as exc:
@@ -223,7 +261,7 @@ def _model_from_checkpoint(ckpt: dict, path: Path) -> FaceEmbeddingModel:
     return _load_strict(model, _normalise(sd, path), path)
 
 
-def _load_strict(model: FaceEmbeddingModel, sd: dict[str, torch.Tensor], path: Path) -> FaceEmbeddingModel:
+def _load_strict(model: M, sd: dict[str, torch.Tensor], path: Path) -> M:
     expected = model.state_dict()
     missing = sorted(set(expected) - set(sd))
     unexpected = sorted(set(sd) - set(expected))

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+from torch import nn
+
 from core.models.base import FaceEmbeddingModel
 from core.models.dlib_resnet import DlibResNet
+from core.models.dsr import DSRNet
 from core.models.edgeface import EdgeFace
+from core.models.superres import SuperResolutionModel
 
 ARCHITECTURES: dict[str, type[FaceEmbeddingModel]] = {
     DlibResNet.arch: DlibResNet,
     EdgeFace.arch: EdgeFace,
 }
+# Face super-resolution families (they upscale aligned crops; they do not embed).
+SUPER_RESOLVERS: dict[str, type[SuperResolutionModel]] = {
+    DSRNet.arch: DSRNet,
+}
 
 
-def build_model(arch: str, args: dict | None = None) -> FaceEmbeddingModel:
-    """A freshly initialised model of architecture `arch` built with `args`."""
+def build_model(arch: str, args: dict | None = None) -> nn.Module:
+    """A freshly initialised model of architecture `arch` (an embedder or an SR model) built with `args`."""
     try:
-        cls = ARCHITECTURES[arch]
+        cls = ARCHITECTURES.get(arch) or SUPER_RESOLVERS[arch]
     except KeyError:
-        known = ", ".join(sorted(ARCHITECTURES))
+        known = ", ".join(sorted(ARCHITECTURES) + sorted(SUPER_RESOLVERS))
         raise ValueError(f"unknown architecture '{arch}' (known: {known})") from None
     return cls(**(args or {}))

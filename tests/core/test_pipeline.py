@@ -4,10 +4,13 @@ import cv2
 import numpy as np
 import pytest
 
+from core.align import ARCFACE_TEMPLATE
 from core.detect.base import Detection, Detector
 from core.detect.yunet import YuNetDetector
 from core.errors import ConfigError, InvalidImageError
 from core.imageio import read_image
+from core.models.dsr import DSRNet
+from core.models.superres import BicubicResolver, SuperResolver
 from core.pipeline import FacePipeline, build_pipeline, resolve_device
 from tests.conftest import shared_path
 
@@ -103,3 +106,59 @@ def test_build_pipeline_rejects_unknown_detector() -> None:
         build_pipeline("haar")
     with pytest.raises(ConfigError, match="needs its model file"):
         build_pipeline("yunet")
+
+
+class _TwoFaces(Detector):
+    """One face 160 px wide and one 16 px wide (face width as in core.degrade)."""
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        out = []
+        for width, (cx, cy) in ((160, (200, 240)), (16, (500, 240))):
+            lm = (ARCFACE_TEMPLATE.array() - 56) * (width / 112) + [cx, cy]
+            out.append(Detection(np.array([cx - width / 2, cy - width / 2, cx + width / 2, cy + width / 2]), 0.9, lm))
+        return out
+
+
+class _RecordingResolver:
+    """Bicubic upscaling that remembers how many crops it was given."""
+
+    def __init__(self) -> None:
+        self._inner = BicubicResolver()
+        self.input_template, self.template = self._inner.input_template, self._inner.template
+        self.calls: list[int] = []
+
+    def upscale(self, crops: np.ndarray) -> np.ndarray:
+        self.calls.append(len(crops))
+        return self._inner.upscale(crops)
+
+
+def _textured(seed: int = 0) -> np.ndarray:
+    return cv2.GaussianBlur(np.random.default_rng(seed).integers(0, 256, (480, 640, 3), dtype=np.uint8), (0, 0), 2)
+
+
+def test_only_faces_below_the_size_go_through_the_resolver(default_embedder) -> None:
+    resolver = _RecordingResolver()
+    pipe = FacePipeline(_TwoFaces(), default_embedder, resolver=resolver, sr_below_px=24)
+    faces = pipe.process(_textured()).faces
+    assert resolver.calls == [1]  # the 16 px face only, the 160 px one is aligned directly
+    assert [f.crop.shape for f in faces] == [(150, 150, 3)] * 2
+    assert all(np.isclose(np.linalg.norm(f.embedding), 1.0, atol=1e-5) for f in faces)
+    direct = FacePipeline(_TwoFaces(), default_embedder).process(_textured()).faces
+    assert np.array_equal(faces[0].crop, direct[0].crop) and not np.array_equal(faces[1].crop, direct[1].crop)
+    resolver.calls.clear()
+    FacePipeline(_TwoFaces(), default_embedder, resolver=resolver, sr_below_px=12).process(_textured())
+    assert resolver.calls == []  # nothing is that small
+
+
+def test_routing_without_a_model_uses_bicubic(default_embedder) -> None:
+    pipe = FacePipeline(_TwoFaces(), default_embedder, sr_below_px=24)
+    assert isinstance(pipe.resolver, BicubicResolver)
+    assert FacePipeline(_TwoFaces(), default_embedder).resolver is None  # off by default
+    recorded = FacePipeline(_TwoFaces(), default_embedder, resolver=_RecordingResolver(), sr_below_px=24)
+    a, b = pipe.process(_textured()).faces[1], recorded.process(_textured()).faces[1]
+    assert np.array_equal(a.crop, b.crop)
+    dsr = FacePipeline(_TwoFaces(), default_embedder, resolver=SuperResolver(DSRNet(), name="dsr"), sr_below_px=24)
+    c = dsr.process(_textured()).faces[1]  # an untrained DSR is bicubic in torch: nearly the same crop
+    assert np.abs(c.crop.astype(int) - a.crop.astype(int)).mean() < 2.0
+    with pytest.raises(ConfigError):
+        FacePipeline(_TwoFaces(), default_embedder, sr_below_px=-1)

@@ -1,0 +1,216 @@
+"""Typed job configs: frozen dataclasses read from YAML (or JSON), validated, copied into the run folder.
+
+Unknown keys are rejected with the list of known ones, and every value is
+type-checked, so a typo never silently falls back to a default. A run folder's
+`config.yaml` holds the full config (defaults included), which is what
+`--resume` reads back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from core.errors import ConfigError
+
+DEVICES = ("auto", "cpu", "cuda")
+DSR_LOSSES = ("l1", "identity", "feature")
+DEFAULT_DSR_WEIGHTS = {"l1": 1.0, "identity": 0.6, "feature": 0.18}
+DEFAULT_DSR_ARCH = {"channels": 32, "blocks": 8, "up_channels": 16}
+CONFIG_FILENAME = "config.yaml"
+PATH_KEYS = ("data", "checkpoint", "embedder")
+
+C = TypeVar("C", bound="JobConfig")
+TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """What every job shares: where it runs and for how long."""
+
+    seed: int = 0
+    device: str = "auto"  # "auto" (CUDA with AMP when present), "cpu" or "cuda"
+    max_minutes: float = 0.0  # stop (resumably) after this long; 0: no limit
+
+    def __post_init__(self) -> None:
+        if self.device not in DEVICES:
+            raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got '{self.device}'")
+        _check(self.max_minutes >= 0, f"max_minutes must be 0 (no limit) or positive, got {self.max_minutes}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def replace(self: C, **changes: Any) -> C:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls: type[C], data: object, origin: str = "config") -> C:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{origin}: expected a mapping of settings, got {type(data).__name__}")
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(str(k) for k in set(data) - set(known))
+        if unknown:
+            raise ConfigError(f"{origin}: unknown key(s) {', '.join(unknown)}; known keys are {', '.join(known)}")
+        hints = typing.get_type_hints(cls)
+        values = {}
+        for key, value in data.items():
+            values[key] = _coerce(value, hints[key], f"{origin}: '{key}'")
+        missing = [f.name for f in fields(cls) if f.name not in values
+                   and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        if missing:
+            raise ConfigError(f"{origin}: missing required key(s) {', '.join(missing)}")
+        try:
+            return cls(**values)
+        except ConfigError as exc:
+            raise ConfigError(f"{origin}: {exc}") from None
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _coerce(value: object, hint: Any, where: str) -> object:
+    """`value` if it has the declared type (ints accepted where floats are expected), else ConfigError."""
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ConfigError(f"{where} must be a finite number, got {value!r}")
+        return float(value)
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint in (str, bool) and isinstance(value, hint):
+        return value
+    if typing.get_origin(hint) is dict and isinstance(value, dict):
+        key_t, val_t = typing.get_args(hint)
+        return {_coerce(k, key_t, f"{where} key"): _coerce(v, val_t, f"{where}[{k!r}]") for k, v in value.items()}
+    expected = "a mapping" if typing.get_origin(hint) is dict else TYPE_NAMES.get(hint, str(hint))
+    raise ConfigError(f"{where} must be {expected}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class DSRTrainConfig(JobConfig):
+    """train-dsr: DSR super-resolution trained on degraded aligned faces against the frozen embedder."""
+
+    data: str = ""  # folder of subject folders of face images (112x112 ones are taken as aligned crops)
+    val_fraction: float = 0.2  # share of the SUBJECTS held out for validation (never their images)
+    epochs: int = 100
+    max_steps: int = 0  # stop after this many batches; 0: epochs decide
+    batch_size: int = 16
+    lr: float = 2e-4
+    weight_decay: float = 0.0
+    warmup_steps: int = 100  # linear warm-up, then cosine decay to lr * min_lr_ratio
+    min_lr_ratio: float = 0.05
+    weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_DSR_WEIGHTS))
+    grad_clip: float = 1.0  # max gradient norm; 0: off
+    patience: int = 10  # validations without a better identity similarity before stopping; 0: off
+    val_every: int = 0  # steps between validations; 0: at the end of every epoch
+    log_every: int = 10  # steps between step events (the first step is always reported)
+    max_nonfinite: int = 1  # consecutive NaN/Inf batches that are skipped; one more stops the run
+    embedder: str = "dlib"  # the frozen identity model: "dlib" or a model file
+    dsr: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_DSR_ARCH))  # DSRNet arguments
+    max_val_images: int = 0  # cap on validation images (0: all)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(bool(self.data.strip()), "data is empty: give the folder that holds one sub-folder of face "
+                                        "images per person")
+        _check(0.0 < self.val_fraction < 1.0, f"val_fraction must be between 0 and 1, got {self.val_fraction}")
+        _check(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}")
+        _check(self.max_steps >= 0, f"max_steps must be 0 (epochs decide) or positive, got {self.max_steps}")
+        _check(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}")
+        _check(0.0 < self.lr <= 1.0, f"lr must be in (0, 1], got {self.lr}")
+        _check(self.weight_decay >= 0, f"weight_decay must not be negative, got {self.weight_decay}")
+        _check(self.warmup_steps >= 0, f"warmup_steps must not be negative, got {self.warmup_steps}")
+        _check(0.0 <= self.min_lr_ratio <= 1.0, f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        unknown = sorted(set(self.weights) - set(DSR_LOSSES))
+        _check(not unknown, f"weights: unknown loss(es) {', '.join(unknown)}; known: {', '.join(DSR_LOSSES)}")
+        _check(all(w >= 0 for w in self.weights.values()), f"weights must not be negative, got {self.weights}")
+        _check(any(w > 0 for w in self.weights.values()), "weights: at least one loss needs a positive weight")
+        _check(self.grad_clip >= 0, f"grad_clip must be 0 (off) or positive, got {self.grad_clip}")
+        _check(self.patience >= 0, f"patience must be 0 (off) or positive, got {self.patience}")
+        _check(self.val_every >= 0, f"val_every must be 0 (every epoch) or positive, got {self.val_every}")
+        _check(self.log_every >= 1, f"log_every must be at least 1, got {self.log_every}")
+        _check(self.max_nonfinite >= 0, f"max_nonfinite must not be negative, got {self.max_nonfinite}")
+        _check(bool(self.embedder.strip()), "embedder is empty: use 'dlib' or the path of a model file")
+        unknown = sorted(set(self.dsr) - set(DEFAULT_DSR_ARCH))
+        _check(not unknown, f"dsr: unknown argument(s) {', '.join(unknown)}; known: {', '.join(DEFAULT_DSR_ARCH)}")
+        _check(self.max_val_images >= 0, f"max_val_images must not be negative, got {self.max_val_images}")
+
+    def loss_weights(self) -> dict[str, float]:
+        """Every loss with its weight (a loss missing from `weights` has weight 0)."""
+        return {name: float(self.weights.get(name, 0.0)) for name in DSR_LOSSES}
+
+
+@dataclass(frozen=True)
+class EvalLowresConfig(JobConfig):
+    """eval-lowres: PSNR, SSIM and identity similarity of a DSR checkpoint against bicubic upscaling."""
+
+    data: str = ""  # folder of subject folders of face images
+    checkpoint: str = ""  # a DSR checkpoint (best.pt of a train-dsr run); empty: bicubic only
+    embedder: str = "dlib"
+    batch_size: int = 16
+    max_images: int = 0  # 0: all
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(bool(self.data.strip()), "data is empty: give the folder that holds one sub-folder of face "
+                                        "images per person")
+        _check(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}")
+        _check(self.max_images >= 0, f"max_images must not be negative, got {self.max_images}")
+
+
+JOB_CONFIGS: dict[str, type[JobConfig]] = {"train-dsr": DSRTrainConfig, "eval-lowres": EvalLowresConfig}
+
+
+def read_mapping(path: str | Path) -> dict:
+    """The mapping in a YAML (.yaml/.yml) or JSON (.json) file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"Config file {path} does not exist. Check the path given to --config.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Cannot read config file {path}: {exc}") from None
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"Config file {path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
+                          f"{str(exc).splitlines()[0]}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"Config file {path} must hold a mapping of settings (key: value), "
+                          f"not a {type(data).__name__}")
+    return data
+
+
+def load_config(job: str, path: str | Path) -> JobConfig:
+    """The typed config of `job` from a YAML or JSON file."""
+    try:
+        cls = JOB_CONFIGS[job]
+    except KeyError:
+        raise ConfigError(f"unknown job '{job}' (known: {', '.join(JOB_CONFIGS)})") from None
+    data = read_mapping(path)
+    base = Path(path).resolve().parent
+    for key in PATH_KEYS:  # relative paths in a config file are relative to that file
+        value = data.get(key)
+        if isinstance(value, str) and value.strip() and value != "dlib" and not Path(value).is_absolute():
+            data[key] = str((base / value).resolve())
+    return cls.from_dict(data, origin=f"config file {path}")
+
+
+def save_config(config: JobConfig, run_dir: str | Path) -> Path:
+    """Write the full config (defaults included) to RUN_DIR/config.yaml."""
+    path = Path(run_dir) / CONFIG_FILENAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,220 @@
+"""Face data for the DSR jobs: subject folders, the split by subject, HR/LR pairs, tensors.
+
+A dataset is a folder with one sub-folder of images per person. Images of
+exactly 112x112 pixels are taken as crops already aligned to the ArcFace
+template (their landmarks are the template's points); any other image goes
+through the MTCNN detector once and its largest face is used (images without
+a face are skipped and counted). Only the region around each face is kept.
+
+A training pair is (LR, HR): LR is `core.degrade.degrade_face` of the face
+(28 px aligned crop, random webcam-like degradation from a seeded
+`numpy.random.Generator`), HR is the same face aligned at 112 px.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from core.align import ARCFACE_TEMPLATE, AlignmentTemplate, align_face, similarity_transform
+from core.degrade import degrade_face, face_width
+from core.errors import ConfigError, ImageReadError
+from core.imageio import read_image
+from core.models.base import InputSpec
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".ppm", ".webp", ".tif", ".tiff")
+HR_SIZE = ARCFACE_TEMPLATE.size  # 112
+LR_SIZE = 28
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face: the image region around it (BGR uint8) and its five landmarks in that region."""
+
+    image: np.ndarray
+    landmarks: np.ndarray
+    subject: str
+    source: str
+
+
+def list_subjects(root: str | Path) -> dict[str, list[Path]]:
+    """Subject name -> sorted image files, for every sub-folder of `root` holding images."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ConfigError(f"data folder {root} does not exist or is not a folder: give the folder that holds "
+                          f"one sub-folder of face images per person")
+    subjects = {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        images = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if images:
+            subjects[folder.name] = images
+    if not subjects:
+        raise ConfigError(f"data folder {root} has no sub-folders with images: put each person's face images "
+                          f"in a folder of their own")
+    return subjects
+
+
+def split_subjects(names: list[str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """Train and validation subjects: disjoint, chosen by a seeded shuffle, at least one on each side."""
+    if len(names) < 2:
+        raise ConfigError(f"the data has {len(names)} person folder(s); the split by subject needs at least 2")
+    order = np.random.default_rng(seed).permutation(len(names))
+    n_val = min(len(names) - 1, max(1, int(round(val_fraction * len(names)))))
+    val = sorted(names[i] for i in order[:n_val])
+    train = sorted(names[i] for i in order[n_val:])
+    return train, val
+
+
+def write_split(path: Path, train: list[str], val: list[str]) -> None:
+    path.write_text(json.dumps({"train": train, "val": val}, indent=1), encoding="utf-8")
+
+
+class FaceFinder:
+    """Landmarks of the largest face, by MTCNN (built on first use: aligned crops never need it)."""
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = device
+        self._detector = None
+
+    def __call__(self, image: np.ndarray) -> np.ndarray | None:
+        if self._detector is None:
+            from core.detect import create_detector
+
+            self._detector = create_detector("mtcnn", device=self.device)
+        faces = self._detector.detect(image)
+        if not faces:
+            return None
+        best = max(faces, key=lambda d: d.width * d.height)
+        return np.asarray(best.landmarks, dtype=np.float64).reshape(5, 2)
+
+
+def load_faces(subjects: dict[str, list[Path]], names: list[str], finder: FaceFinder | None = None,
+               limit: int = 0) -> tuple[list[Face], int]:
+    """The faces of the named subjects (at most `limit`, 0: all) and how many images gave none."""
+    finder = finder or FaceFinder()
+    faces: list[Face] = []
+    skipped = 0
+    for name in names:
+        for path in subjects[name]:
+            if limit and len(faces) >= limit:
+                return faces, skipped
+            try:
+                image = read_image(path)
+            except ImageReadError as exc:
+                logger.warning("%s", exc)
+                skipped += 1
+                continue
+            if image.shape[:2] == (HR_SIZE, HR_SIZE):
+                landmarks = ARCFACE_TEMPLATE.array()
+            else:
+                landmarks = finder(image)
+                if landmarks is None:
+                    logger.info("no face found in %s: skipped", path)
+                    skipped += 1
+                    continue
+                image, landmarks = _region(image, landmarks)
+            faces.append(Face(image, landmarks, name, str(path)))
+    return faces, skipped
+
+
+def _region(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keep twice the template crop's span around the face (what degrade_face reads), landmarks shifted."""
+    width = face_width(landmarks)
+    cx, cy = landmarks.mean(axis=0)
+    h, w = image.shape[:2]
+    x0, y0 = int(max(0, np.floor(cx - 1.5 * width))), int(max(0, np.floor(cy - 1.5 * width)))
+    x1, y1 = int(min(w, np.ceil(cx + 1.5 * width))), int(min(h, np.ceil(cy + 1.5 * width)))
+    return np.ascontiguousarray(image[y0:y1, x0:x1]), landmarks - [x0, y0]
+
+
+def make_pair(face: Face, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(LR 28x28, HR 112x112) aligned BGR uint8 crops of one face; same rng state, same pair."""
+    lr = degrade_face(face.image, face.landmarks, rng, out_size=LR_SIZE)
+    hr = align_face(face.image, face.landmarks, ARCFACE_TEMPLATE, HR_SIZE)
+    return lr, hr
+
+
+def make_batch(faces: list[Face], rngs: list[np.random.Generator]) -> tuple[torch.Tensor, torch.Tensor]:
+    pairs = [make_pair(f, r) for f, r in zip(faces, rngs, strict=True)]
+    return to_tensor(np.stack([p[0] for p in pairs])), to_tensor(np.stack([p[1] for p in pairs]))
+
+
+def to_tensor(crops_bgr: np.ndarray) -> torch.Tensor:
+    """(N, S, S, 3) uint8 BGR -> (N, 3, S, S) float RGB in [-1, 1] (the DSR normalisation)."""
+    x = torch.from_numpy(np.ascontiguousarray(crops_bgr[..., ::-1])).permute(0, 3, 1, 2).float()
+    return x / 127.5 - 1.0
+
+
+def to_pixels(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] tensors back to 0..255 (float, not rounded)."""
+    return (x + 1.0) * 127.5
+
+
+class EmbedderInput(torch.nn.Module):
+    """Differentiable: 112 px ArcFace-aligned crops in [-1, 1] -> the embedder's own crop and normalisation.
+
+    The same similarity warp that `core.pipeline` applies to upscaled crops, done
+    with `grid_sample` so the gradient reaches the SR network (edges replicated).
+    """
+
+    def __init__(self, spec: InputSpec, source: AlignmentTemplate = ARCFACE_TEMPLATE) -> None:
+        super().__init__()
+        self.size = spec.size
+        m = similarity_transform(source.array(), spec.template.array(spec.size))  # source px -> target px
+        full = np.vstack([m, [0.0, 0.0, 1.0]])
+        inv = np.linalg.inv(full)  # target px -> source px
+        # grid_sample coordinates (align_corners=False): u = (2x + 1) / W - 1
+        to_norm_src = np.array([[2.0 / source.size, 0, 1.0 / source.size - 1],
+                                [0, 2.0 / source.size, 1.0 / source.size - 1], [0, 0, 1]])
+        from_norm_dst = np.linalg.inv(np.array([[2.0 / self.size, 0, 1.0 / self.size - 1],
+                                                [0, 2.0 / self.size, 1.0 / self.size - 1], [0, 0, 1]]))
+        theta = (to_norm_src @ inv @ from_norm_dst)[:2]
+        self.identity_warp = bool(np.allclose(theta, [[1, 0, 0], [0, 1, 0]], atol=1e-6))
+        self.register_buffer("theta", torch.tensor(theta, dtype=torch.float32)[None], persistent=False)
+        self.register_buffer("mean", torch.tensor(spec.mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(spec.std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pixels = to_pixels(x)
+        if not self.identity_warp:
+            grid = F.affine_grid(self.theta.to(x.dtype).expand(len(x), 2, 3), [len(x), 3, self.size, self.size],
+                                 align_corners=False)
+            pixels = F.grid_sample(pixels, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        return (pixels - self.mean) / self.std
+
+
+def psnr(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+    """Per-image PSNR in dB of [-1, 1] tensors, measured on 0..255 pixels (SR clamped and rounded)."""
+    a = to_pixels(sr).clamp(0, 255).round()
+    b = to_pixels(hr)
+    mse = ((a - b) ** 2).flatten(1).mean(1).clamp_min(1e-10)
+    return 10.0 * torch.log10(255.0**2 / mse)
+
+
+def ssim(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+    """Per-image SSIM (Gaussian window 11, sigma 1.5, mean over RGB channels) on 0..255 pixels."""
+    a = to_pixels(sr).clamp(0, 255).round()
+    b = to_pixels(hr)
+    coords = torch.arange(11, dtype=a.dtype, device=a.device) - 5
+    g = torch.exp(-(coords**2) / (2 * 1.5**2))
+    g = g / g.sum()
+    window = (g[:, None] * g[None, :]).expand(3, 1, 11, 11).contiguous()
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(t, window, groups=3)
+
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    mu_a, mu_b = blur(a), blur(b)
+    var_a = blur(a * a) - mu_a**2
+    var_b = blur(b * b) - mu_b**2
+    cov = blur(a * b) - mu_a * mu_b
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return s.flatten(1).mean(1)

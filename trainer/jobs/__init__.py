@@ -1,0 +1,1 @@
+"""One module per job; each has `run(config, run) -> exit code`."""

@@ -1,0 +1,268 @@
+"""train-dsr: the DSR super-resolution network, trained on degraded faces against a frozen embedder.
+
+Read top to bottom: data, models, optimiser, (resume), the loop, the end.
+
+Losses (a named dict; the total is their weighted sum, weights from the config):
+- l1: mean absolute pixel error between SR and HR, in [-1, 1] units;
+- identity: 1 - cos(emb(SR), emb(HR)) with the frozen embedder;
+- feature: mean squared error between the embedder's intermediate feature maps of SR and HR.
+A batch whose loss or gradient is NaN/Inf is skipped (warning event); more than
+`max_nonfinite` such batches in a row stop the run with an error event. The
+best checkpoint is the one with the highest validation identity similarity;
+`patience` validations without improvement stop the run early.
+
+Every random choice is a function of (seed, step, sample): the batch order of
+an epoch comes from default_rng([seed, epoch]), each sample's degradation from
+default_rng([seed, step, i]), validation pairs from a fixed stream. A resumed
+run therefore sees exactly the batches the uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from core.models.dsr import DSRNet
+from core.models.loading import load_embedder
+from trainer.config import DSRTrainConfig
+from trainer.events import Epoch, ErrorEvent, Finished, RunStarted, Step, Validation
+from trainer.faces import (EmbedderInput, FaceFinder, list_subjects, load_faces, make_batch, psnr,
+                           split_subjects, ssim, write_split)
+from trainer.runner import Run, Throughput, TrainerError, resolve_device, seed_everything
+
+logger = logging.getLogger("trainer.train_dsr")
+
+BEST_METRIC = "identity"
+VAL_STREAM = 7_919  # a fixed sub-stream for validation degradations, never used by training steps
+
+EXIT_OK, EXIT_FAILED, EXIT_STOPPED = 0, 1, 3
+BatchHook = Callable[[int, torch.Tensor], torch.Tensor]  # (step, LR batch) -> LR batch; tests poison batches
+
+
+def lr_at(step: int, cfg: DSRTrainConfig, total_steps: int) -> float:
+    """Linear warm-up over warmup_steps, then cosine decay to lr * min_lr_ratio at total_steps."""
+    if cfg.warmup_steps and step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    span = max(1, total_steps - cfg.warmup_steps)
+    progress = min(1.0, (step - cfg.warmup_steps) / span)
+    floor = cfg.lr * cfg.min_lr_ratio
+    return floor + 0.5 * (cfg.lr - floor) * (1.0 + math.cos(math.pi * progress))
+
+
+def run(cfg: DSRTrainConfig, run: Run, batch_hook: BatchHook | None = None) -> int:
+    """Train; returns the process exit code (0 done, 1 failed, 3 stopped on request)."""
+    seed_everything(cfg.seed)
+    device = resolve_device(cfg.device)
+    amp = device.type == "cuda"
+
+    # ---- data: split by subject, HR faces in memory, fixed validation pairs
+    subjects = list_subjects(cfg.data)
+    train_names, val_names = split_subjects(sorted(subjects), cfg.val_fraction, cfg.seed)
+    write_split(run.dir / "split.json", train_names, val_names)
+    finder = FaceFinder(device="cpu")
+    train_faces, skipped_train = load_faces(subjects, train_names, finder)
+    val_faces, skipped_val = load_faces(subjects, val_names, finder, limit=cfg.max_val_images)
+    if skipped_train + skipped_val:
+        run.warn(f"{skipped_train + skipped_val} image(s) had no usable face and were skipped")
+    if not train_faces or not val_faces:
+        raise TrainerError(f"not enough faces in {cfg.data}: {len(train_faces)} for training, {len(val_faces)} for "
+                           f"validation. Add images, or check that the folders hold faces.")
+    logger.info("%d training faces (%d people), %d validation faces (%d people)",
+                len(train_faces), len(train_names), len(val_faces), len(val_names))
+    batch_size = min(cfg.batch_size, len(train_faces))
+    steps_per_epoch = len(train_faces) // batch_size
+    total_steps = cfg.epochs * steps_per_epoch
+    if cfg.max_steps:
+        total_steps = min(total_steps, cfg.max_steps)
+    val_every = cfg.val_every or steps_per_epoch
+    val_rngs = [np.random.default_rng([cfg.seed, VAL_STREAM, i]) for i in range(len(val_faces))]
+    val_lr, val_hr = make_batch(val_faces, val_rngs)
+
+    # ---- models: the DSR network being trained, the frozen embedder judging it
+    model = DSRNet(**cfg.dsr).to(device)
+    weights = cfg.loss_weights()
+    embedder = load_embedder(cfg.embedder, device=device)
+    embed_net = embedder.model.eval().requires_grad_(False)
+    embed_input = EmbedderInput(embedder.spec).to(device)
+    if weights["feature"] > 0:
+        try:
+            with torch.no_grad():
+                embed_net.forward_features(embed_input(val_hr[:1].to(device)))
+        except NotImplementedError:
+            run.warn(f"the embedder {embedder.name} does not expose intermediate features: "
+                     f"the feature-matching loss is off")
+            weights["feature"] = 0.0
+    need_embedder = weights["identity"] > 0 or weights["feature"] > 0
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+
+    def autocast() -> contextlib.AbstractContextManager:
+        return torch.autocast("cuda", dtype=torch.float16) if amp else contextlib.nullcontext()
+
+    def embed(x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        return embed_net.forward_features(embed_input(x))
+
+    def compute_losses(sr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
+        losses = {"l1": F.l1_loss(sr, hr)}
+        if need_embedder:
+            with torch.no_grad():
+                emb_hr, feats_hr = embed(hr)
+            emb_sr, feats_sr = embed(sr)
+            losses["identity"] = 1.0 - F.cosine_similarity(emb_sr.float(), emb_hr.float(), dim=1).mean()
+            losses["feature"] = torch.stack([F.mse_loss(a.float(), b.float())
+                                             for a, b in zip(feats_sr, feats_hr, strict=True)]).mean()
+        losses = {k: v for k, v in losses.items() if weights[k] > 0}  # only what is being minimised
+        losses["total"] = sum(weights[k] * v for k, v in losses.items())
+        return losses
+
+    @torch.no_grad()
+    def validate() -> dict[str, float]:
+        model.eval()
+        sums = {"psnr": 0.0, "ssim": 0.0, "identity": 0.0, "psnr_bicubic": 0.0, "identity_bicubic": 0.0}
+        for i in range(0, len(val_faces), batch_size):
+            lr, hr = val_lr[i:i + batch_size].to(device), val_hr[i:i + batch_size].to(device)
+            with autocast():
+                sr = model(lr).float()
+            bicubic = F.interpolate(lr, size=hr.shape[-2:], mode="bicubic", align_corners=False)
+            sums["psnr"] += psnr(sr, hr).sum().item()
+            sums["ssim"] += ssim(sr, hr).sum().item()
+            sums["psnr_bicubic"] += psnr(bicubic, hr).sum().item()
+            emb_hr = embed(hr)[0].float()
+            sums["identity"] += F.cosine_similarity(embed(sr)[0].float(), emb_hr, dim=1).sum().item()
+            sums["identity_bicubic"] += F.cosine_similarity(embed(bicubic)[0].float(), emb_hr, dim=1).sum().item()
+        model.train()
+        return {k: v / len(val_faces) for k, v in sums.items()}
+
+    # ---- resume: model, optimiser, scaler, counters and RNG exactly as they were saved
+    step, best_value, bad_validations, nonfinite_run = 0, -math.inf, 0, 0
+    epoch_sums: dict[str, float] = {}
+    epoch_good, epoch_skipped = 0, 0
+    if run.resume:
+        ckpt = run.load_last()
+        state = ckpt["extra"]["job_state"]
+        if ckpt.get("arch") != model.arch or ckpt.get("arch_args") != model.arch_args():
+            raise TrainerError(f"{run.last_path} holds a {ckpt.get('arch')} {ckpt.get('arch_args')} model but the "
+                               f"config asks for {model.arch} {model.arch_args()}: start a new run instead")
+        model.load_state_dict(ckpt["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["torch_rng"])
+        step, best_value = int(ckpt["step"]), float(state["best_value"])
+        bad_validations, nonfinite_run = int(state["bad_validations"]), int(state["nonfinite_run"])
+        epoch_sums, epoch_good, epoch_skipped = dict(state["epoch_sums"]), state["epoch_good"], state["epoch_skipped"]
+        logger.info("resuming %s at step %d", run.dir, step)
+    run.emit(RunStarted(job="train-dsr", run_dir=str(run.dir), device=str(device), amp=amp, config=cfg.to_dict(),
+                        start_step=step, total_steps=total_steps, resumed=run.resume))
+
+    def job_state() -> dict:
+        return {"optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(), "torch_rng": torch.get_rng_state(),
+                "best_value": best_value, "bad_validations": bad_validations, "nonfinite_run": nonfinite_run,
+                "epoch_sums": dict(epoch_sums), "epoch_good": epoch_good, "epoch_skipped": epoch_skipped,
+                "total_steps": total_steps}
+
+    def finish(status: str, metrics: dict, code: int) -> int:
+        summary = {"best_" + BEST_METRIC: best_value if best_value > -math.inf else None, "metrics": metrics,
+                   "last": str(run.last_path) if run.last_path.exists() else None,
+                   "best": str(run.best_path) if run.best_path.exists() else None}
+        run.emit(Finished(status=status, step=step, elapsed_s=round(run.elapsed(), 3), summary=summary))
+        return code
+
+    # ---- the loop: one batch per step
+    model.train()
+    meter = Throughput(step)
+    metrics: dict[str, float] = {}
+    status = "completed"
+    while step < total_steps:
+        if run.stop.is_set():
+            status = "stopped"
+            break
+        if run.time_up():
+            status = "time_limit"
+            break
+        epoch, index = divmod(step, steps_per_epoch)
+        order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train_faces))
+        picked = order[index * batch_size:(index + 1) * batch_size]
+        rngs = [np.random.default_rng([cfg.seed, step, i]) for i in range(len(picked))]
+        lr_batch, hr_batch = make_batch([train_faces[j] for j in picked], rngs)
+        if batch_hook is not None:
+            lr_batch = batch_hook(step + 1, lr_batch)
+        lr_batch, hr_batch = lr_batch.to(device), hr_batch.to(device)
+        lr_now = lr_at(step, cfg, total_steps)
+        for group in optimizer.param_groups:
+            group["lr"] = lr_now
+
+        with autocast():
+            sr = model(lr_batch)
+            losses = compute_losses(sr.float(), hr_batch)
+        finite = bool(torch.isfinite(losses["total"]))
+        if finite:
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(losses["total"]).backward()
+            scaler.unscale_(optimizer)
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or math.inf)
+            # with AMP, an overflowing gradient is the scaler's business (it skips the step and lowers the scale)
+            finite = amp or bool(torch.isfinite(grad_norm))
+            if finite:
+                scaler.step(optimizer)
+                scaler.update()
+        step += 1
+        meter.add(len(picked))
+        values = {k: float(v.detach()) for k, v in losses.items()}
+
+        if not finite:
+            optimizer.zero_grad(set_to_none=True)
+            nonfinite_run += 1
+            epoch_skipped += 1
+            if nonfinite_run > cfg.max_nonfinite:
+                message = (f"training diverged: {nonfinite_run} batches in a row gave NaN/Inf losses or gradients "
+                           f"(last losses {values}). Lower lr or grad_clip, check the data, and start a new run "
+                           f"(or resume from the last good checkpoint).")
+                logger.error(message)
+                run.emit(ErrorEvent(message=message, error_type="nonfinite_loss", step=step))
+                return finish("failed", metrics, EXIT_FAILED)
+            run.warn(f"step {step}: NaN/Inf loss or gradient, batch skipped ({values})", step=step)
+        else:
+            nonfinite_run = 0
+            epoch_good += 1
+            for k, v in values.items():
+                epoch_sums[k] = epoch_sums.get(k, 0.0) + v
+
+        if finite and (step % cfg.log_every == 0 or step == 1 or step == total_steps):
+            rate, eta = meter.report(step, total_steps)
+            run.emit(Step(step=step, epoch=epoch, total_steps=total_steps, losses=values, lr=lr_now,
+                          samples_per_s=round(rate, 3), eta_s=round(eta, 1)))
+            logger.info("step %d/%d %s lr %.2e", step, total_steps,
+                        " ".join(f"{k} {v:.4f}" for k, v in values.items()), lr_now)
+
+        if step % steps_per_epoch == 0:
+            means = {k: v / max(epoch_good, 1) for k, v in epoch_sums.items()}
+            run.emit(Epoch(epoch=epoch, step=step, losses=means, skipped_batches=epoch_skipped))
+            epoch_sums, epoch_good, epoch_skipped = {}, 0, 0
+
+        if step % val_every == 0 or step == total_steps:
+            metrics = validate()
+            is_best = metrics[BEST_METRIC] > best_value
+            if is_best:
+                best_value, bad_validations = metrics[BEST_METRIC], 0
+            else:
+                bad_validations += 1
+            run.emit(Validation(step=step, epoch=epoch, metrics=metrics, best_metric=BEST_METRIC,
+                                best_value=best_value, is_best=is_best))
+            logger.info("validation at step %d: %s", step, " ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+            if is_best:
+                run.save("best", model, step=step, metrics=metrics, state=job_state())
+            run.save("last", model, step=step, metrics=metrics, state=job_state())
+            if cfg.patience and bad_validations >= cfg.patience:
+                status = "early_stopped"
+                break
+
+    # ---- the end: a resumable last.pt whatever the reason, then the summary
+    if status in ("stopped", "time_limit") or not run.last_path.exists():
+        run.save("last", model, step=step, metrics=metrics, state=job_state())
+    return finish(status, metrics, EXIT_STOPPED if status == "stopped" else EXIT_OK)

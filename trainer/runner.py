@@ -1,0 +1,208 @@
+"""What every job needs around its loop: the run folder, events, stop requests, checkpoints, time.
+
+A run folder holds config.yaml (the full config), events.jsonl (every event
+of every attempt, appended), last.pt (resumable: model, optimizer, step, RNG
+states, best metric) and best.pt (the best validation so far). Checkpoints are
+Rollcall checkpoints (`core.models.checkpoint`), written atomically.
+
+A stop is requested by SIGTERM (or SIGINT), or by a line "stop" on stdin;
+the job finishes its current batch, saves last.pt and emits `finished` with
+status "stopped".
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import torch
+
+from core.errors import ConfigError, RollcallError
+from core.models.checkpoint import is_checkpoint, make_checkpoint, save_atomic
+from trainer.config import CONFIG_FILENAME, JobConfig, save_config
+from trainer.events import CheckpointSaved, Event, EventWriter, WarningEvent
+
+logger = logging.getLogger("trainer")
+
+EVENTS_FILENAME = "events.jsonl"
+LAST_FILENAME = "last.pt"
+BEST_FILENAME = "best.pt"
+
+
+class TrainerError(RollcallError):
+    """A job cannot start or go on; the message says what to do."""
+
+
+class StopRequest:
+    """A flag set by SIGTERM/SIGINT or by "stop" on stdin; the loop checks it between batches."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.reason = ""
+        self._previous: dict[int, Any] = {}
+
+    def set(self, reason: str = "requested") -> None:
+        if not self._event.is_set():
+            self.reason = reason
+            logger.info("stop requested (%s): finishing the current batch, then saving", reason)
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be set from the main thread
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, self._on_signal)
+
+    def restore_signal_handlers(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        if signum == signal.SIGINT and self.is_set():
+            raise KeyboardInterrupt  # a second Ctrl+C: the operator does not want to wait for the save
+        self.set(signal.Signals(signum).name)
+
+    def watch_stream(self, stream: IO[str]) -> threading.Thread:
+        """Read `stream` (stdin) on a daemon thread; a line "stop" sets the flag. End of input is not a stop."""
+
+        def read() -> None:
+            try:
+                for line in stream:
+                    if line.strip().lower() == "stop":
+                        self.set("stop on stdin")
+                        return
+            except (OSError, ValueError):  # stdin closed under us
+                return
+
+        thread = threading.Thread(target=read, name="trainer-stdin", daemon=True)
+        thread.start()
+        return thread
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device is 'cuda' but no CUDA device is available: set device to 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+class Run:
+    """One attempt at a job in a run folder: events, stop flag, clock and checkpoints."""
+
+    def __init__(
+        self, run_dir: str | Path, config: JobConfig, *, stop: StopRequest | None = None,
+        stream: IO[str] | None = None, resume: bool = False,
+    ) -> None:
+        self.dir = Path(run_dir)
+        self.config = config
+        self.stop = stop or StopRequest()
+        self.resume = resume
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            clash = [p.name for p in (self.last_path, self.best_path) if p.exists()]
+            if clash:
+                raise TrainerError(f"The run folder {self.dir} already holds {', '.join(clash)}. "
+                                   f"Continue it with --resume {self.dir}, or choose another --out folder.")
+            (self.dir / EVENTS_FILENAME).unlink(missing_ok=True)
+            save_config(config, self.dir)
+        self.writer = EventWriter(self.dir / EVENTS_FILENAME, stream)
+        self.started = time.monotonic()
+
+    @property
+    def config_path(self) -> Path:
+        return self.dir / CONFIG_FILENAME
+
+    @property
+    def last_path(self) -> Path:
+        return self.dir / LAST_FILENAME
+
+    @property
+    def best_path(self) -> Path:
+        return self.dir / BEST_FILENAME
+
+    def emit(self, event: Event) -> dict:
+        return self.writer.emit(event)
+
+    def warn(self, message: str, step: int | None = None) -> None:
+        logger.warning(message)
+        self.emit(WarningEvent(message=message, step=step))
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def time_up(self) -> bool:
+        limit = self.config.max_minutes
+        return limit > 0 and self.elapsed() >= limit * 60.0
+
+    def save(self, tag: str, model: torch.nn.Module, *, step: int, metrics: dict, state: dict | None = None) -> Path:
+        """Write last.pt or best.pt atomically; `state` (optimizer, RNG, counters) makes it resumable."""
+        path = self.last_path if tag == "last" else self.best_path
+        ckpt = make_checkpoint(model, config=self.config.to_dict(), step=step, metrics=metrics,
+                               extra={"job_state": state or {}, "tag": tag})
+        save_atomic(ckpt, path)
+        logger.info("saved %s (step %d)", path, step)
+        self.emit(CheckpointSaved(step=step, path=str(path), tag=tag))
+        return path
+
+    def load_last(self) -> dict:
+        """The resumable checkpoint of this run folder."""
+        path = self.last_path
+        if not path.is_file():
+            raise TrainerError(f"Cannot resume {self.dir}: it has no {LAST_FILENAME} (the run never saved one). "
+                               f"Start a new run instead.")
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - torch raises many types on a damaged file
+            raise TrainerError(f"Cannot resume from {path}: the file cannot be read ({type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0][:160] if str(exc) else ''}). "
+                               f"Start a new run instead.") from None
+        if not is_checkpoint(ckpt) or not isinstance(ckpt.get("extra", {}).get("job_state"), dict):
+            raise TrainerError(f"Cannot resume from {path}: it is not a resumable Rollcall checkpoint.")
+        return ckpt
+
+
+class Throughput:
+    """Samples per second over the last report interval, and the ETA at the run's average speed."""
+
+    def __init__(self, start_step: int) -> None:
+        self.start_step = start_step
+        self.t0 = self.t_last = time.monotonic()
+        self.samples = 0
+
+    def add(self, samples: int) -> None:
+        self.samples += samples
+
+    def report(self, step: int, total_steps: int) -> tuple[float, float]:
+        now = time.monotonic()
+        rate = self.samples / max(now - self.t_last, 1e-9)
+        self.samples, self.t_last = 0, now
+        done = step - self.start_step
+        per_step = (now - self.t0) / done if done > 0 else math.nan
+        eta = per_step * max(total_steps - step, 0)
+        return rate, (eta if math.isfinite(eta) else 0.0)
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    """Human logs on stderr only: stdout carries the JSON events."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
