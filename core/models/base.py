@@ -58,6 +58,23 @@ class FaceEmbeddingModel(nn.Module):
         raise NotImplementedError
 
 
+def weights_identity(source: str | Path, arch: str, model: torch.nn.Module) -> str:
+    """sha256 of a model's weights file, or of its architecture name and tensors when it has no file.
+    Identifies what a model computes: the gallery keys embeddings by it."""
+    path = Path(source) if source else None
+    h = hashlib.sha256()
+    if path is not None and path.is_file():
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        return h.hexdigest()
+    h.update(arch.encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 @dataclass
 class Embedder:
     """A model ready to embed aligned BGR crops; outputs L2-normalised float32 vectors."""
@@ -103,18 +120,7 @@ class Embedder:
     @functools.cached_property
     def identity(self) -> str:
         """What identifies this model's embeddings: sha256 of its weights file, else of its tensors."""
-        source = Path(self.source) if self.source else None
-        if source is not None and source.is_file():
-            h = hashlib.sha256()
-            with source.open("rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
-            return h.hexdigest()
-        h = hashlib.sha256(self.arch.encode())
-        for name, tensor in sorted(self.model.state_dict().items()):
-            h.update(name.encode())
-            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-        return h.hexdigest()
+        return weights_identity(self.source, self.arch, self.model)
 
     @torch.inference_mode()
     def embed(self, crops_bgr: np.ndarray) -> np.ndarray:

@@ -14,9 +14,7 @@ same interface and is the fallback when no SR model is active.
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -25,7 +23,7 @@ from torch import nn
 
 from core.align import ARCFACE_TEMPLATE, AlignmentTemplate
 from core.errors import InvalidImageError
-from core.models.base import InputSpec
+from core.models.base import InputSpec, weights_identity
 
 SR_OUTPUT_SIZE = 112
 SR_INPUT_SIZE = 28  # 112 / 4: faces smaller than this are warped up to it by align_face
@@ -121,16 +119,7 @@ class SuperResolver:
     @functools.cached_property
     def identity(self) -> str:
         """sha256 of the weights file, else of the tensors."""
-        source = Path(self.source) if self.source else None
-        h = hashlib.sha256()
-        if source is not None and source.is_file():
-            h.update(source.read_bytes())
-            return h.hexdigest()
-        h.update(self.model.arch.encode())
-        for name, tensor in sorted(self.model.state_dict().items()):
-            h.update(name.encode())
-            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-        return h.hexdigest()
+        return weights_identity(self.source, self.model.arch, self.model)
 
     @torch.inference_mode()
     def upscale(self, crops_bgr: np.ndarray) -> np.ndarray:
