@@ -1,0 +1,197 @@
+"""The trainer as a child process (`python -m trainer ...`), read as a stream of JSON-line events.
+
+`TrainerProcess` wraps a QProcess: every complete stdout line goes through
+`trainer.events.parse_event` and comes out as `event` (a parsed event) or
+`bad_line` (the line and why it is not an event); stderr lines come out as
+`log_line`. Nothing here interprets free text. `stop()` asks the child to stop
+the way the trainer documents ("stop" on stdin, which saves a resumable
+checkpoint), then terminates it after a grace period and kills it after a
+second one. `ended` fires once per run with the exit code (or -1) and a
+description of a crash ('' for a normal exit).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
+
+from core.paths import user_data_dir
+from trainer.config import CONFIG_FILENAME, DSRTrainConfig, save_config
+from trainer.events import EventError, parse_event
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 3
+EXIT_MEANINGS = {EXIT_OK: "finished", EXIT_FAILED: "failed", EXIT_USAGE: "bad command line or config",
+                 EXIT_STOPPED: "stopped on request"}
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_run_dir(now: _dt.datetime | None = None) -> Path:
+    """user_data_dir()/training/YYYYmmdd-HHMMSS."""
+    stamp = (now or _dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
+    return user_data_dir() / "training" / stamp
+
+
+def write_dsr_config(run_dir: str | Path, values: dict) -> Path:
+    """Validate a train-dsr config (ConfigError says what is wrong) and write it, defaults included,
+    to RUN_DIR/config.yaml. Returns the file."""
+    config = DSRTrainConfig.from_dict(dict(values), origin="training settings")
+    return save_config(config, run_dir)
+
+
+def train_dsr_command(run_dir: str | Path, resume: bool = False, max_minutes: float | None = None) -> list[str]:
+    """The command line (program first) that starts, or resumes, a train-dsr run in RUN_DIR."""
+    run_dir = str(run_dir)
+    args = [sys.executable, "-m", "trainer", "train-dsr"]
+    if resume:
+        args += ["--resume", run_dir]
+    else:
+        args += ["--config", str(Path(run_dir) / CONFIG_FILENAME), "--out", run_dir]
+    if max_minutes:
+        args += ["--max-minutes", f"{max_minutes:g}"]
+    return args
+
+
+class TrainerProcess(QObject):
+    event = Signal(object)  # a parsed trainer event
+    bad_line = Signal(str, str)  # the stdout line, why it is not an event
+    log_line = Signal(str)  # one stderr line
+    ended = Signal(int, str)  # exit code (-1: no code), crash description ('' for a normal exit)
+
+    def __init__(self, parent: QObject | None = None, grace_ms: int = 15000) -> None:
+        super().__init__(parent)
+        self.grace_ms = grace_ms
+        self._proc: QProcess | None = None
+        self._out = b""
+        self._err = b""
+        self._ended = True
+        self.stop_requested = False
+        self._terminate_timer = QTimer(self, singleShot=True)
+        self._terminate_timer.timeout.connect(self._terminate)
+        self._kill_timer = QTimer(self, singleShot=True)
+        self._kill_timer.timeout.connect(self._kill)
+
+    # ------------------------------------------------------------------ control
+
+    def is_running(self) -> bool:
+        return self._proc is not None and self._proc.state() != QProcess.ProcessState.NotRunning
+
+    def start(self, command: list[str], cwd: str | Path | None = None) -> None:
+        """Start `command` (program first). Only one child at a time."""
+        if self.is_running():
+            raise RuntimeError("a trainer process is already running")
+        self._drop_process()
+        self._out, self._err = b"", b""
+        self._ended = False
+        self.stop_requested = False
+        proc = QProcess(self)
+        env = QProcessEnvironment.systemEnvironment()
+        env.insert("PYTHONUNBUFFERED", "1")
+        env.insert("PYTHONIOENCODING", "utf-8")
+        proc.setProcessEnvironment(env)
+        proc.setWorkingDirectory(str(cwd or REPO_ROOT))
+        proc.readyReadStandardOutput.connect(self._read_stdout)
+        proc.readyReadStandardError.connect(self._read_stderr)
+        proc.finished.connect(self._on_finished)
+        proc.errorOccurred.connect(self._on_error)
+        self._proc = proc
+        proc.start(command[0], command[1:])
+
+    def stop(self) -> None:
+        """Ask the child to stop ('stop' on stdin: it saves last.pt), terminate after the grace period."""
+        if not self.is_running():
+            return
+        self.stop_requested = True
+        self._proc.write(b"stop\n")
+        self._terminate_timer.start(self.grace_ms)
+
+    def kill_now(self, wait_ms: int = 3000) -> None:
+        """For shutdown: stop at once, waiting at most `wait_ms` for the child to save and exit."""
+        if not self.is_running():
+            return
+        self.stop_requested = True
+        proc = self._proc
+        proc.write(b"stop\n")
+        proc.waitForBytesWritten(500)
+        if not proc.waitForFinished(wait_ms):
+            proc.terminate()
+            if not proc.waitForFinished(1000):
+                proc.kill()
+                proc.waitForFinished(1000)
+
+    # ------------------------------------------------------------------ internals
+
+    def _terminate(self) -> None:
+        if self.is_running():
+            self.log_line.emit(f"[desktop] the trainer did not stop within {self.grace_ms / 1000:g} s; terminating it")
+            self._proc.terminate()
+            self._kill_timer.start(max(1000, self.grace_ms // 3))
+
+    def _kill(self) -> None:
+        if self.is_running():
+            self.log_line.emit("[desktop] the trainer did not exit after SIGTERM; killing it")
+            self._proc.kill()
+
+    def _read_stdout(self) -> None:
+        if self._proc is None:
+            return
+        self._out += bytes(self._proc.readAllStandardOutput())
+        *lines, self._out = self._out.split(b"\n")
+        for raw in lines:
+            self._handle_stdout(raw)
+
+    def _handle_stdout(self, raw: bytes) -> None:
+        if not raw.strip():
+            return
+        try:
+            event = parse_event(raw)
+        except EventError as exc:
+            self.bad_line.emit(raw.decode("utf-8", "replace")[:500], str(exc))
+            return
+        self.event.emit(event)
+
+    def _read_stderr(self) -> None:
+        if self._proc is None:
+            return
+        self._err += bytes(self._proc.readAllStandardError())
+        *lines, self._err = self._err.split(b"\n")
+        for raw in lines:
+            self.log_line.emit(raw.decode("utf-8", "replace").rstrip("\r"))
+
+    def _flush(self) -> None:
+        self._read_stdout()
+        self._read_stderr()
+        if self._out.strip():
+            self._handle_stdout(self._out)
+        if self._err.strip():
+            self.log_line.emit(self._err.decode("utf-8", "replace"))
+        self._out, self._err = b"", b""
+
+    def _on_finished(self, code: int, status: QProcess.ExitStatus) -> None:
+        self._terminate_timer.stop()
+        self._kill_timer.stop()
+        self._flush()
+        if status == QProcess.ExitStatus.CrashExit:
+            self._end(-1, "the trainer process crashed (killed by a signal)" if not self.stop_requested else "")
+        else:
+            self._end(code, "")
+
+    def _on_error(self, error: QProcess.ProcessError) -> None:
+        if error == QProcess.ProcessError.FailedToStart:
+            program = self._proc.program() if self._proc is not None else "?"
+            self._end(-1, f"the trainer could not be started ({program}): "
+                          f"{self._proc.errorString() if self._proc is not None else error}")
+        # Crashed is followed by finished(); read/write errors are not fatal on their own.
+
+    def _end(self, code: int, problem: str) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        self.ended.emit(code, problem)
+
+    def _drop_process(self) -> None:
+        if self._proc is not None:
+            self._proc.deleteLater()
+            self._proc = None
