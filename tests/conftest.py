@@ -49,3 +49,19 @@ def default_embedder(dlib_model):
 @pytest.fixture(scope="session")
 def yunet_path() -> Path:
     return shared_path("models", "face_detection_yunet_2023mar.onnx")
+
+
+@pytest.fixture(scope="session")
+def tiny_faces(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """3 people x 2 images, each a 112x112 crop (taken as already aligned): training data for the trainer
+    and Training-tab tests."""
+    import cv2
+
+    johns = shared_path("faces", "johns")
+    root = tmp_path_factory.mktemp("faces")
+    for person in sorted(p for p in johns.iterdir() if p.is_dir())[:3]:
+        (root / person.name).mkdir()
+        for image in sorted(person.glob("*.jpg"))[:2]:
+            crop = cv2.resize(cv2.imread(str(image)), (112, 112), interpolation=cv2.INTER_AREA)
+            cv2.imwrite(str(root / person.name / f"{image.stem}.png"), crop)
+    return root

@@ -5,30 +5,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import cv2
 import pytest
 
 from desktop.pages.training_page import TrainingPage
 from desktop.trainer_process import train_dsr_command
-from tests.conftest import shared_path
 from tests.desktop.conftest import errors
 from tests.trainer.conftest import TINY
 from trainer.events import Finished, RunStarted, Step, Validation, to_line
 
 L1_ONLY = {"weights": {"l1": 1.0}}  # no embedder in the training step: fast; validation still uses it
-
-
-@pytest.fixture(scope="module")
-def faces(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """3 people x 2 images, 112x112 crops (taken as aligned), like tests/trainer's tiny_faces."""
-    johns = shared_path("faces", "johns")
-    root = tmp_path_factory.mktemp("train_faces")
-    for person in sorted(p for p in johns.iterdir() if p.is_dir())[:3]:
-        (root / person.name).mkdir()
-        for image in sorted(person.glob("*.jpg"))[:2]:
-            crop = cv2.resize(cv2.imread(str(image)), (112, 112), interpolation=cv2.INTER_AREA)
-            cv2.imwrite(str(root / person.name / f"{image.stem}.png"), crop)
-    return root
 
 
 @pytest.fixture
@@ -54,9 +39,9 @@ def wait_ended(qtbot, page: TrainingPage, timeout: int = 60_000) -> None:
                     timeout=timeout)
 
 
-def test_a_real_two_step_run_fills_the_charts_and_shows_the_result(ctx, page, qtbot, faces, tmp_path):
+def test_a_real_two_step_run_fills_the_charts_and_shows_the_result(ctx, page, qtbot, tiny_faces, tmp_path):
     out = tmp_path / "run"
-    tiny(page, faces, out)
+    tiny(page, tiny_faces, out)
     assert page.start_training()
     assert (out / "config.yaml").is_file()  # written by the page before the trainer started
     assert not page.start_button.isEnabled() and page.cancel_button.isEnabled()
@@ -139,9 +124,9 @@ def test_a_bad_setting_is_reported_before_anything_starts(ctx, page, tmp_path):
     assert "batchsize" in errors(ctx)[-1] and not page.process.is_running()
 
 
-def test_cancel_stops_the_run_resumably_and_resume_continues_it(ctx, page, qtbot, faces, tmp_path):
+def test_cancel_stops_the_run_resumably_and_resume_continues_it(ctx, page, qtbot, tiny_faces, tmp_path):
     out = tmp_path / "run"
-    tiny(page, faces, out, max_steps=100000, epochs=100000, val_every=100000)
+    tiny(page, tiny_faces, out, max_steps=100000, epochs=100000, val_every=100000)
     commands = []
 
     def record(run_dir, resume, minutes):
