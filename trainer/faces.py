@@ -179,8 +179,9 @@ class EmbedderInput(torch.nn.Module):
         theta = (to_norm_src @ inv @ from_norm_dst)[:2]
         self.identity_warp = bool(np.allclose(theta, [[1, 0, 0], [0, 1, 0]], atol=1e-6))
         self.register_buffer("theta", torch.tensor(theta, dtype=torch.float32)[None], persistent=False)
-        self.register_buffer("mean", torch.tensor(spec.mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(spec.std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        mean, std = spec.channel_stats(torch.device("cpu"))
+        self.register_buffer("mean", mean, persistent=False)
+        self.register_buffer("std", std, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pixels = to_pixels(x)

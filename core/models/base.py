@@ -38,6 +38,11 @@ class InputSpec:
         if self.template.size != self.size:
             object.__setattr__(self, "template", self.template.scaled(self.size))
 
+    def channel_stats(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, std) as (1, 3, 1, 1) float tensors on `device`, for normalising NCHW batches."""
+        as_tensor = lambda v: torch.tensor(v, dtype=torch.float32, device=device).view(1, 3, 1, 1)  # noqa: E731
+        return as_tensor(self.mean), as_tensor(self.std)
+
 
 class FaceEmbeddingModel(nn.Module):
     """Base class of the model families: declares architecture name, args and input spec."""
@@ -87,9 +92,8 @@ class Embedder:
     def __post_init__(self) -> None:
         self.device = torch.device(self.device)
         self.model = self.model.to(self.device).eval()
-        spec = self.spec
-        self._mean = torch.tensor(spec.mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
-        self._inv_std = 1.0 / torch.tensor(spec.std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
+        self._mean, std = self.spec.channel_stats(self.device)
+        self._inv_std = 1.0 / std
 
     @property
     def spec(self) -> InputSpec:

@@ -92,12 +92,8 @@ class SuperResolver:
     def __post_init__(self) -> None:
         self.device = torch.device(self.device)
         self.model = self.model.to(self.device).eval()
-        spec = self.model.input_spec
-        self._mean = torch.tensor(spec.mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
-        self._std = torch.tensor(spec.std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
-        out = self.model.output_spec
-        self._out_mean = torch.tensor(out.mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
-        self._out_std = torch.tensor(out.std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
+        self._mean, self._std = self.model.input_spec.channel_stats(self.device)
+        self._out_mean, self._out_std = self.model.output_spec.channel_stats(self.device)
 
     @property
     def input_size(self) -> int:
