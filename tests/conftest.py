@@ -65,3 +65,47 @@ def tiny_faces(tmp_path_factory: pytest.TempPathFactory) -> Path:
             crop = cv2.resize(cv2.imread(str(image)), (112, 112), interpolation=cv2.INTER_AREA)
             cv2.imwrite(str(root / person.name / f"{image.stem}.png"), crop)
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_pairs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A pairs benchmark (images/ + pairs.txt) of 4 people x 3 photos copied from ../shared/faces/johns:
+    10 genuine and 10 impostor pairs over 12 images, 8 of them (photos 1 and 2 of each person) on the
+    image_b side. Low-resolution benchmark and eval-lowres tests."""
+    import shutil
+
+    johns = shared_path("faces", "johns")
+    root = tmp_path_factory.mktemp("pairs")
+    (root / "images").mkdir()
+    people = sorted(p for p in johns.iterdir() if p.is_dir())[:4]
+    names = {}
+    for k, person in enumerate(people):
+        for i, image in enumerate(sorted(person.glob("*.jpg"))[:3]):
+            names[k, i] = f"{person.name}_{i}.jpg"
+            shutil.copyfile(image, root / "images" / names[k, i])
+    genuine = [f"{names[k, a]} {names[k, b]} 1" for k in range(4) for a, b in ((0, 1), (0, 2), (1, 2))][:10]
+    impostor = [f"{names[k, i]} {names[(k + 1) % 4, 1 + i % 2]} 0" for k in range(4) for i in range(3)][:10]
+    (root / "pairs.txt").write_text("# image_a image_b same(1)/different(0)\n" + "\n".join(genuine + impostor) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """For tests of batches of one to three faces: a second thread only adds overhead (a lot of it on a
+    busy CPU). Use with pytestmark = pytest.mark.usefixtures("one_torch_thread")."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def untrained_dsr(tmp_path_factory) -> Path:
+    """A small untrained DSR saved as a Rollcall checkpoint (it upscales like bicubic)."""
+    from core.models.checkpoint import make_checkpoint, save_atomic
+    from core.models.dsr import DSRNet
+
+    path = tmp_path_factory.mktemp("dsr") / "untrained.pt"
+    return save_atomic(make_checkpoint(DSRNet(channels=4, blocks=0, up_channels=4)), path)

@@ -14,6 +14,7 @@ different `schema` number means an incompatible stream and is refused.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import sys
@@ -56,6 +57,7 @@ class Step:
     lr: float
     samples_per_s: float
     eta_s: float  # seconds until total_steps at the current speed
+    phase: str | None = None  # what the steps are when they are not training batches (eval-lowres: "hr", "16px")
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,12 @@ def emit(event: Event, writer: EventWriter | None = None) -> dict:
     return (writer or _default_writer).emit(event)
 
 
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    """The resolved field types of an event class (resolving them is most of the cost of parsing a line)."""
+    return typing.get_type_hints(cls)
+
+
 def parse_event(line: str | bytes) -> Event:
     """The event on one line of trainer output; `EventError` says why a line is not one."""
     if isinstance(line, bytes):
@@ -201,7 +209,7 @@ def event_from_dict(data: object) -> Event:
         raise EventError(f"unknown event kind {kind!r} (known: {', '.join(EVENT_TYPES)})")
     if not _is_number(data.get("time")):
         raise EventError(f"{kind}: 'time' must be a number")
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     values = {}
     for f in dataclasses.fields(cls):
         if f.name not in data:
