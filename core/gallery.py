@@ -16,7 +16,7 @@ import datetime as _dt
 import json
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -362,6 +362,14 @@ class Gallery:
             "SELECT id, person_id, face_size, sharpness, yaw, det_score, source, captured_at"
             " FROM samples WHERE person_id = ? ORDER BY id", (person_id,))
         return [SampleInfo(*r) for r in rows]
+
+    def stored_faces(self) -> Iterator[tuple[Person, list[tuple[np.ndarray, np.ndarray]]]]:
+        """Every person with the stored face images of their samples and the landmarks in them
+        (FACE_TEMPLATE layout), person by person; read only (the trainer's gallery dataset)."""
+        for person in self.people():
+            ids = [s.id for s in self.samples(person.id)]
+            if ids:
+                yield person, self._stored_faces(ids)
 
     def sample_face(self, sample_id: int) -> np.ndarray:
         row = self.db.execute("SELECT face_jpeg FROM samples WHERE id = ?", (sample_id,)).fetchone()

@@ -25,7 +25,7 @@ DSR_LOSSES = ("l1", "identity", "feature")
 DEFAULT_DSR_WEIGHTS = {"l1": 1.0, "identity": 0.6, "feature": 0.18}
 DEFAULT_DSR_ARCH = {"channels": 32, "blocks": 8, "up_channels": 16}
 CONFIG_FILENAME = "config.yaml"
-PATH_KEYS = ("data", "checkpoint", "embedder")
+PATH_KEYS = ("data", "checkpoint", "embedder", "cache_dir")
 
 C = TypeVar("C", bound="JobConfig")
 TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
@@ -98,7 +98,8 @@ def _coerce(value: object, hint: Any, where: str) -> object:
 class DSRTrainConfig(JobConfig):
     """train-dsr: DSR super-resolution trained on degraded aligned faces against the frozen embedder."""
 
-    data: str = ""  # folder of subject folders of face images (112x112 ones are taken as aligned crops)
+    data: str = ""  # folder of subject folders of face images (112x112 ones are taken as aligned crops),
+    # or a Rollcall gallery database file (rollcall.db): its enrolled samples
     val_fraction: float = 0.2  # share of the SUBJECTS held out for validation (never their images)
     epochs: int = 100
     max_steps: int = 0  # stop after this many batches; 0: epochs decide
@@ -113,7 +114,11 @@ class DSRTrainConfig(JobConfig):
     val_every: int = 0  # steps between validations; 0: at the end of every epoch
     log_every: int = 10  # steps between step events (the first step is always reported)
     max_nonfinite: int = 1  # consecutive NaN/Inf batches that are skipped; one more stops the run
-    embedder: str = "dlib"  # the frozen identity model: "dlib" or a model file
+    embedder: str = "dlib"  # the frozen identity model: "dlib" or a model file (also the feature-matching one)
+    # further frozen identity models ("dlib" or a file) -> weight; identity = weighted mean of 1 - cos over
+    # `embedder` (weight 1) and these, so one DSR serves a site that switches between them
+    extra_embedders: dict[str, float] = field(default_factory=dict)
+    flip_prob: float = 0.5  # chance that a training face is mirrored (validation faces never are)
     dsr: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_DSR_ARCH))  # DSRNet arguments
     max_val_images: int = 0  # cap on validation images (0: all)
 
@@ -139,6 +144,13 @@ class DSRTrainConfig(JobConfig):
         _check(self.log_every >= 1, f"log_every must be at least 1, got {self.log_every}")
         _check(self.max_nonfinite >= 0, f"max_nonfinite must not be negative, got {self.max_nonfinite}")
         _check(bool(self.embedder.strip()), "embedder is empty: use 'dlib' or the path of a model file")
+        _check(all(k.strip() for k in self.extra_embedders), "extra_embedders: a name is empty; use 'dlib' or "
+                                                             "the path of a model file")
+        _check(all(w > 0 for w in self.extra_embedders.values()),
+               f"extra_embedders: weights must be positive, got {self.extra_embedders}")
+        _check(self.embedder not in self.extra_embedders,
+               f"extra_embedders repeats the main embedder {self.embedder}")
+        _check(0.0 <= self.flip_prob <= 1.0, f"flip_prob must be in [0, 1], got {self.flip_prob}")
         unknown = sorted(set(self.dsr) - set(DEFAULT_DSR_ARCH))
         _check(not unknown, f"dsr: unknown argument(s) {', '.join(unknown)}; known: {', '.join(DEFAULT_DSR_ARCH)}")
         _check(self.max_val_images >= 0, f"max_val_images must not be negative, got {self.max_val_images}")
@@ -150,20 +162,70 @@ class DSRTrainConfig(JobConfig):
 
 @dataclass(frozen=True)
 class EvalLowresConfig(JobConfig):
-    """eval-lowres: PSNR, SSIM and identity similarity of a DSR checkpoint against bicubic upscaling."""
+    """eval-lowres, two modes chosen by the data folder.
 
-    data: str = ""  # folder of subject folders of face images
+    Pairs mode (the folder holds pairs.txt and images/, e.g. ../shared/bench/celeba): the low-resolution
+    verification benchmark of `core.lowres_benchmark` (what bench/lowres.py runs), per face width in
+    `sizes`. Subject-folder mode (one sub-folder of face images per person): PSNR, SSIM and identity
+    similarity of a DSR checkpoint against bicubic upscaling.
+    """
+
+    data: str = ""  # a pairs benchmark folder, or a folder of subject folders of face images
     checkpoint: str = ""  # a DSR checkpoint (best.pt of a train-dsr run); empty: bicubic only
     embedder: str = "dlib"
-    batch_size: int = 16
-    max_images: int = 0  # 0: all
+    batch_size: int = 16  # subject-folder mode
+    max_images: int = 0  # subject-folder mode; 0: all
+    sizes: tuple[int, ...] = (12, 16, 24, 32)  # pairs mode: face widths in px
+    detector: str = "mtcnn"  # pairs mode: "mtcnn" or "yunet:PATH"
+    min_face: int = 20  # pairs mode: smallest face detected at full resolution
+    lr_min_face: int = 12  # pairs mode: smallest face detected on the degraded images
+    limit: int = 0  # pairs mode: use only N pairs, half of each kind; 0: all
+    cache_dir: str = ""  # pairs mode: cache of the full-resolution pass; empty: no cache
+    log_every: int = 50  # pairs mode: images between step events
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check(bool(self.data.strip()), "data is empty: give the folder that holds one sub-folder of face "
-                                        "images per person")
+        _check(bool(self.data.strip()), "data is empty: give a pairs benchmark folder (pairs.txt and images/) "
+                                        "or the folder that holds one sub-folder of face images per person")
         _check(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}")
         _check(self.max_images >= 0, f"max_images must not be negative, got {self.max_images}")
+        _check(len(self.sizes) > 0 and all(4 <= s <= 112 for s in self.sizes),
+               f"sizes must be face widths between 4 and 112 px, e.g. [12, 16, 24, 32]; got {list(self.sizes)}")
+        kind, _, arg = self.detector.partition(":")
+        _check((kind == "mtcnn" and not arg) or (kind == "yunet" and bool(arg.strip())),
+               f"detector must be 'mtcnn' or 'yunet:PATH/TO/face_detection_yunet_2023mar.onnx', got "
+               f"'{self.detector}'")
+        _check(self.min_face >= 1, f"min_face must be a positive number of pixels, got {self.min_face}")
+        _check(self.lr_min_face >= 1, f"lr_min_face must be a positive number of pixels, got {self.lr_min_face}")
+        _check(self.limit == 0 or self.limit >= 20, f"limit must be 0 (all pairs) or at least 20 (10 of each "
+                                                    f"kind, for 10-fold accuracy), got {self.limit}")
+        _check(self.log_every >= 1, f"log_every must be at least 1, got {self.log_every}")
+
+    @classmethod
+    def from_dict(cls, data: object, origin: str = "config") -> EvalLowresConfig:
+        """As JobConfig.from_dict; `sizes` may be a list of integers (or one integer)."""
+        if not isinstance(data, dict) or "sizes" not in data:
+            return super().from_dict(data, origin)
+        rest = {k: v for k, v in data.items() if k != "sizes"}
+        sizes = cls.parse_sizes(data["sizes"], f"{origin}: 'sizes'")
+        config = super().from_dict(rest, origin)
+        try:
+            return config.replace(sizes=sizes)
+        except ConfigError as exc:
+            raise ConfigError(f"{origin}: {exc}") from None
+
+    @staticmethod
+    def parse_sizes(value: object, where: str) -> tuple[int, ...]:
+        """Face widths from a list of integers or one integer, sorted, without duplicates."""
+        values = [value] if isinstance(value, int) and not isinstance(value, bool) else value
+        if not isinstance(values, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool)
+                                                          for v in values):
+            raise ConfigError(f"{where} must be a list of face widths in pixels, e.g. [12, 16, 24, 32], "
+                              f"got {value!r}")
+        return tuple(sorted(set(values)))
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "sizes": list(self.sizes)}
 
 
 JOB_CONFIGS: dict[str, type[JobConfig]] = {"train-dsr": DSRTrainConfig, "eval-lowres": EvalLowresConfig}
@@ -200,10 +262,18 @@ def load_config(job: str, path: str | Path) -> JobConfig:
     data = read_mapping(path)
     base = Path(path).resolve().parent
     for key in PATH_KEYS:  # relative paths in a config file are relative to that file
-        value = data.get(key)
-        if isinstance(value, str) and value.strip() and value != "dlib" and not Path(value).is_absolute():
-            data[key] = str((base / value).resolve())
+        if key in data:
+            data[key] = _resolve_path(data[key], base)
+    if isinstance(data.get("extra_embedders"), dict):
+        data["extra_embedders"] = {_resolve_path(k, base): v for k, v in data["extra_embedders"].items()}
     return cls.from_dict(data, origin=f"config file {path}")
+
+
+def _resolve_path(value: object, base: Path) -> object:
+    """A relative model or data path in a config file, made absolute against the file's folder."""
+    if isinstance(value, str) and value.strip() and value != "dlib" and not Path(value).is_absolute():
+        return str((base / value).resolve())
+    return value
 
 
 def save_config(config: JobConfig, run_dir: str | Path) -> Path:

@@ -1,6 +1,8 @@
-"""Face data for the DSR jobs: subject folders, the split by subject, HR/LR pairs, tensors.
+"""Face data for the DSR jobs: subject folders or the app's gallery, the split by subject, HR/LR pairs, tensors.
 
-A dataset is a folder with one sub-folder of images per person. Images of
+A dataset is a folder with one sub-folder of images per person, or a Rollcall
+gallery database (rollcall.db: every enrolled person's stored samples, read
+only, so the app may stay open). Images of
 exactly 112x112 pixels are taken as crops already aligned to the ArcFace
 template (their landmarks are the template's points); any other image goes
 through the MTCNN detector once and its largest face is used (images without
@@ -23,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from core.align import ARCFACE_TEMPLATE, AlignmentTemplate, align_face, similarity_transform
-from core.degrade import degrade_face, face_width
+from core.degrade import degrade_face, downscale_face, face_width
 from core.errors import ConfigError, ImageReadError
 from core.imageio import read_image
 from core.models.base import InputSpec
@@ -31,6 +33,7 @@ from core.models.base import InputSpec
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".ppm", ".webp", ".tif", ".tiff")
 HR_SIZE = ARCFACE_TEMPLATE.size  # 112
 LR_SIZE = 28
+MAX_FACE_WIDTH = 2 * HR_SIZE  # larger faces are shrunk on loading: the 112 px target needs no more detail
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +99,53 @@ class FaceFinder:
         return np.asarray(best.landmarks, dtype=np.float64).reshape(5, 2)
 
 
+def is_gallery(data: str | Path) -> bool:
+    """A file (not a folder) as the data source is taken as a Rollcall gallery database."""
+    return Path(data).is_file()
+
+
+def gallery_faces(db_path: str | Path) -> dict[str, list[Face]]:
+    """Subject -> faces from the stored samples of a gallery (faces shrunk like any other, never detected)."""
+    from core.db import Database, DatabaseError
+    from core.gallery import Gallery
+
+    try:
+        db = Database(db_path)
+    except DatabaseError as exc:
+        raise ConfigError(f"{db_path} is not a usable Rollcall gallery: {exc}. Give the app's rollcall.db "
+                          f"(Settings > Data folder) or a folder of subject folders.") from None
+    subjects: dict[str, list[Face]] = {}
+    try:
+        for person, stored in Gallery(db).stored_faces():
+            key = f"{person.id}:{person.name}"  # names may repeat; ids do not
+            subjects[key] = [Face(*_region(image, landmarks), key, f"{db_path}#person{person.id}")
+                             for image, landmarks in stored]
+    finally:
+        db.close()
+    if not subjects:
+        raise ConfigError(f"the gallery {db_path} has no enrolled samples to train on: enrol people first, "
+                          f"or give a folder of subject folders")
+    return subjects
+
+
+def load_split(data: str | Path, val_fraction: float, seed: int, max_val: int = 0,
+               finder: FaceFinder | None = None) -> tuple[list[str], list[str], list[Face], list[Face], int]:
+    """Train and validation people (disjoint), their faces, and how many images gave none;
+    from a folder of subject folders or a gallery database."""
+    if is_gallery(data):
+        by_subject = gallery_faces(data)
+        train, val = split_subjects(sorted(by_subject), val_fraction, seed)
+        train_faces = [f for name in train for f in by_subject[name]]
+        val_faces = [f for name in val for f in by_subject[name]][:max_val or None]
+        return train, val, train_faces, val_faces, 0
+    subjects = list_subjects(data)
+    train, val = split_subjects(sorted(subjects), val_fraction, seed)
+    finder = finder or FaceFinder()
+    train_faces, skipped_train = load_faces(subjects, train, finder)
+    val_faces, skipped_val = load_faces(subjects, val, finder, limit=max_val)
+    return train, val, train_faces, val_faces, skipped_train + skipped_val
+
+
 def load_faces(subjects: dict[str, list[Path]], names: list[str], finder: FaceFinder | None = None,
                limit: int = 0) -> tuple[list[Face], int]:
     """The faces of the named subjects (at most `limit`, 0: all) and how many images gave none."""
@@ -126,24 +176,41 @@ def load_faces(subjects: dict[str, list[Path]], names: list[str], finder: FaceFi
 
 
 def _region(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Keep twice the template crop's span around the face (what degrade_face reads), landmarks shifted."""
+    """Keep 1.5 template spans around the face (what degrade_face reads), landmarks shifted; a face wider
+    than MAX_FACE_WIDTH is shrunk to it (area interpolation), which bounds memory and degradation time."""
     width = face_width(landmarks)
     cx, cy = landmarks.mean(axis=0)
     h, w = image.shape[:2]
     x0, y0 = int(max(0, np.floor(cx - 1.5 * width))), int(max(0, np.floor(cy - 1.5 * width)))
     x1, y1 = int(min(w, np.ceil(cx + 1.5 * width))), int(min(h, np.ceil(cy + 1.5 * width)))
-    return np.ascontiguousarray(image[y0:y1, x0:x1]), landmarks - [x0, y0]
+    region, lm = np.ascontiguousarray(image[y0:y1, x0:x1]), landmarks - [x0, y0]
+    if width > MAX_FACE_WIDTH:
+        region, lm = downscale_face(region, lm, MAX_FACE_WIDTH)
+    return region, lm
 
 
-def make_pair(face: Face, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(LR 28x28, HR 112x112) aligned BGR uint8 crops of one face; same rng state, same pair."""
+def mirrored(face: Face) -> Face:
+    """The face flipped left to right, its landmarks flipped and swapped (eyes and mouth corners)."""
+    width = face.image.shape[1]
+    lm = face.landmarks.copy()
+    lm[:, 0] = width - 1 - lm[:, 0]
+    lm = lm[[1, 0, 2, 4, 3]]
+    return Face(np.ascontiguousarray(face.image[:, ::-1]), lm, face.subject, face.source)
+
+
+def make_pair(face: Face, rng: np.random.Generator, flip_prob: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """(LR 28x28, HR 112x112) aligned BGR uint8 crops of one face, mirrored with probability `flip_prob`;
+    same rng state, same pair."""
+    if flip_prob > 0 and rng.random() < flip_prob:
+        face = mirrored(face)
     lr = degrade_face(face.image, face.landmarks, rng, out_size=LR_SIZE)
     hr = align_face(face.image, face.landmarks, ARCFACE_TEMPLATE, HR_SIZE)
     return lr, hr
 
 
-def make_batch(faces: list[Face], rngs: list[np.random.Generator]) -> tuple[torch.Tensor, torch.Tensor]:
-    pairs = [make_pair(f, r) for f, r in zip(faces, rngs, strict=True)]
+def make_batch(faces: list[Face], rngs: list[np.random.Generator],
+               flip_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    pairs = [make_pair(f, r, flip_prob) for f, r in zip(faces, rngs, strict=True)]
     return to_tensor(np.stack([p[0] for p in pairs])), to_tensor(np.stack([p[1] for p in pairs]))
 
 

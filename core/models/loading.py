@@ -154,13 +154,23 @@ def _torch_load(path: Path) -> object:
         raise ModelFileError(path, "it is not a PyTorch model file (unreadable pickle data)") from None
     except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile, KeyError, AttributeError) as exc:
         msg = _first_line(exc)
-        if "zip archive" in msg or "central directory" in msg or isinstance(exc, EOFError):
+        if "zip archive" in msg or "central directory" in msg or isinstance(exc, EOFError) or _cut_zip(path):
             raise ModelFileError(
                 path, "the file is truncated or corrupt", "Copy or download the model file again."
             ) from None
         raise ModelFileError(path, f"it is not a PyTorch model file ({msg})") from None
     except Exception as exc:  # noqa: BLE001 - torch's parser raises anything (IndexError, struct.error...) on junk
         raise ModelFileError(path, f"it is not a PyTorch model file ({type(exc).__name__})") from None
+
+
+def _cut_zip(path: Path) -> bool:
+    """A file that starts like torch.save's zip archive but has no readable end: cut short in copying."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+        return head == b"PK\x03\x04" and not zipfile.is_zipfile(path)
+    except OSError:
+        return False
 
 
 def _first_line(exc: BaseException) -> str:

@@ -16,3 +16,21 @@ TINY = {  # a config every test can start from: 2 steps, batch 1, one validation
 def write_config(path: Path, data: Path, **overrides: object) -> Path:
     path.write_text(yaml.safe_dump({**TINY, "data": str(data), **overrides}), encoding="utf-8")
     return path
+
+
+def enrol_tiny_faces(gallery, tiny_faces: Path) -> None:
+    """Enrol the tiny dataset's people in `gallery` from their 112 px crops (a random embedder's vectors:
+    the trainer reads only the stored faces)."""
+    import numpy as np
+
+    from core.align import ARCFACE_TEMPLATE
+    from core.gallery import face_sample_from
+    from core.imageio import read_image
+    from tests.core.gallery_fixtures import tiny_embedder
+
+    embedder = tiny_embedder()
+    model = gallery.register_model(embedder)
+    for folder in sorted(p for p in tiny_faces.iterdir() if p.is_dir()):
+        samples = [face_sample_from(read_image(f), ARCFACE_TEMPLATE.array(), face_size=112.0, sharpness=50.0,
+                                    yaw=0.0, det_score=1.0, source=str(f)) for f in sorted(folder.iterdir())]
+        gallery.add_person(folder.name, samples, np.eye(len(samples), embedder.dim, dtype=np.float32), model)

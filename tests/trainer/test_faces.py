@@ -70,3 +70,30 @@ def test_psnr_and_ssim_of_identical_and_different_images():
     noise = torch.randn(a.shape, generator=torch.Generator().manual_seed(0))
     noisy = (a + 0.1 * noise).clamp(-1, 1)
     assert 10 < psnr(noisy, a).item() < 40 and ssim(noisy, a).item() < 0.95
+
+
+def test_a_mirrored_face_aligns_to_the_mirror_image_of_its_crop():
+    from core.align import align_face
+    from trainer.faces import mirrored
+
+    rng = np.random.default_rng(1)
+    image = cv2.GaussianBlur(rng.integers(0, 256, (160, 200, 3), dtype=np.uint8), (0, 0), 3)
+    # the template's landmarks placed in a larger image, so the mirror moves them
+    landmarks = ARCFACE_TEMPLATE.array() + [30.0, 20.0]
+    face = Face(image, landmarks, "p", "mem")
+    flipped = mirrored(face)
+    crop = align_face(image, landmarks, ARCFACE_TEMPLATE, 112)
+    crop_of_flipped = align_face(flipped.image, flipped.landmarks, ARCFACE_TEMPLATE, 112)
+    # the template is not exactly symmetric, so allow a little resampling difference
+    diff = np.abs(crop_of_flipped.astype(int) - crop[:, ::-1].astype(int))
+    assert diff.mean() < 4.0
+    assert flipped.landmarks[0, 0] < flipped.landmarks[1, 0]  # the left eye is still the left-hand point
+    assert np.array_equal(mirrored(flipped).image, image)
+
+
+def test_flip_prob_decides_whether_pairs_are_mirrored():
+    face = _face()
+    plain = make_pair(face, np.random.default_rng(5), flip_prob=0.0)
+    always = make_pair(face, np.random.default_rng(5), flip_prob=1.0)
+    assert not np.array_equal(plain[1], always[1])
+    assert np.array_equal(always[1], make_pair(face, np.random.default_rng(5), flip_prob=1.0)[1])

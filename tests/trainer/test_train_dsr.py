@@ -15,10 +15,11 @@ import pytest
 import torch
 import yaml
 
+from core.errors import ConfigError
 from core.models.checkpoint import is_checkpoint
 from core.models.loading import load_super_resolver
 from tests.conftest import REPO
-from tests.trainer.conftest import TINY, write_config
+from tests.trainer.conftest import TINY, enrol_tiny_faces, write_config
 from trainer.config import DSRTrainConfig, load_config
 from trainer.events import ErrorEvent, Finished, Step, WarningEvent, parse_event
 from trainer.jobs import train_dsr
@@ -220,3 +221,56 @@ def test_eval_lowres_compares_a_dsr_checkpoint_with_bicubic(tiny_faces, tmp_path
     assert {"psnr_dsr", "psnr_bicubic", "ssim_dsr", "identity_dsr", "identity_bicubic"} <= set(metrics)
     # an untrained DSR is bicubic upscaling (its last layer starts at zero)
     assert metrics["identity_dsr"] == pytest.approx(metrics["identity_bicubic"], abs=1e-3)
+
+
+def gallery_of(tiny_faces: Path, db_path: Path) -> Path:
+    from core.db import Database
+    from core.gallery import Gallery
+
+    with Database(db_path) as db:
+        enrol_tiny_faces(Gallery(db), tiny_faces)
+    return db_path
+
+
+def test_the_gallery_is_a_data_source_split_by_person(tiny_faces, tmp_path):
+    db_path = gallery_of(tiny_faces, tmp_path / "rollcall.db")
+    cfg = config(str(db_path), **L1_ONLY)
+    code, run = run_in_process(cfg, tmp_path / "run")
+    assert code == 0
+    split = json.loads((run.dir / "split.json").read_text(encoding="utf-8"))
+    people = {name.split(":", 1)[1] for name in split["train"] + split["val"]}
+    assert people == {p.name for p in tiny_faces.iterdir() if p.is_dir()}
+    assert not set(split["train"]) & set(split["val"])
+    assert events_of(run.dir)[-1].status == "completed"
+
+
+def test_a_file_that_is_not_a_gallery_fails_with_a_message_naming_it(tmp_path):
+    bogus = tmp_path / "faces.db"
+    bogus.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(ConfigError) as info:
+        run_in_process(config(str(bogus), **L1_ONLY), tmp_path / "run")
+    assert str(bogus) in str(info.value) and "gallery" in str(info.value)
+
+
+def test_extra_judges_add_to_the_identity_loss_and_report_per_model_metrics(tiny_faces, tmp_path):
+    cfg = config(tiny_faces, weights={"l1": 1.0, "identity": 0.6}, embedder=str(embedder_file(tmp_path, 3)),
+                 extra_embedders={str(embedder_file(tmp_path, 4)): 0.5}, max_val_images=0,
+                 val_fraction=0.67)  # two validation people: pairs of both kinds
+    code, run = run_in_process(cfg, tmp_path / "run")
+    assert code == 0
+    val = next(e for e in events_of(run.dir) if e.kind == "validation")
+    per_model = [k for k in val.metrics if k.startswith("identity:")]
+    assert len(per_model) == 2
+    a, b = (val.metrics[k] for k in per_model)
+    assert val.metrics["identity"] == pytest.approx((1.0 * a + 0.5 * b) / 1.5, rel=1e-5)
+    assert 0.0 <= val.metrics["verification"] <= 1.0 and "verification_bicubic" in val.metrics
+
+
+def embedder_file(tmp_path: Path, seed: int) -> Path:
+    """A random EdgeFace-XXS saved as a Rollcall checkpoint (a distinct model per seed)."""
+    from core.models.checkpoint import make_checkpoint, save_atomic
+    from tests.core.gallery_fixtures import tiny_embedder
+
+    path = tmp_path / f"judge{seed}.pt"
+    save_atomic(make_checkpoint(tiny_embedder(seed).model, step=0), path)
+    return path

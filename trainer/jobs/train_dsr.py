@@ -4,8 +4,14 @@ Read top to bottom: data, models, optimiser, (resume), the loop, the end.
 
 Losses (a named dict; the total is their weighted sum, weights from the config):
 - l1: mean absolute pixel error between SR and HR, in [-1, 1] units;
-- identity: 1 - cos(emb(SR), emb(HR)) with the frozen embedder;
-- feature: mean squared error between the embedder's intermediate feature maps of SR and HR.
+- identity: 1 - cos(emb(SR), emb(HR)) with the frozen embedder (the weighted mean over `embedder` and
+  `extra_embedders` when several judge the DSR);
+- feature: mean squared error between the main embedder's intermediate feature maps of SR and HR.
+Training faces are mirrored with probability `flip_prob`.
+
+Validation (fixed degraded val faces, never mirrored): PSNR and SSIM of DSR and bicubic against HR;
+identity similarity; verification accuracy on pairs of val faces scored as cos(HR, restored low-res),
+10-fold, as the low-res benchmark does.
 A batch whose loss or gradient is NaN/Inf is skipped (warning event); more than
 `max_nonfinite` such batches in a row stop the run with an error event. The
 best checkpoint is the one with the highest validation identity similarity;
@@ -29,11 +35,12 @@ import torch
 import torch.nn.functional as F
 
 from core.models.dsr import DSRNet
+from core.metrics import kfold_accuracy
+from core.models.base import Embedder
 from core.models.loading import load_embedder
 from trainer.config import DSRTrainConfig
 from trainer.events import Epoch, ErrorEvent, Finished, RunStarted, Step, Validation
-from trainer.faces import (EmbedderInput, FaceFinder, list_subjects, load_faces, make_batch, psnr,
-                           split_subjects, ssim, write_split)
+from trainer.faces import EmbedderInput, FaceFinder, load_split, make_batch, psnr, ssim, write_split
 from trainer.runner import Run, Throughput, TrainerError, resolve_device, seed_everything
 
 logger = logging.getLogger("trainer.train_dsr")
@@ -55,6 +62,78 @@ def lr_at(step: int, cfg: DSRTrainConfig, total_steps: int) -> float:
     return floor + 0.5 * (cfg.lr - floor) * (1.0 + math.cos(math.pi * progress))
 
 
+class Judge:
+    """A frozen embedder that scores SR crops: the network, its input warp, and its weight in the identity loss."""
+
+    def __init__(self, name: str, weight: float, embedder: Embedder, device: torch.device) -> None:
+        self.name, self.weight = name, float(weight)
+        self.short = embedder.name
+        self.net = embedder.model.eval().requires_grad_(False)
+        self.prepare = EmbedderInput(embedder.spec).to(device)
+
+    @classmethod
+    def load(cls, name: str, weight: float, device: torch.device) -> Judge:
+        return cls(name, weight, load_embedder(name, device=device), device)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.prepare(x))
+
+    def embed_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        return self.net.forward_features(self.prepare(x))
+
+
+def load_judges(cfg: DSRTrainConfig, device: torch.device) -> list[Judge]:
+    """The main embedder (weight 1) first, then `extra_embedders`."""
+    return [Judge.load(name, weight, device) for name, weight in {cfg.embedder: 1.0, **cfg.extra_embedders}.items()]
+
+
+def dsr_losses(sr: torch.Tensor, hr: torch.Tensor, judges: list[Judge],
+               weights: dict[str, float]) -> dict[str, torch.Tensor]:
+    """The named losses being minimised (weight > 0) and their weighted `total`; judges[0] is the main
+    embedder (the feature-matching one)."""
+    losses = {"l1": F.l1_loss(sr, hr)}
+    if weights["identity"] > 0 or weights["feature"] > 0:
+        identity, feature = [], None
+        for judge in judges:
+            with torch.no_grad():
+                emb_hr, feats_hr = judge.embed_features(hr)
+            emb_sr, feats_sr = judge.embed_features(sr)
+            identity.append(judge.weight * (1.0 - F.cosine_similarity(emb_sr.float(), emb_hr.float(), dim=1).mean()))
+            if judge is judges[0]:
+                feature = torch.stack([F.mse_loss(a.float(), b.float())
+                                       for a, b in zip(feats_sr, feats_hr, strict=True)]).mean()
+        losses["identity"] = torch.stack(identity).sum() / sum(j.weight for j in judges)
+        losses["feature"] = feature
+    losses = {k: v for k, v in losses.items() if weights[k] > 0}
+    losses["total"] = sum(weights[k] * v for k, v in losses.items())
+    return losses
+
+
+def verification_pairs(subjects: list[str], seed: int, max_pairs: int = 3000) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (i, j) of validation faces: every same-person pair (at most max_pairs / 2, a seeded
+    choice) and as many different-person pairs, drawn with a fixed seed; and their labels."""
+    subjects = np.asarray(subjects)
+    i, j = np.triu_indices(len(subjects), k=1)
+    same = subjects[i] == subjects[j]
+    rng = np.random.default_rng([seed, VAL_STREAM])
+    genuine = np.flatnonzero(same)
+    genuine = genuine[np.sort(rng.permutation(len(genuine))[:max_pairs // 2])]
+    impostor = np.flatnonzero(~same)
+    impostor = impostor[np.sort(rng.permutation(len(impostor))[:len(genuine)])]
+    picked = np.concatenate([genuine, impostor])
+    return np.stack([i[picked], j[picked]], axis=1), same[picked]
+
+
+def verification_accuracy(hr: torch.Tensor, low: torch.Tensor, pairs: np.ndarray,
+                          labels: np.ndarray) -> float | None:
+    """10-fold accuracy of pairs scored as cos(HR face i, restored low-res face j), the low-res protocol
+    of bench/lowres.py on the validation people; None without both kinds of pair."""
+    if len(pairs) < 2 or labels.all() or not labels.any():
+        return None
+    scores = (hr[pairs[:, 0]] * low[pairs[:, 1]]).sum(1).numpy()
+    return kfold_accuracy(scores, labels, k=min(10, int(labels.sum()), int((~labels).sum()))).accuracy
+
+
 def run(cfg: DSRTrainConfig, run: Run, batch_hook: BatchHook | None = None) -> int:
     """Train; returns the process exit code (0 done, 1 failed, 3 stopped on request)."""
     seed_everything(cfg.seed)
@@ -62,14 +141,11 @@ def run(cfg: DSRTrainConfig, run: Run, batch_hook: BatchHook | None = None) -> i
     amp = device.type == "cuda"
 
     # ---- data: split by subject, HR faces in memory, fixed validation pairs
-    subjects = list_subjects(cfg.data)
-    train_names, val_names = split_subjects(sorted(subjects), cfg.val_fraction, cfg.seed)
+    train_names, val_names, train_faces, val_faces, skipped = load_split(
+        cfg.data, cfg.val_fraction, cfg.seed, cfg.max_val_images, FaceFinder(device="cpu"))
     write_split(run.dir / "split.json", train_names, val_names)
-    finder = FaceFinder(device="cpu")
-    train_faces, skipped_train = load_faces(subjects, train_names, finder)
-    val_faces, skipped_val = load_faces(subjects, val_names, finder, limit=cfg.max_val_images)
-    if skipped_train + skipped_val:
-        run.warn(f"{skipped_train + skipped_val} image(s) had no usable face and were skipped")
+    if skipped:
+        run.warn(f"{skipped} image(s) had no usable face and were skipped")
     if not train_faces or not val_faces:
         raise TrainerError(f"not enough faces in {cfg.data}: {len(train_faces)} for training, {len(val_faces)} for "
                            f"validation. Add images, or check that the folders hold faces.")
@@ -83,61 +159,66 @@ def run(cfg: DSRTrainConfig, run: Run, batch_hook: BatchHook | None = None) -> i
     val_every = cfg.val_every or steps_per_epoch
     val_rngs = [np.random.default_rng([cfg.seed, VAL_STREAM, i]) for i in range(len(val_faces))]
     val_lr, val_hr = make_batch(val_faces, val_rngs)
+    val_pairs, val_pair_labels = verification_pairs([f.subject for f in val_faces], cfg.seed)
 
-    # ---- models: the DSR network being trained, the frozen embedder judging it
+    # ---- models: the DSR network being trained, the frozen embedder(s) judging it
     model = DSRNet(**cfg.dsr).to(device)
     weights = cfg.loss_weights()
-    embedder = load_embedder(cfg.embedder, device=device)
-    embed_net = embedder.model.eval().requires_grad_(False)
-    embed_input = EmbedderInput(embedder.spec).to(device)
+    judges = load_judges(cfg, device)
+    primary = judges[0]
     if weights["feature"] > 0:
         try:
             with torch.no_grad():
-                embed_net.forward_features(embed_input(val_hr[:1].to(device)))
+                primary.net.forward_features(primary.prepare(val_hr[:1].to(device)))
         except NotImplementedError:
-            run.warn(f"the embedder {embedder.name} does not expose intermediate features: "
+            run.warn(f"the embedder {primary.name} does not expose intermediate features: "
                      f"the feature-matching loss is off")
             weights["feature"] = 0.0
-    need_embedder = weights["identity"] > 0 or weights["feature"] > 0
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
 
     def autocast() -> contextlib.AbstractContextManager:
         return torch.autocast("cuda", dtype=torch.float16) if amp else contextlib.nullcontext()
 
-    def embed(x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        return embed_net.forward_features(embed_input(x))
-
     def compute_losses(sr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
-        losses = {"l1": F.l1_loss(sr, hr)}
-        if need_embedder:
-            with torch.no_grad():
-                emb_hr, feats_hr = embed(hr)
-            emb_sr, feats_sr = embed(sr)
-            losses["identity"] = 1.0 - F.cosine_similarity(emb_sr.float(), emb_hr.float(), dim=1).mean()
-            losses["feature"] = torch.stack([F.mse_loss(a.float(), b.float())
-                                             for a, b in zip(feats_sr, feats_hr, strict=True)]).mean()
-        losses = {k: v for k, v in losses.items() if weights[k] > 0}  # only what is being minimised
-        losses["total"] = sum(weights[k] * v for k, v in losses.items())
-        return losses
+        return dsr_losses(sr, hr, judges, weights)
 
     @torch.no_grad()
     def validate() -> dict[str, float]:
         model.eval()
-        sums = {"psnr": 0.0, "ssim": 0.0, "identity": 0.0, "psnr_bicubic": 0.0, "identity_bicubic": 0.0}
+        outputs = {"dsr": [], "bicubic": []}
+        embeddings = {(judge.name, m): [] for judge in judges for m in ("hr", *outputs)}
         for i in range(0, len(val_faces), batch_size):
             lr, hr = val_lr[i:i + batch_size].to(device), val_hr[i:i + batch_size].to(device)
             with autocast():
                 sr = model(lr).float()
             bicubic = F.interpolate(lr, size=hr.shape[-2:], mode="bicubic", align_corners=False)
-            sums["psnr"] += psnr(sr, hr).sum().item()
-            sums["ssim"] += ssim(sr, hr).sum().item()
-            sums["psnr_bicubic"] += psnr(bicubic, hr).sum().item()
-            emb_hr = embed(hr)[0].float()
-            sums["identity"] += F.cosine_similarity(embed(sr)[0].float(), emb_hr, dim=1).sum().item()
-            sums["identity_bicubic"] += F.cosine_similarity(embed(bicubic)[0].float(), emb_hr, dim=1).sum().item()
+            for name, out in (("dsr", sr), ("bicubic", bicubic)):
+                outputs[name].append(torch.stack([psnr(out, hr), ssim(out, hr)], dim=1).cpu())
+            for judge in judges:
+                for name, x in (("hr", hr), ("dsr", sr), ("bicubic", bicubic)):
+                    embeddings[judge.name, name].append(judge.embed(x).float().cpu())
         model.train()
-        return {k: v / len(val_faces) for k, v in sums.items()}
+        quality = {name: torch.cat(parts).mean(0) for name, parts in outputs.items()}
+        emb = {key: F.normalize(torch.cat(parts), dim=1) for key, parts in embeddings.items()}
+        metrics = {"psnr": float(quality["dsr"][0]), "ssim": float(quality["dsr"][1]),
+                   "psnr_bicubic": float(quality["bicubic"][0]), "ssim_bicubic": float(quality["bicubic"][1])}
+        total_weight = sum(j.weight for j in judges)
+        for method, suffix in (("dsr", ""), ("bicubic", "_bicubic")):
+            per_judge = {}
+            for judge in judges:
+                hr_emb, out_emb = emb[judge.name, "hr"], emb[judge.name, method]
+                per_judge[judge] = {"identity": float((hr_emb * out_emb).sum(1).mean()),
+                                    "verification": verification_accuracy(hr_emb, out_emb, val_pairs,
+                                                                          val_pair_labels)}
+            for metric in ("identity", "verification"):
+                values = {judge: v[metric] for judge, v in per_judge.items() if v[metric] is not None}
+                if len(values) < len(judges):
+                    continue  # too few validation people for pairs of both kinds
+                metrics[metric + suffix] = sum(j.weight * v for j, v in values.items()) / total_weight
+                if len(judges) > 1:
+                    metrics.update({f"{metric}{suffix}:{j.short}": v for j, v in values.items()})
+        return metrics
 
     # ---- resume: model, optimiser, scaler, counters and RNG exactly as they were saved
     step, best_value, bad_validations, nonfinite_run = 0, -math.inf, 0, 0
@@ -189,7 +270,7 @@ def run(cfg: DSRTrainConfig, run: Run, batch_hook: BatchHook | None = None) -> i
         order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train_faces))
         picked = order[index * batch_size:(index + 1) * batch_size]
         rngs = [np.random.default_rng([cfg.seed, step, i]) for i in range(len(picked))]
-        lr_batch, hr_batch = make_batch([train_faces[j] for j in picked], rngs)
+        lr_batch, hr_batch = make_batch([train_faces[j] for j in picked], rngs, cfg.flip_prob)
         if batch_hook is not None:
             lr_batch = batch_hook(step + 1, lr_batch)
         lr_batch, hr_batch = lr_batch.to(device), hr_batch.to(device)

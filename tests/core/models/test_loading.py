@@ -103,11 +103,12 @@ def test_missing_and_empty_files(tmp_path: Path) -> None:
     assert str(empty) in str(err.value)
 
 
-def test_truncated_file(tmp_path: Path, reference) -> None:
+@pytest.mark.parametrize("fraction", [0.5, 0.9, 0.999])
+def test_truncated_file(tmp_path: Path, reference, fraction: float) -> None:
     full = tmp_path / "full.pt"
     torch.save(reference.state_dict(), full)
     cut = tmp_path / "cut.pt"
-    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    cut.write_bytes(full.read_bytes()[: int(full.stat().st_size * fraction)])
     with pytest.raises(ModelFileError, match="truncated or corrupt") as err:
         load_model(cut)
     assert str(cut) in str(err.value)
