@@ -4,6 +4,11 @@ Unknown keys are rejected with the file named, so a typo never silently falls
 back to a default. Saving writes a temporary file and renames it, so a crash
 never leaves half a settings file. The gallery's active model and threshold
 live in the database (they belong with the embeddings), not here.
+
+Small faces: with `sr_below_px` > 0, faces narrower than that (the span of the
+ArcFace crop, `core.degrade.face_width`) are super-resolved before they are
+embedded, by the DSR checkpoint `sr_model`, or bicubically when it is empty.
+Files saved before these settings existed load with the route off.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from core.paths import user_data_dir
 
 CONFIG_FILENAME = "desktop.json"
 DEVICES = ("cpu", "cuda", "auto")
+SR_BELOW_PX_RANGE = (12, 200)  # face widths the small-face route can be set to (0 turns it off)
+DEFAULT_SR_BELOW_PX = 32  # the width used when the route is switched on without one (e.g. "Use this model")
 
 
 def default_operator() -> str:
@@ -40,6 +47,8 @@ class DesktopConfig:
     data_folder: str = ""  # where rollcall.db lives; empty: the user data folder
     operator: str = dataclasses.field(default_factory=default_operator)  # named in manual marks
     record_unknown: bool = False  # keep crops of faces nobody matched (for review)
+    sr_model: str = ""  # DSR checkpoint for small faces; empty: bicubic upscaling
+    sr_below_px: int = 0  # super-resolve faces narrower than this many pixels; 0: off
 
     def __post_init__(self) -> None:
         if self.file_pace not in PACES:
@@ -54,6 +63,10 @@ class DesktopConfig:
             raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got '{self.device}'")
         if not str(self.source).strip():
             raise ConfigError("the source is empty: give a camera number, a video file or a stream URL")
+        low, high = SR_BELOW_PX_RANGE
+        if self.sr_below_px != 0 and not low <= self.sr_below_px <= high:
+            raise ConfigError(f"sr_below_px must be 0 (small faces are not super-resolved) or a face width "
+                              f"between {low} and {high} pixels, got {self.sr_below_px}")
 
     @property
     def db_path(self) -> Path:

@@ -13,14 +13,16 @@ import logging
 import threading
 from pathlib import Path
 
+import torch
 from PySide6.QtCore import QObject, Signal
 
 from core.attendance import Attendance
 from core.db import Database
 from core.detect import create_detector
-from core.errors import RollcallError
+from core.errors import ModelFileError, RollcallError
 from core.gallery import Gallery
-from core.models.loading import DEFAULT_EMBEDDER, load_embedder
+from core.models.loading import DEFAULT_EMBEDDER, load_embedder, load_resolver
+from core.models.superres import BicubicResolver, SuperResolver
 from core.pipeline import FacePipeline, resolve_device
 from desktop.config import DesktopConfig, save_config
 from desktop.notifier import Notifier
@@ -28,13 +30,35 @@ from desktop.tasks import Task, TaskControl, TaskRunner
 
 logger = logging.getLogger(__name__)
 
+SMALL_FACES_TITLE = "Small faces"
+SR_MODEL_FIX = ("Until then small faces are upscaled bicubically. Choose a DSR checkpoint (a training run's "
+                "best.pt) in Settings > Small faces, or clear the model field there.")
+
 
 class EngineNotReady(RollcallError):
     """The models are still loading (or failed to load)."""
 
 
-def load_pipeline(config: DesktopConfig, db: Database) -> FacePipeline:
-    """The pipeline of the gallery's active model; an empty gallery gets the default model.
+def load_small_face_resolver(config: DesktopConfig, device: torch.device,
+                             problems: list[str] | None = None) -> SuperResolver | BicubicResolver | None:
+    """The upscaler of the small-face route: None when it is off, bicubic when no DSR model is set.
+    A DSR file that cannot be used (missing, empty, truncated, not a DSR checkpoint) gives bicubic
+    upscaling and its message (naming the file and the fix) is appended to `problems`; without a
+    list it is raised."""
+    if config.sr_below_px <= 0:
+        return None
+    try:
+        return load_resolver(config.sr_model or "none", device=device)
+    except ModelFileError as exc:
+        if problems is None:
+            raise
+        problems.append(f"{exc} {SR_MODEL_FIX}")
+        return BicubicResolver()
+
+
+def load_pipeline(config: DesktopConfig, db: Database, problems: list[str] | None = None) -> FacePipeline:
+    """The pipeline of the gallery's active model; an empty gallery gets the default model; small
+    faces take the route the settings ask for (see `load_small_face_resolver` for `problems`).
     Slow (reads model files): call it on a worker thread."""
     device = resolve_device(config.device)
     gallery = Gallery(db)
@@ -49,7 +73,14 @@ def load_pipeline(config: DesktopConfig, db: Database) -> FacePipeline:
                                 f"another model in Settings.")
         embedder = load_embedder(source, device=device)
     detector = create_detector(config.detector, min_face_size=config.min_face_size, device=str(device))
-    return FacePipeline(detector, embedder)
+    resolver = load_small_face_resolver(config, device, problems)
+    return FacePipeline(detector, embedder, resolver=resolver, sr_below_px=config.sr_below_px)
+
+
+def engine_settings(config: DesktopConfig) -> tuple:
+    """The settings the loaded models depend on (the DSR model only while the route is on)."""
+    return (config.detector, config.min_face_size, config.device, config.sr_below_px,
+            config.sr_model if config.sr_below_px > 0 else "")
 
 
 class AppContext(QObject):
@@ -73,6 +104,7 @@ class AppContext(QObject):
         self._pipeline: FacePipeline | None = None
         self._engine_lock = threading.Lock()
         self.engine_error: str = ""
+        self.resolver_error: str = ""  # why the configured DSR model is not in use (then bicubic), or ""
         self.engine_loading = False
 
     # ------------------------------------------------------------------ database
@@ -107,14 +139,18 @@ class AppContext(QObject):
         """Load the models in the background; `engine_changed` fires when done (or failed)."""
         self.engine_loading = True
         config, db_path = self.config, self.db_path
+        problems: list[str] = []  # why the DSR model is not in use, reported when the engine is ready
 
         def work(control: TaskControl) -> FacePipeline:
             control.progress(0, 0, "loading the recognition models")
             with self._engine_lock, Database(db_path) as db:
-                return load_pipeline(config, db)
+                return load_pipeline(config, db, problems)
 
         def done(pipeline: FacePipeline) -> None:
             self.engine_loading = False
+            self.resolver_error = "\n".join(problems)
+            for problem in problems:  # the engine runs; only the DSR model is not in use
+                self.notifier.error(SMALL_FACES_TITLE, problem)
             self.set_pipeline(pipeline)
             self.gallery_changed.emit()  # an empty gallery may just have got its default model
 
@@ -131,7 +167,7 @@ class AppContext(QObject):
 
     def update_config(self, **changes: object) -> DesktopConfig:
         """Validate, save and apply new settings. A new data folder reopens the database; a new
-        detector, face size or device reloads the models."""
+        detector, face size, device or small-face route (width, DSR model) reloads the models."""
         new = self.config.replace(**changes)
         old = self.config
         db = Database(new.db_path) if new.db_path != old.db_path and self._db_override is None else None  # fails before anything changed
@@ -147,7 +183,7 @@ class AppContext(QObject):
             self.db, self.gallery, self.attendance = db, Gallery(db), Attendance(db)
             self.gallery_changed.emit()
             self.attendance_changed.emit()
-        if (db is not None, new.detector, new.min_face_size, new.device) != (False, old.detector, old.min_face_size, old.device):
+        if (db is not None, *engine_settings(new)) != (False, *engine_settings(old)):
             self._pipeline = None
             self.engine_changed.emit()
             self.load_engine()

@@ -1,18 +1,21 @@
 """The Settings tab: video source, detector, recognition model (with re-embedding of the gallery),
-match threshold with its calibration curve, device, data folder, operator and unknown-face recording.
+small faces (super-resolution by a DSR model or bicubic upscaling), match threshold with its
+calibration curve, device, data folder, operator and unknown-face recording.
 
 Every change is applied by a method that tests call without dialogs
-(`apply_source`, `apply_detector`, `choose_model_file`, `apply_threshold`,
-`calibrate`, `apply_device`, `apply_data_folder`, `apply_operator`,
-`apply_record_unknown`); the file and folder pickers only call them. Settings
-go through `ctx.update_config`, which validates them: an invalid value shows
-its message through the notifier and the old settings stay. Loading a model,
+(`apply_source`, `apply_detector`, `choose_model_file`, `apply_small_faces`,
+`choose_sr_model_file`, `apply_threshold`, `calibrate`, `apply_device`,
+`apply_data_folder`, `apply_operator`, `apply_record_unknown`); the file and
+folder pickers only call them. Settings go through `ctx.update_config`, which
+validates them: an invalid value shows its message through the notifier and
+the old settings stay. Loading a model,
 re-embedding the gallery and calibrating run as background tasks, each with
 its own database connection.
 """
 
 from __future__ import annotations
 
+import html
 import logging
 from pathlib import Path
 
@@ -43,8 +46,10 @@ from core.errors import ConfigError, RollcallError
 from core.frames import PACES
 from core.gallery import CancelledError, Gallery, ModelRecord
 from core.models.loading import DEFAULT_EMBEDDER, load_embedder
+from core.models.superres import SuperResolver
 from core.pipeline import DEFAULT_MAX_DETECT_SIDE, FacePipeline, resolve_device
-from desktop.context import AppContext
+from desktop.config import DEFAULT_SR_BELOW_PX, SR_BELOW_PX_RANGE
+from desktop.context import SMALL_FACES_TITLE, AppContext, load_small_face_resolver
 from desktop.tasks import Task, TaskControl
 from desktop.widgets.calibration_plot import CalibrationPlot
 
@@ -55,6 +60,17 @@ CALIBRATION_TITLE = "Calibration"
 TARGET_FARS = (1e-2, 1e-3, 1e-4)
 PACE_LABELS = {"realtime": "Real time (skip frames like a camera)", "every_frame": "Every frame (slower than real time)"}
 MODEL_FILTER = "Model weights (*.pt *.pth *.ckpt *.bin *.dat *.safetensors);;All files (*)"
+SR_MODEL_FILTER = "DSR checkpoints (*.pt);;All files (*)"
+
+
+def path_row(edit: QLineEdit, button_text: str, slot) -> QHBoxLayout:
+    """A line edit for a path with the button that opens its picker."""
+    button = QPushButton(button_text)
+    button.clicked.connect(slot)
+    row = QHBoxLayout()
+    row.addWidget(edit, 1)
+    row.addWidget(button)
+    return row
 
 
 class GalleryTooSmall(RollcallError):
@@ -88,8 +104,8 @@ class SettingsPage(QWidget):
 
         content = QWidget()
         layout = QVBoxLayout(content)
-        for box in (self._build_source(), self._build_detector(), self._build_model(), self._build_threshold(),
-                    self._build_general()):
+        for box in (self._build_source(), self._build_detector(), self._build_model(), self._build_small_faces(),
+                    self._build_threshold(), self._build_general()):
             layout.addWidget(box)
         layout.addStretch(1)
         scroll = QScrollArea()
@@ -102,8 +118,10 @@ class SettingsPage(QWidget):
         ctx.config_changed.connect(self._load_from_config)
         ctx.gallery_changed.connect(self._show_model)
         ctx.engine_changed.connect(self._show_model)
+        ctx.engine_changed.connect(self._show_small_faces)
         self._load_from_config()
         self._show_model()
+        self._show_small_faces()
 
     @property
     def busy(self) -> bool:
@@ -117,12 +135,7 @@ class SettingsPage(QWidget):
         form = QFormLayout(box)
         self.source_edit = QLineEdit()
         self.source_edit.setPlaceholderText("camera number (0, 1, …), a video file or a stream URL (rtsp://…)")
-        browse = QPushButton("Video file…")
-        browse.clicked.connect(self._browse_source)
-        row = QHBoxLayout()
-        row.addWidget(self.source_edit, 1)
-        row.addWidget(browse)
-        form.addRow("Source", row)
+        form.addRow("Source", path_row(self.source_edit, "Video file…", self._browse_source))
         self.pace_combo = QComboBox()
         for pace in PACES:
             self.pace_combo.addItem(PACE_LABELS.get(pace, pace), pace)
@@ -142,12 +155,7 @@ class SettingsPage(QWidget):
         form.addRow("Detector", self.detector_combo)
         self.yunet_edit = QLineEdit()
         self.yunet_edit.setPlaceholderText("face_detection_yunet_2023mar.onnx")
-        browse = QPushButton("Choose .onnx…")
-        browse.clicked.connect(self._browse_yunet)
-        row = QHBoxLayout()
-        row.addWidget(self.yunet_edit, 1)
-        row.addWidget(browse)
-        form.addRow("YuNet model", row)
+        form.addRow("YuNet model", path_row(self.yunet_edit, "Choose .onnx…", self._browse_yunet))
         self.min_face_spin = QSpinBox()
         self.min_face_spin.setRange(12, 1000)
         self.min_face_spin.setSuffix(" px")
@@ -180,6 +188,34 @@ class SettingsPage(QWidget):
                       "used before is instant.")
         note.setWordWrap(True)
         layout.addWidget(note)
+        return box
+
+    def _build_small_faces(self) -> QGroupBox:
+        box = QGroupBox(SMALL_FACES_TITLE)
+        form = QFormLayout(box)
+        self.sr_check = QCheckBox("Super-resolve faces narrower than")
+        self.sr_below_spin = QSpinBox()
+        self.sr_below_spin.setRange(*SR_BELOW_PX_RANGE)
+        self.sr_below_spin.setSuffix(" px")
+        self.sr_below_spin.setToolTip("Face width: the span of the 112 px ArcFace crop in image pixels")
+        row = QHBoxLayout()
+        row.addWidget(self.sr_check)
+        row.addWidget(self.sr_below_spin)
+        row.addStretch(1)
+        form.addRow("Route", row)
+        self.sr_model_edit = QLineEdit()
+        self.sr_model_edit.setPlaceholderText("empty: bicubic upscaling (no DSR model)")
+        form.addRow("DSR model", path_row(self.sr_model_edit, "Browse…", self._browse_sr_model))
+        self.sr_label = QLabel()
+        self.sr_label.setWordWrap(True)
+        self.sr_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        form.addRow("In use", self.sr_label)
+        self.sr_apply = QPushButton("Apply small faces")
+        self.sr_apply.clicked.connect(lambda: self.apply_small_faces(
+            self.sr_check.isChecked(), self.sr_below_spin.value(), self.sr_model_edit.text()))
+        self.sr_model_edit.returnPressed.connect(self.sr_apply.click)
+        form.addRow("", self.sr_apply)
+        self.sr_check.toggled.connect(self.sr_below_spin.setEnabled)
         return box
 
     def _build_threshold(self) -> QGroupBox:
@@ -262,7 +298,8 @@ class SettingsPage(QWidget):
     def _load_from_config(self) -> None:
         config = self.ctx.config
         widgets = (self.source_edit, self.pace_combo, self.detector_combo, self.yunet_edit, self.min_face_spin,
-                   self.device_combo, self.data_folder_edit, self.operator_edit, self.record_unknown_check)
+                   self.device_combo, self.data_folder_edit, self.operator_edit, self.record_unknown_check,
+                   self.sr_check, self.sr_below_spin, self.sr_model_edit)
         for widget in widgets:
             widget.blockSignals(True)
         self.source_edit.setText(config.source)
@@ -277,6 +314,10 @@ class SettingsPage(QWidget):
         self.data_folder_edit.setText(config.data_folder)
         self.operator_edit.setText(config.operator)
         self.record_unknown_check.setChecked(config.record_unknown)
+        self.sr_check.setChecked(config.sr_below_px > 0)
+        self.sr_below_spin.setValue(config.sr_below_px or DEFAULT_SR_BELOW_PX)
+        self.sr_below_spin.setEnabled(config.sr_below_px > 0)
+        self.sr_model_edit.setText(config.sr_model)
         for widget in widgets:
             widget.blockSignals(False)
 
@@ -304,6 +345,26 @@ class SettingsPage(QWidget):
             self.use_suggested_button.setEnabled(False)
             self.plot.clear("The model changed: compute the curve again.")
             self.calibration_note.clear()
+
+    def _show_small_faces(self) -> None:
+        """What the engine does with small faces now (the settings may still be loading)."""
+        if not self.ctx.engine_ready:
+            self.sr_label.setText("The models are loading…" if self.ctx.engine_loading or not self.ctx.engine_error
+                                  else "The models are not loaded (see the notification).")
+            return
+        pipeline = self.ctx.pipeline
+        resolver = pipeline.resolver
+        if pipeline.sr_below_px <= 0 or resolver is None:
+            text = "Off: every face is aligned and embedded as it is."
+        elif isinstance(resolver, SuperResolver):
+            text = (f"<b>{html.escape(resolver.name)}</b> ({resolver.model.arch}, {resolver.input_size} → "
+                    f"{resolver.output_size} px), from {html.escape(resolver.source)}, for faces narrower than "
+                    f"{pipeline.sr_below_px:g} px")
+        else:
+            text = f"Bicubic upscaling (no DSR model) for faces narrower than {pipeline.sr_below_px:g} px"
+        if self.ctx.resolver_error:
+            text += f"<br>The DSR model is not in use: {html.escape(self.ctx.resolver_error)}"
+        self.sr_label.setText(text)
 
     def active_model(self) -> ModelRecord | None:
         return self.ctx.gallery.active_model()
@@ -383,6 +444,24 @@ class SettingsPage(QWidget):
             return True
         return self._apply("Unknown faces", record_unknown=bool(on))
 
+    def apply_small_faces(self, on: bool, below_px: int, sr_model: str | Path = "") -> bool:
+        """Switch the small-face route on (faces narrower than `below_px`, upscaled by the DSR
+        checkpoint `sr_model`, or bicubically when it is empty) or off; the models reload in the
+        background. A file that cannot be loaded is reported when they have (bicubic meanwhile)."""
+        model = str(sr_model).strip()
+        if self.busy:
+            return self._refuse(SMALL_FACES_TITLE, "Wait until the model switch or calibration has finished.")
+        if model and not Path(model).is_file():
+            return self._refuse(SMALL_FACES_TITLE, f"The DSR model file {model} does not exist. Choose a DSR "
+                                                   f"checkpoint (a training run's best.pt), or leave the field "
+                                                   f"empty for bicubic upscaling.")
+        return self._apply(SMALL_FACES_TITLE, sr_below_px=int(below_px) if on else 0, sr_model=model)
+
+    def choose_sr_model_file(self, path: str | Path) -> bool:
+        """Use this DSR checkpoint for small faces (switching the route on)."""
+        self.sr_model_edit.setText(str(path))
+        return self.apply_small_faces(True, self.sr_below_spin.value(), str(path))
+
     # ------------------------------------------------------------------ recognition model
 
     def use_default_model(self) -> Task | None:
@@ -403,6 +482,7 @@ class SettingsPage(QWidget):
         detector = old.detector if old is not None else None
         max_side = old.max_detect_side if old is not None else DEFAULT_MAX_DETECT_SIDE
         ctx = self.ctx
+        problems: list[str] = []
 
         def work(control: TaskControl) -> FacePipeline:
             device = resolve_device(config.device)
@@ -418,9 +498,17 @@ class SettingsPage(QWidget):
                 )
             face_detector = detector or create_detector(config.detector, min_face_size=config.min_face_size,
                                                         device=str(device))
-            return FacePipeline(face_detector, embedder, max_detect_side=max_side)
+            # the small-face route stays as it is
+            resolver = old.resolver if old is not None else load_small_face_resolver(config, device, problems)
+            sr_below_px = old.sr_below_px if old is not None else config.sr_below_px
+            return FacePipeline(face_detector, embedder, max_detect_side=max_side, resolver=resolver,
+                                sr_below_px=sr_below_px)
 
         def done(pipeline: FacePipeline) -> None:
+            if problems:
+                ctx.resolver_error = "\n".join(problems)
+                for problem in problems:
+                    ctx.notifier.error(SMALL_FACES_TITLE, problem)
             ctx.set_pipeline(pipeline)
             ctx.gallery_changed.emit()
             ctx.notifier.info(MODEL_TITLE, f"now using {pipeline.embedder.name}")
@@ -556,6 +644,12 @@ class SettingsPage(QWidget):
         path, _ = QFileDialog.getOpenFileName(self, "YuNet model", "", "ONNX models (*.onnx)")
         if path:
             self.choose_yunet_file(path)
+
+    def _browse_sr_model(self) -> None:
+        start = str(Path(self.sr_model_edit.text()).parent) if self.sr_model_edit.text().strip() else ""
+        path, _ = QFileDialog.getOpenFileName(self, "DSR checkpoint", start, SR_MODEL_FILTER)
+        if path:
+            self.choose_sr_model_file(path)
 
     def _browse_data_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Data folder", self.data_folder_edit.text())

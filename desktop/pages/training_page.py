@@ -38,7 +38,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.errors import ConfigError
+from core.errors import ConfigError, RollcallError
+from desktop.config import DEFAULT_SR_BELOW_PX
 from desktop.context import AppContext
 from desktop.trainer_process import (
     EXIT_MEANINGS,
@@ -63,6 +64,8 @@ from trainer.events import (
 logger = logging.getLogger(__name__)
 
 TITLE = "Training"
+SOURCE_FOLDER, SOURCE_GALLERY = "folder", "gallery"
+MIN_GALLERY_PEOPLE = 3  # the split by person needs people on both sides, and validation pairs of both kinds
 REFRESH_MS = 100  # charts repaint at most 10 times a second
 STDERR_TAIL = 8  # stderr lines quoted in a crash message
 RESUMABLE = ("stopped", "time_limit", "early_stopped", "failed")
@@ -102,6 +105,7 @@ class TrainingPage(QWidget):
         self.last_finished: Finished | None = None
         self.events_received = 0
         self.bad_lines = 0
+        self._pending_progress: tuple[int, int, str] | None = None  # (step, total, ETA text) for the next refresh
         self._error_reported = False
         self._stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL)
         self._auto_out = True
@@ -153,9 +157,15 @@ class TrainingPage(QWidget):
     def _build_form(self) -> QGroupBox:
         box = QGroupBox("New super-resolution (DSR) training run")
         form = QFormLayout(box)
+        self.source_combo = QComboBox()
+        self.source_combo.addItem("Photos in a folder (one sub-folder per person)", SOURCE_FOLDER)
+        self.source_combo.addItem("The people enrolled in this app (their stored samples)", SOURCE_GALLERY)
+        self.source_combo.currentIndexChanged.connect(self._source_changed)
+        form.addRow("Train on", self.source_combo)
         self.data_edit = QLineEdit()
         self.data_edit.setPlaceholderText("folder with one sub-folder of face images per person")
-        form.addRow("Data folder", self._with_button(self.data_edit, "Browse…", self._browse_data))
+        self.data_row = self._with_button(self.data_edit, "Browse…", self._browse_data)
+        form.addRow("Data folder", self.data_row)
         self.embedder_edit = QLineEdit("dlib")
         self.embedder_edit.setToolTip("The frozen identity model: 'dlib' (built in) or a weights file")
         form.addRow("Embedder", self._with_button(self.embedder_edit, "File…", self._browse_embedder))
@@ -227,8 +237,7 @@ class TrainingPage(QWidget):
         self.use_button = QPushButton("Use this model")
         self.use_button.clicked.connect(self.use_model)
         row.addWidget(self.use_button)
-        note = QLabel("The app cannot use a super-resolution model yet (there is no DSR choice in Settings): "
-                      "this button only reports where best.pt is.")
+        note = QLabel("Makes best.pt the super-resolution model for small faces (Settings > Small faces).")
         note.setWordWrap(True)
         row.addWidget(note, 1)
         v.addLayout(row)
@@ -255,12 +264,16 @@ class TrainingPage(QWidget):
     def _out_edited(self) -> None:
         self._auto_out = False
 
+    def _source_changed(self) -> None:
+        self.data_row.setEnabled(self.source_combo.currentData() == SOURCE_FOLDER)
+
     # ------------------------------------------------------------------ actions
 
     def form_config(self) -> dict:
         """The config the form describes (plus `extra_config`)."""
+        from_gallery = self.source_combo.currentData() == SOURCE_GALLERY
         config = {
-            "data": self.data_edit.text().strip(),
+            "data": str(self.ctx.db_path) if from_gallery else self.data_edit.text().strip(),
             "embedder": self.embedder_edit.text().strip() or "dlib",
             "epochs": self.epochs_spin.value(),
             "device": self.device_combo.currentData(),
@@ -276,7 +289,14 @@ class TrainingPage(QWidget):
             return False
         config = self.form_config()
         data = Path(config["data"]) if config["data"] else None
-        if data is None or not data.is_dir():
+        if self.source_combo.currentData() == SOURCE_GALLERY:
+            enrolled = sum(1 for p in self.ctx.gallery.people() if p.n_samples > 0)
+            if enrolled < MIN_GALLERY_PEOPLE:
+                self.ctx.notifier.error(TITLE, f"Training on the gallery needs at least {MIN_GALLERY_PEOPLE} enrolled "
+                                               f"people (some are held out to validate on); it has {enrolled}. Enrol "
+                                               f"more people, or train on a folder of photos.")
+                return False
+        elif data is None or not data.is_dir():
             self.ctx.notifier.error(TITLE, f"The data folder '{config['data']}' does not exist. Choose the folder "
                                            f"that holds one sub-folder of face images per person.")
             return False
@@ -327,15 +347,23 @@ class TrainingPage(QWidget):
             self.process.stop()
             self._set_state("stopping")
 
-    def use_model(self) -> None:
+    def use_model(self) -> bool:
+        """Make the finished run's best.pt the DSR model for small faces (switching the route on at
+        DEFAULT_SR_BELOW_PX if it was off); the models reload in the background."""
         best = self._best_path()
         if best is None:
             self.ctx.notifier.error(TITLE, "No finished run with a best.pt to use.")
-            return
+            return False
+        below_px = self.ctx.config.sr_below_px or DEFAULT_SR_BELOW_PX
+        try:
+            self.ctx.update_config(sr_model=str(best), sr_below_px=below_px)
+        except RollcallError as exc:
+            self.ctx.notifier.exception(TITLE, exc)
+            return False
         self.use_model_requested.emit(str(best))
-        self.ctx.notifier.info(TITLE, f"The trained super-resolution model is {best}. The app cannot use a DSR "
-                                      f"model yet (there is no DSR choice in Settings); keep this file for when "
-                                      f"it can.")
+        self.ctx.notifier.info(TITLE, f"Faces narrower than {below_px} px are now super-resolved with {best} "
+                                      f"(the models are reloading). Change this in Settings > Small faces.")
+        return True
 
     def shutdown(self) -> None:
         """Stop the trainer (it saves its checkpoint) before the app exits."""
@@ -350,6 +378,7 @@ class TrainingPage(QWidget):
         self._error_reported = False
         self._stderr_tail.clear()
         self.bad_lines = 0
+        self._pending_progress = None
         self.progress.setRange(0, 0)  # busy until run_started says how many steps
         self.eta_label.setText("ETA –")
         minutes = float(self.minutes_spin.value()) or None
@@ -376,11 +405,9 @@ class TrainingPage(QWidget):
             for name, value in event.losses.items():
                 self.loss_chart.add_point(str(name), event.step, value)
             self.lr_chart.add_point("lr", event.step, event.lr)
-            if event.total_steps > 0:
-                self.progress.setMaximum(event.total_steps)
-            self.progress.setValue(min(event.step, self.progress.maximum()))
             speed = f", {event.samples_per_s:.1f} samples/s" if event.samples_per_s is not None else ""
-            self.eta_label.setText(f"ETA {format_eta(event.eta_s)}{speed}")
+            # shown by the next refresh: a progress bar repaints on every change, too slow for a flood of steps
+            self._pending_progress = (event.step, event.total_steps, f"ETA {format_eta(event.eta_s)}{speed}")
         elif isinstance(event, Validation):
             metrics = event.metrics
             for key, name in (("psnr", "DSR"), ("psnr_bicubic", "bicubic")):
@@ -402,6 +429,7 @@ class TrainingPage(QWidget):
             self.ctx.notifier.error(f"{TITLE} failed", event.message)
         elif isinstance(event, Finished):
             self.last_finished = event
+            self._show_pending_progress()
             if event.step is not None and event.status in ("completed", "early_stopped"):
                 self.progress.setValue(min(event.step, self.progress.maximum()))
             self.summary_label.setText(self._summary_text(event))
@@ -442,8 +470,19 @@ class TrainingPage(QWidget):
     # ------------------------------------------------------------------ display
 
     def _refresh(self) -> None:
+        self._show_pending_progress()
         for chart in self.charts:
             chart.refresh()
+
+    def _show_pending_progress(self) -> None:
+        if self._pending_progress is None:
+            return
+        step, total, eta = self._pending_progress
+        self._pending_progress = None
+        if total > 0:
+            self.progress.setMaximum(total)
+        self.progress.setValue(min(step, self.progress.maximum()))
+        self.eta_label.setText(eta)
 
     def _best_path(self) -> Path | None:
         if self.last_finished is None or self.last_finished.status not in ("completed", "early_stopped", "time_limit",

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import ConfigError
-from desktop.config import DesktopConfig, load_config, save_config
+from desktop.config import DEFAULT_SR_BELOW_PX, SR_BELOW_PX_RANGE, DesktopConfig, load_config, save_config
 
 
 def test_defaults_round_trip(tmp_path: Path) -> None:
@@ -30,6 +30,11 @@ def test_no_file_means_defaults(tmp_path: Path) -> None:
     ({"detector": "yunet:"}, "needs its .onnx file"),
     ({"file_pace": "fast"}, "file_pace must be one of realtime, every_frame"),
     ({"source": "  "}, "the source is empty"),
+    ({"sr_below_px": 8}, "sr_below_px must be 0 .* between 12 and 200 pixels, got 8"),
+    ({"sr_below_px": 201}, "between 12 and 200 pixels, got 201"),
+    ({"sr_below_px": -1}, "between 12 and 200 pixels, got -1"),
+    ({"sr_below_px": 32.0}, "'sr_below_px' must be a int"),
+    ({"sr_model": None}, "'sr_model' must be a str"),
 ])
 def test_bad_settings_are_rejected_with_the_file_named(tmp_path: Path, data: dict, message: str) -> None:
     path = tmp_path / "desktop.json"
@@ -51,3 +56,24 @@ def test_config_is_frozen() -> None:
     with pytest.raises(AttributeError):
         config.source = "1"  # type: ignore[misc]
     assert config.replace(source="1").source == "1" and config.source == "0"
+
+
+def test_small_face_settings_round_trip_and_default_to_off(tmp_path: Path) -> None:
+    assert DesktopConfig().sr_below_px == 0 and DesktopConfig().sr_model == ""
+    assert SR_BELOW_PX_RANGE[0] <= DEFAULT_SR_BELOW_PX <= SR_BELOW_PX_RANGE[1]
+    path = tmp_path / "desktop.json"
+    config = DesktopConfig(sr_model=str(tmp_path / "best.pt"), sr_below_px=40)
+    save_config(config, path)
+    assert json.loads(path.read_text())["sr_below_px"] == 40
+    assert load_config(path) == config
+    for width in (0, 12, 200):
+        assert DesktopConfig(sr_below_px=width).sr_below_px == width
+
+
+def test_a_file_saved_before_the_small_face_settings_still_loads(tmp_path: Path) -> None:
+    path = tmp_path / "desktop.json"
+    path.write_text(json.dumps({"source": "1", "file_pace": "realtime", "detector": "mtcnn", "min_face_size": 24,
+                                "device": "cpu", "data_folder": "", "operator": "desk", "record_unknown": True}))
+    config = load_config(path)
+    assert config.source == "1" and config.min_face_size == 24 and config.record_unknown
+    assert config.sr_model == "" and config.sr_below_px == 0

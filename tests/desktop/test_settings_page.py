@@ -1,21 +1,28 @@
 """The Settings tab: a model change re-embeds the gallery in the background, a bad weights file
-changes nothing, the threshold persists, calibration draws its curve (or says why not), and
+changes nothing, a DSR checkpoint super-resolves small faces (a broken one is one error and
+bicubic upscaling), the threshold persists, calibration draws its curve (or says why not), and
 invalid settings keep the old ones."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
 from PySide6.QtWidgets import QPushButton
 
 from core.db import Database
+from core.degrade import face_width
 from core.gallery import Gallery
 from core.imageio import read_image
 from core.matching import TemplateIndex
+from core.models.checkpoint import make_checkpoint, save_atomic
+from core.models.dsr import DSRNet
+from core.models.superres import BicubicResolver, SuperResolver
 from desktop.pages.settings_page import SettingsPage
 from tests.conftest import shared_path
 from tests.desktop.conftest import enrol_photos, errors
@@ -220,3 +227,141 @@ def test_cancelling_the_model_switch_keeps_the_old_model(ctx, page, qtbot, refs:
     assert ctx.gallery.active_model() == before and ctx.pipeline.embedder is embedder
     assert page.progress_dialog is None and not errors(ctx)
     assert any(n.title == "Recognition model" and n.text == "cancelled" for n in ctx.notifier.history)
+
+
+# ---------------------------------------------------------------------- small faces (super-resolution)
+
+SMALL_FACE_SCALE = 0.1  # the Lin-Manuel Miranda photo at this scale: a face about 40 px wide
+
+
+def dsr_checkpoint(path: Path) -> Path:
+    """A tiny DSR written as the trainer writes its checkpoints (its tail is not zero: not plain bicubic)."""
+    torch.manual_seed(0)
+    model = DSRNet(channels=8, blocks=1, up_channels=4).eval()
+    with torch.no_grad():
+        model.tail.weight.normal_(0, 0.1)
+    return save_atomic(make_checkpoint(model, step=3), path)
+
+
+def reloaded(ctx, qtbot):
+    """Waits until the models have been reloaded."""
+    return qtbot.waitSignal(ctx.engine_changed, timeout=TIMEOUT, check_params_cb=lambda: ctx.engine_ready)
+
+
+def small_face_photo(refs: Path) -> np.ndarray:
+    image = read_image(refs / "lin-manuel-miranda.png")
+    return cv2.resize(image, None, fx=SMALL_FACE_SCALE, fy=SMALL_FACE_SCALE, interpolation=cv2.INTER_AREA)
+
+
+def upscale_calls(resolver, monkeypatch) -> list[int]:
+    """Records how many crops each call of the resolver upscales (it still upscales them)."""
+    calls: list[int] = []
+    original = resolver.upscale
+    monkeypatch.setattr(resolver, "upscale", lambda crops: calls.append(len(crops)) or original(crops))
+    return calls
+
+
+def test_a_dsr_checkpoint_super_resolves_small_faces(ctx, page, qtbot, refs: Path, tmp_path: Path,
+                                                     monkeypatch) -> None:
+    dsr = dsr_checkpoint(tmp_path / "dsr.pt")
+    assert ctx.pipeline.resolver is None and not page.sr_check.isChecked() and "Off" in page.sr_label.text()
+    page.sr_check.setChecked(True)
+    page.sr_below_spin.setValue(64)
+    page.sr_model_edit.setText(str(dsr))
+    with reloaded(ctx, qtbot):
+        page.sr_apply.click()
+
+    assert ctx.config.sr_model == str(dsr) and ctx.config.sr_below_px == 64
+    assert saved(ctx)["sr_model"] == str(dsr) and saved(ctx)["sr_below_px"] == 64
+    pipeline = ctx.pipeline
+    assert isinstance(pipeline.resolver, SuperResolver) and pipeline.resolver.source == str(dsr)
+    assert pipeline.resolver.model.arch == "dsr" and pipeline.sr_below_px == 64
+    label = page.sr_label.text()
+    assert "<b>dsr</b>" in label and "(dsr, 28 → 112 px)" in label and "64 px" in label
+    assert not errors(ctx)
+
+    # a small face goes through the DSR before it is embedded; a large one does not
+    calls = upscale_calls(pipeline.resolver, monkeypatch)
+    faces = pipeline.process(small_face_photo(refs)).faces
+    assert len(faces) == 1 and face_width(faces[0].landmarks) < 64
+    assert calls == [1] and faces[0].embedding is not None
+    assert np.linalg.norm(faces[0].embedding) == pytest.approx(1.0, abs=1e-4)
+    assert all(face_width(f.landmarks) >= 64 for f in pipeline.process(read_image(refs / "alex-lacamoire.png")).faces)
+    assert calls == [1]
+
+    # a recognition-model switch keeps the small-face route
+    page.use_default_model()
+    wait_idle(page, qtbot)
+    assert ctx.pipeline is not pipeline and ctx.pipeline.resolver is pipeline.resolver
+    assert ctx.pipeline.sr_below_px == 64
+
+    # off again: the route is off, the model file is kept for next time
+    with reloaded(ctx, qtbot):
+        assert page.apply_small_faces(False, 64, str(dsr))
+    assert ctx.pipeline.resolver is None and ctx.pipeline.sr_below_px == 0
+    assert ctx.config.sr_below_px == 0 and ctx.config.sr_model == str(dsr)
+    assert not page.sr_check.isChecked() and page.sr_model_edit.text() == str(dsr)
+    assert "Off" in page.sr_label.text() and not errors(ctx)
+
+
+def test_an_empty_model_field_means_bicubic_upscaling(ctx, page, qtbot, refs: Path, monkeypatch) -> None:
+    with reloaded(ctx, qtbot):
+        assert page.apply_small_faces(True, 64, "  ")
+    assert ctx.config.sr_model == "" and isinstance(ctx.pipeline.resolver, BicubicResolver)
+    assert ctx.pipeline.sr_below_px == 64 and "Bicubic upscaling" in page.sr_label.text()
+    calls = upscale_calls(ctx.pipeline.resolver, monkeypatch)
+    assert len(ctx.pipeline.process(small_face_photo(refs)).faces) == 1 and calls == [1]
+    assert not errors(ctx)
+
+
+def not_a_dsr(path: Path) -> None:
+    torch.save({"conv.weight": torch.zeros(4, 3, 3, 3)}, path)  # a plain state dict, no Rollcall checkpoint
+
+
+def truncated(path: Path) -> None:
+    whole = dsr_checkpoint(path.with_name("whole.pt")).read_bytes()
+    path.write_bytes(whole[: len(whole) // 2])
+
+
+@pytest.mark.parametrize("write, problem", [
+    (lambda path: path.write_bytes(b""), "the file is empty"),
+    (truncated, "(the file is truncated or corrupt|it is not a PyTorch model file)"),  # core's wording varies by cut
+    (not_a_dsr, "it is not a Rollcall checkpoint"),
+], ids=["empty", "truncated", "not-a-dsr"])
+def test_a_broken_dsr_file_is_one_error_and_the_engine_keeps_working(ctx, page, qtbot, refs: Path,
+                                                                     tmp_path: Path, write, problem: str) -> None:
+    bad = tmp_path / "broken_dsr.pt"
+    write(bad)
+    with reloaded(ctx, qtbot):
+        assert page.apply_small_faces(True, 64, str(bad))
+    qtbot.waitUntil(lambda: bool(errors(ctx)), timeout=5000)
+    qtbot.wait(50)  # nothing else arrives
+    reported = errors(ctx)
+    assert len(reported) == 1, reported
+    assert re.match(f"Small faces: Cannot load model {re.escape(str(bad))}: {problem}", reported[0]), reported
+    assert "Settings > Small faces" in reported[0] and "bicubically" in reported[0]
+    assert isinstance(ctx.pipeline.resolver, BicubicResolver) and ctx.pipeline.sr_below_px == 64
+    faces = ctx.pipeline.process(small_face_photo(refs)).faces  # the engine still recognises, small faces too
+    assert len(faces) == 1 and faces[0].embedding is not None
+    assert "not in use" in page.sr_label.text() and str(bad) in page.sr_label.text()
+
+
+def test_a_missing_dsr_file_is_refused_and_nothing_changes(ctx, page, tmp_path: Path) -> None:
+    pipeline = ctx.pipeline
+    assert not page.apply_small_faces(True, 40, str(tmp_path / "gone.pt"))
+    assert "gone.pt does not exist" in errors(ctx)[-1] and len(errors(ctx)) == 1
+    assert ctx.config.sr_below_px == 0 and ctx.config.sr_model == ""
+    assert ctx.pipeline is pipeline and not page.sr_check.isChecked() and page.sr_model_edit.text() == ""
+
+
+def test_settings_naming_a_missing_dsr_file_still_load_the_engine(make_ctx, qtbot, refs: Path, tmp_path: Path) -> None:
+    gone = tmp_path / "deleted" / "best.pt"
+    ctx = make_ctx(sr_model=str(gone), sr_below_px=48)  # as if desktop.json named a file since deleted
+    with reloaded(ctx, qtbot):
+        ctx.load_engine()
+    qtbot.waitUntil(lambda: bool(errors(ctx)), timeout=5000)
+    reported = errors(ctx)
+    assert len(reported) == 1 and str(gone) in reported[0] and "does not exist" in reported[0], reported
+    assert isinstance(ctx.pipeline.resolver, BicubicResolver) and ctx.pipeline.sr_below_px == 48
+    assert ctx.resolver_error and str(gone) in ctx.resolver_error
+    assert len(ctx.pipeline.process(small_face_photo(refs)).faces) == 1

@@ -1,16 +1,22 @@
-"""The Training tab: a real (tiny) train-dsr run followed to the end, a broken child, cancel and resume."""
+"""The Training tab: a real (tiny) train-dsr run followed to the end, a broken child, cancel and resume,
+and "Use this model" making a finished run's best.pt the app's DSR for small faces."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import pytest
 
+from core.models.checkpoint import make_checkpoint, save_atomic
+from core.models.dsr import DSRNet
+from core.models.superres import SuperResolver
+from desktop.config import DEFAULT_SR_BELOW_PX
 from desktop.pages.training_page import TrainingPage
 from desktop.trainer_process import train_dsr_command
 from tests.desktop.conftest import errors
-from tests.trainer.conftest import TINY
+from tests.trainer.conftest import TINY, enrol_tiny_faces
 from trainer.events import Finished, RunStarted, Step, Validation, to_line
 
 L1_ONLY = {"weights": {"l1": 1.0}}  # no embedder in the training step: fast; validation still uses it
@@ -63,9 +69,12 @@ def test_a_real_two_step_run_fills_the_charts_and_shows_the_result(ctx, page, qt
     assert page.use_button.isEnabled()
     used = []
     page.use_model_requested.connect(used.append)
-    page.use_model()
+    with qtbot.waitSignal(ctx.engine_changed, timeout=60_000, check_params_cb=lambda: ctx.engine_ready):
+        assert page.use_model()
     assert used == [str(out / "best.pt")]
-    assert any("cannot use a DSR model yet" in n.text for n in ctx.notifier.history)
+    # the trainer's own best.pt loads as the app's super-resolver
+    assert isinstance(ctx.pipeline.resolver, SuperResolver) and ctx.pipeline.resolver.source == str(out / "best.pt")
+    assert errors(ctx) == []
 
 
 def test_malformed_lines_and_a_crash_are_reported_and_the_page_stays_usable(ctx, page, qtbot, tmp_path):
@@ -124,6 +133,23 @@ def test_a_bad_setting_is_reported_before_anything_starts(ctx, page, tmp_path):
     assert "batchsize" in errors(ctx)[-1] and not page.process.is_running()
 
 
+def test_training_on_the_gallery_needs_enough_people_then_reads_their_samples(ctx, page, qtbot, tiny_faces,
+                                                                            tmp_path):
+    page.source_combo.setCurrentIndex(page.source_combo.findData("gallery"))
+    assert not page.data_row.isEnabled()
+    tiny(page, tmp_path / "ignored", tmp_path / "run")
+    assert not page.start_training()
+    assert "at least 3 enrolled people" in errors(ctx)[-1] and not page.process.is_running()
+
+    enrol_tiny_faces(ctx.gallery, tiny_faces)
+    assert page.start_training()
+    wait_ended(qtbot, page, timeout=120_000)
+    assert page.state == "completed", (errors(ctx), page.log_view.toPlainText())
+    split = json.loads((tmp_path / "run" / "split.json").read_text(encoding="utf-8"))
+    people = sorted(name.split(":", 1)[1] for name in split["train"] + split["val"])
+    assert people == sorted(p.name for p in tiny_faces.iterdir() if p.is_dir())
+
+
 def test_cancel_stops_the_run_resumably_and_resume_continues_it(ctx, page, qtbot, tiny_faces, tmp_path):
     out = tmp_path / "run"
     tiny(page, tiny_faces, out, max_steps=100000, epochs=100000, val_every=100000)
@@ -175,3 +201,56 @@ def test_a_fast_event_stream_repaints_the_charts_at_a_bounded_rate(page, qtbot):
     page._timer.stop()
     assert page.loss_chart.point_count("l1") == 500 and page.progress.value() == 500
     assert 1 <= page.loss_chart.repaints <= 2
+
+
+def finish_with(page: TrainingPage, tmp_path: Path, best: Path, qtbot) -> None:
+    """A stand-in trainer that reports a completed run whose best checkpoint is `best`."""
+    data = tmp_path / "faces"
+    data.mkdir(exist_ok=True)
+    page.data_edit.setText(str(data))
+    out = tmp_path / "run"
+    page.out_edit.setText(str(out))
+    events = (RunStarted(job="train-dsr", run_dir=str(out), device="cpu", amp=False, config={}, start_step=0,
+                         total_steps=2),
+              Finished(status="completed", step=2, elapsed_s=1.0, summary={"best": str(best), "best_identity": 0.7}))
+    script = "\n".join(f"print({to_line(e)!r})" for e in events)
+    page.command_factory = lambda run_dir, resume, minutes: [sys.executable, "-c", script]
+    assert page.start_training()
+    wait_ended(qtbot, page)
+    assert page.state == "completed" and page.use_button.isEnabled()
+
+
+def test_use_this_model_switches_the_small_face_route_on_with_the_run_s_best(ctx, page, qtbot, tmp_path):
+    assert not page.use_model()  # no finished run yet
+    assert "No finished run" in errors(ctx)[-1] and ctx.config.sr_model == ""
+    trained = tmp_path / "trained"
+    trained.mkdir()
+    best = save_atomic(make_checkpoint(DSRNet(channels=8, blocks=1, up_channels=4), step=2), trained / "best.pt")
+    finish_with(page, tmp_path, best, qtbot)
+    before = len(errors(ctx))
+
+    with qtbot.waitSignal(ctx.engine_changed, timeout=60_000, check_params_cb=lambda: ctx.engine_ready):
+        assert page.use_model()
+    assert ctx.config.sr_model == str(best) and ctx.config.sr_below_px == DEFAULT_SR_BELOW_PX
+    assert isinstance(ctx.pipeline.resolver, SuperResolver) and ctx.pipeline.resolver.source == str(best)
+    assert ctx.pipeline.sr_below_px == DEFAULT_SR_BELOW_PX
+    assert len(errors(ctx)) == before
+    told = [n.text for n in ctx.notifier.history if n.level == "info" and n.title == "Training"]
+    assert told and str(best) in told[-1] and f"{DEFAULT_SR_BELOW_PX} px" in told[-1]
+
+
+def test_use_this_model_keeps_a_width_already_chosen(make_ctx, qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("ROLLCALL_DATA_DIR", str(tmp_path / "userdata"))
+    ctx = make_ctx(sr_below_px=48)
+    page = TrainingPage(ctx)
+    qtbot.addWidget(page)
+    try:
+        best = save_atomic(make_checkpoint(DSRNet(channels=8, blocks=1, up_channels=4), step=2), tmp_path / "best.pt")
+        finish_with(page, tmp_path, best, qtbot)
+        with qtbot.waitSignal(ctx.engine_changed, timeout=60_000, check_params_cb=lambda: ctx.engine_ready):
+            assert page.use_model()
+        assert ctx.config.sr_below_px == 48 and ctx.pipeline.sr_below_px == 48
+        assert isinstance(ctx.pipeline.resolver, SuperResolver) and ctx.pipeline.resolver.source == str(best)
+        assert errors(ctx) == []
+    finally:
+        page.shutdown()
