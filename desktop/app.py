@@ -3,7 +3,8 @@
 Options for scripted runs: --source (camera number, video file or URL, used for
 this run only), --db (a database file instead of the one in the data folder),
 --session NAME (open or start that attendance session and start recognising at
-once).
+once). --self-test [IMAGE] checks the installation without opening a window
+(desktop/self_test.py) and exits 0 when it passed.
 """
 
 from __future__ import annotations
@@ -28,12 +29,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--session", help="open or start this attendance session and start recognising")
     parser.add_argument("--every-frame", action="store_true",
                         help="analyse every frame of a video file instead of playing it at its recorded speed")
+    check = parser.add_argument_group("checking an installation (no window is opened)")
+    check.add_argument("--self-test", nargs="?", const="", default=None, metavar="IMAGE",
+                       help="load the models, create a database, enrol and recognise a face (the one in IMAGE, "
+                            "a photo of one person, or a synthetic one), print a JSON verdict and exit: "
+                            "0 passed, 1 failed")
+    check.add_argument("--data-dir", type=Path, metavar="DIR",
+                       help="--self-test: create its database (self-test.db) in DIR and keep it "
+                            "(default: a temporary folder, deleted afterwards)")
+    check.add_argument("--report", type=Path, metavar="FILE",
+                       help="--self-test: also write the JSON verdict to FILE (a windowed Windows "
+                            "executable has no stdout)")
     return parser.parse_args(argv)
 
 
 def setup_logging() -> Path | None:
     """Log to a rotating file in the user data folder (and to stderr)."""
-    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    # A windowed Windows executable has no stderr (sys.stderr is None): log to the file only.
+    handlers: list[logging.Handler] = [logging.StreamHandler()] if sys.stderr is not None else []
     log_file: Path | None = user_data_dir() / "rollcall.log"
     try:
         log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -46,6 +59,12 @@ def setup_logging() -> Path | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.self_test is not None:
+        from desktop.self_test import run_self_test
+
+        if sys.stderr is not None:
+            logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        return run_self_test(args.self_test or None, data_dir=args.data_dir, report=args.report)
     setup_logging()
     from PySide6.QtWidgets import QApplication, QMessageBox
 

@@ -1,4 +1,5 @@
-"""The trainer as a child process (`python -m trainer ...`), read as a stream of JSON-line events.
+"""The trainer as a child process (`python -m trainer ...`, or the bundled `rollcall-train` executable
+in a frozen build), read as a stream of JSON-line events.
 
 `TrainerProcess` wraps a QProcess: every complete stdout line goes through
 `trainer.events.parse_event` and comes out as `event` (a parsed event) or
@@ -13,6 +14,7 @@ description of a crash ('' for a normal exit).
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import sys
 from pathlib import Path
 
@@ -22,10 +24,35 @@ from core.paths import user_data_dir
 from trainer.config import CONFIG_FILENAME, DSRTrainConfig, save_config
 from trainer.events import EventError, parse_event
 
+logger = logging.getLogger(__name__)
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 3
 EXIT_MEANINGS = {EXIT_OK: "finished", EXIT_FAILED: "failed", EXIT_USAGE: "bad command line or config",
                  EXIT_STOPPED: "stopped on request"}
 REPO_ROOT = Path(__file__).resolve().parent.parent
+TRAINER_EXE = "rollcall-train"  # build.spec's console executable, beside the app's executable
+HIDE_CONSOLE_ENV = "ROLLCALL_HIDE_CONSOLE"  # tells a frozen Windows trainer to drop its console window
+CREATE_NO_WINDOW = 0x08000000  # Windows process creation flag
+
+
+def is_frozen() -> bool:
+    """True in a PyInstaller bundle (dist/Rollcall/)."""
+    return bool(getattr(sys, "frozen", False))
+
+
+def trainer_command() -> list[str]:
+    """The program (and its first arguments) that runs `rollcall-train`: the bundled executable beside
+    the app's own when frozen, else this interpreter with `-m trainer`."""
+    if is_frozen():
+        name = TRAINER_EXE + (".exe" if sys.platform == "win32" else "")
+        return [str(Path(sys.executable).resolve().parent / name)]
+    return [sys.executable, "-m", "trainer"]
+
+
+def trainer_workdir() -> Path:
+    """The trainer's working folder: the checkout from source, the bundle folder when frozen (the
+    trainer writes only where --out says)."""
+    return Path(sys.executable).resolve().parent if is_frozen() else REPO_ROOT
 
 
 def default_run_dir(now: _dt.datetime | None = None) -> Path:
@@ -44,7 +71,7 @@ def write_dsr_config(run_dir: str | Path, values: dict) -> Path:
 def train_dsr_command(run_dir: str | Path, resume: bool = False, max_minutes: float | None = None) -> list[str]:
     """The command line (program first) that starts, or resumes, a train-dsr run in RUN_DIR."""
     run_dir = str(run_dir)
-    args = [sys.executable, "-m", "trainer", "train-dsr"]
+    args = [*trainer_command(), "train-dsr"]
     if resume:
         args += ["--resume", run_dir]
     else:
@@ -52,6 +79,24 @@ def train_dsr_command(run_dir: str | Path, resume: bool = False, max_minutes: fl
     if max_minutes:
         args += ["--max-minutes", f"{max_minutes:g}"]
     return args
+
+
+def _hide_console_window(proc: QProcess) -> None:
+    """Windows: start the console trainer without a console window of its own (a windowed app has no
+    console for it to share). Where this PySide6 does not offer the modifier, the frozen trainer frees
+    its console itself on start (HIDE_CONSOLE_ENV, packaging/rollcall_train.py)."""
+    setter = getattr(proc, "setCreateProcessArgumentsModifier", None)
+    if setter is None:
+        return
+
+    def modify(args) -> None:
+        if hasattr(args, "flags"):
+            args.flags = int(args.flags) | CREATE_NO_WINDOW
+
+    try:
+        setter(modify)
+    except Exception as exc:  # noqa: BLE001 - a binding without it: the trainer frees its console instead
+        logger.debug("cannot set the trainer's process creation flags: %s", exc)
 
 
 class TrainerProcess(QObject):
@@ -90,8 +135,11 @@ class TrainerProcess(QObject):
         env = QProcessEnvironment.systemEnvironment()
         env.insert("PYTHONUNBUFFERED", "1")
         env.insert("PYTHONIOENCODING", "utf-8")
+        if sys.platform == "win32":
+            env.insert(HIDE_CONSOLE_ENV, "1")
+            _hide_console_window(proc)
         proc.setProcessEnvironment(env)
-        proc.setWorkingDirectory(str(cwd or REPO_ROOT))
+        proc.setWorkingDirectory(str(cwd or trainer_workdir()))
         proc.readyReadStandardOutput.connect(self._read_stdout)
         proc.readyReadStandardError.connect(self._read_stderr)
         proc.finished.connect(self._on_finished)
