@@ -27,7 +27,11 @@ from core.paths import user_data_dir
 CONFIG_FILENAME = "desktop.json"
 DEVICES = ("cpu", "cuda", "auto")
 SR_BELOW_PX_RANGE = (12, 200)  # face widths the small-face route can be set to (0 turns it off)
-DEFAULT_SR_BELOW_PX = 32  # the width used when the route is switched on without one (e.g. "Use this model")
+# The width used when the route is switched on without one ("Use this model"). On the validation people of
+# the training data (python -m bench.sr_crossover, docs/BENCHMARKS.md) the trained DSR beat direct alignment
+# at 12 px and no longer at 16 px, for dlib and for EdgeFace-XS; the DSR's input is 28 px, so wider faces
+# lose detail on the way in.
+DEFAULT_SR_BELOW_PX = 16
 
 
 def default_operator() -> str:

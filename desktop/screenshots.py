@@ -1,7 +1,7 @@
 """Render every main screen of the app to PNG, with real data, for the README and for looking at.
 
     QT_QPA_PLATFORM=offscreen python -m desktop.screenshots --clip ../shared/video/hamilton_clip.mp4 \
-        --refs ../shared/video/hamilton_refs --out docs/screenshots
+        --refs ../shared/video/hamilton_refs --out docs/screenshots [--training-run RUN_DIR]
 
 Only frames of the clip are shown. The reference photos are used to tell who is who in the clip
 (they label faces in a throw-away gallery) and never appear on screen: the people shown are
@@ -26,6 +26,17 @@ WIZARD_FRAMES = (240, 252)  # frames with several faces: the wizard asks which o
 SIZE = (1280, 800)
 
 
+def replay_run(page, run_dir: Path) -> None:
+    """Feed a run's recorded events to the Training tab, as its trainer child would have, then repaint."""
+    from trainer.events import parse_event
+
+    page.out_edit.setText(str(run_dir))
+    page.last_run_dir = run_dir
+    for line in (run_dir / "events.jsonl").read_text(encoding="utf-8").splitlines():
+        page._on_event(parse_event(line))
+    page._refresh()
+
+
 def read_frames(clip: Path, indices: set[int]) -> dict[int, np.ndarray]:
     cap = cv2.VideoCapture(str(clip))
     frames, i = {}, 0
@@ -44,6 +55,9 @@ def main() -> None:
     parser.add_argument("--clip", type=Path, required=True)
     parser.add_argument("--refs", type=Path, required=True, help="folder with the two reference photos")
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
+    parser.add_argument("--training-run", type=Path,
+                        help="a finished train-dsr run folder: the Training tab shows its events.jsonl as it "
+                             "would have shown the run live")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -168,6 +182,8 @@ def main() -> None:
     shot("settings")
 
     window.tabs.setCurrentWidget(window.training)
+    if args.training_run:
+        replay_run(window.training, args.training_run)
     shot("training")
     errors = [f"{n.title}: {n.text}" for n in notifier.history if n.level == "error"]
     window.close()
