@@ -184,41 +184,51 @@ def run(cfg: DSRTrainConfig, run: Run, batch_hook: BatchHook | None = None) -> i
         return dsr_losses(sr, hr, judges, weights)
 
     @torch.no_grad()
-    def validate() -> dict[str, float]:
-        model.eval()
-        outputs = {"dsr": [], "bicubic": []}
-        embeddings = {(judge.name, m): [] for judge in judges for m in ("hr", *outputs)}
+    def restore_val(upscale: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+                    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Mean (PSNR, SSIM) of upscale(LR, HR) over the validation faces, and each judge's normalised
+        embeddings of it."""
+        quality, embeddings = [], {judge.name: [] for judge in judges}
         for i in range(0, len(val_faces), batch_size):
             lr, hr = val_lr[i:i + batch_size].to(device), val_hr[i:i + batch_size].to(device)
-            with autocast():
-                sr = model(lr).float()
-            bicubic = F.interpolate(lr, size=hr.shape[-2:], mode="bicubic", align_corners=False)
-            for name, out in (("dsr", sr), ("bicubic", bicubic)):
-                outputs[name].append(torch.stack([psnr(out, hr), ssim(out, hr)], dim=1).cpu())
+            out = upscale(lr, hr)
+            quality.append(torch.stack([psnr(out, hr), ssim(out, hr)], dim=1).cpu())
             for judge in judges:
-                for name, x in (("hr", hr), ("dsr", sr), ("bicubic", bicubic)):
-                    embeddings[judge.name, name].append(judge.embed(x).float().cpu())
-        model.train()
-        quality = {name: torch.cat(parts).mean(0) for name, parts in outputs.items()}
-        emb = {key: F.normalize(torch.cat(parts), dim=1) for key, parts in embeddings.items()}
-        metrics = {"psnr": float(quality["dsr"][0]), "ssim": float(quality["dsr"][1]),
-                   "psnr_bicubic": float(quality["bicubic"][0]), "ssim_bicubic": float(quality["bicubic"][1])}
+                embeddings[judge.name].append(judge.embed(out).float().cpu())
+        return torch.cat(quality).mean(0), {k: F.normalize(torch.cat(v), dim=1) for k, v in embeddings.items()}
+
+    def val_metrics(suffix: str, quality: torch.Tensor, emb: dict[str, torch.Tensor]) -> dict[str, float]:
+        """PSNR, SSIM, identity and verification of one way of restoring the validation faces (weighted
+        means over the judges, and each judge's own values when there are several)."""
+        metrics = {"psnr" + suffix: float(quality[0]), "ssim" + suffix: float(quality[1])}
         total_weight = sum(j.weight for j in judges)
-        for method, suffix in (("dsr", ""), ("bicubic", "_bicubic")):
-            per_judge = {}
-            for judge in judges:
-                hr_emb, out_emb = emb[judge.name, "hr"], emb[judge.name, method]
-                per_judge[judge] = {"identity": float((hr_emb * out_emb).sum(1).mean()),
-                                    "verification": verification_accuracy(hr_emb, out_emb, val_pairs,
-                                                                          val_pair_labels)}
-            for metric in ("identity", "verification"):
-                values = {judge: v[metric] for judge, v in per_judge.items() if v[metric] is not None}
-                if len(values) < len(judges):
-                    continue  # too few validation people for pairs of both kinds
-                metrics[metric + suffix] = sum(j.weight * v for j, v in values.items()) / total_weight
-                if len(judges) > 1:
-                    metrics.update({f"{metric}{suffix}:{j.short}": v for j, v in values.items()})
+        per_judge = {judge: {"identity": float((hr_emb[judge.name] * emb[judge.name]).sum(1).mean()),
+                             "verification": verification_accuracy(hr_emb[judge.name], emb[judge.name],
+                                                                   val_pairs, val_pair_labels)}
+                     for judge in judges}
+        for metric in ("identity", "verification"):
+            values = {judge: v[metric] for judge, v in per_judge.items() if v[metric] is not None}
+            if len(values) < len(judges):
+                continue  # too few validation people for pairs of both kinds
+            metrics[metric + suffix] = sum(j.weight * v for j, v in values.items()) / total_weight
+            if len(judges) > 1:
+                metrics.update({f"{metric}{suffix}:{j.short}": v for j, v in values.items()})
         return metrics
+
+    def upscale_dsr(lr: torch.Tensor, _hr: torch.Tensor) -> torch.Tensor:
+        with autocast():
+            return model(lr).float()
+
+    def validate() -> dict[str, float]:
+        model.eval()
+        metrics = val_metrics("", *restore_val(upscale_dsr))
+        model.train()
+        return {**metrics, **bicubic_metrics}
+
+    # the references never change: HR embeddings and the bicubic baseline are computed once
+    hr_emb = restore_val(lambda _lr, hr: hr)[1]
+    bicubic_metrics = val_metrics("_bicubic", *restore_val(
+        lambda lr, hr: F.interpolate(lr, size=hr.shape[-2:], mode="bicubic", align_corners=False)))
 
     # ---- resume: model, optimiser, scaler, counters and RNG exactly as they were saved
     step, best_value, bad_validations, nonfinite_run = 0, -math.inf, 0, 0
