@@ -45,7 +45,8 @@ class JobConfig:
         _check(self.max_minutes >= 0, f"max_minutes must be 0 (no limit) or positive, got {self.max_minutes}")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Plain YAML/JSON types: tuples become lists."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
     def replace(self: C, **changes: Any) -> C:
         return dataclasses.replace(self, **changes)
@@ -90,7 +91,10 @@ def _coerce(value: object, hint: Any, where: str) -> object:
     if typing.get_origin(hint) is dict and isinstance(value, dict):
         key_t, val_t = typing.get_args(hint)
         return {_coerce(k, key_t, f"{where} key"): _coerce(v, val_t, f"{where}[{k!r}]") for k, v in value.items()}
-    expected = "a mapping" if typing.get_origin(hint) is dict else TYPE_NAMES.get(hint, str(hint))
+    if typing.get_origin(hint) is tuple and isinstance(value, (list, tuple)):  # tuple[X, ...] from a list
+        item_t = typing.get_args(hint)[0]
+        return tuple(_coerce(v, item_t, f"{where}[{i}]") for i, v in enumerate(value))
+    expected = {dict: "a mapping", tuple: "a list"}.get(typing.get_origin(hint)) or TYPE_NAMES.get(hint, str(hint))
     raise ConfigError(f"{where} must be {expected}, got {value!r}")
 
 
@@ -189,6 +193,7 @@ class EvalLowresConfig(JobConfig):
                                         "or the folder that holds one sub-folder of face images per person")
         _check(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}")
         _check(self.max_images >= 0, f"max_images must not be negative, got {self.max_images}")
+        object.__setattr__(self, "sizes", tuple(sorted(set(self.sizes))))  # each width once, smallest first
         _check(len(self.sizes) > 0 and all(4 <= s <= 112 for s in self.sizes),
                f"sizes must be face widths between 4 and 112 px, e.g. [12, 16, 24, 32]; got {list(self.sizes)}")
         kind, _, arg = self.detector.partition(":")
@@ -200,32 +205,6 @@ class EvalLowresConfig(JobConfig):
         _check(self.limit == 0 or self.limit >= 20, f"limit must be 0 (all pairs) or at least 20 (10 of each "
                                                     f"kind, for 10-fold accuracy), got {self.limit}")
         _check(self.log_every >= 1, f"log_every must be at least 1, got {self.log_every}")
-
-    @classmethod
-    def from_dict(cls, data: object, origin: str = "config") -> EvalLowresConfig:
-        """As JobConfig.from_dict; `sizes` may be a list of integers (or one integer)."""
-        if not isinstance(data, dict) or "sizes" not in data:
-            return super().from_dict(data, origin)
-        rest = {k: v for k, v in data.items() if k != "sizes"}
-        sizes = cls.parse_sizes(data["sizes"], f"{origin}: 'sizes'")
-        config = super().from_dict(rest, origin)
-        try:
-            return config.replace(sizes=sizes)
-        except ConfigError as exc:
-            raise ConfigError(f"{origin}: {exc}") from None
-
-    @staticmethod
-    def parse_sizes(value: object, where: str) -> tuple[int, ...]:
-        """Face widths from a list of integers or one integer, sorted, without duplicates."""
-        values = [value] if isinstance(value, int) and not isinstance(value, bool) else value
-        if not isinstance(values, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool)
-                                                          for v in values):
-            raise ConfigError(f"{where} must be a list of face widths in pixels, e.g. [12, 16, 24, 32], "
-                              f"got {value!r}")
-        return tuple(sorted(set(values)))
-
-    def to_dict(self) -> dict:
-        return {**super().to_dict(), "sizes": list(self.sizes)}
 
 
 JOB_CONFIGS: dict[str, type[JobConfig]] = {"train-dsr": DSRTrainConfig, "eval-lowres": EvalLowresConfig}

@@ -121,7 +121,7 @@ def test_config_reads_sizes_as_a_list_and_round_trips_through_the_run_folder(tmp
     save_config(cfg, tmp_path)
     assert yaml.safe_load((tmp_path / "config.yaml").read_text())["sizes"] == [12, 24]
     assert load_config("eval-lowres", tmp_path / "config.yaml") == cfg
-    for bad, problem in (({"sizes": "12,16"}, "list of face widths"), ({"sizes": [2]}, "between 4 and 112"),
+    for bad, problem in (({"sizes": "12,16"}, "'sizes' must be a list"), ({"sizes": [2]}, "between 4 and 112"),
                          ({"detector": "yunet"}, "yunet:PATH"), ({"limit": 6}, "at least 20"),
                          ({"min_face": 0}, "min_face"), ({"sizez": [12]}, "unknown key")):
         with pytest.raises(ValueError, match=problem):
