@@ -13,11 +13,13 @@ All writes go through this module, each inside one transaction.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -39,6 +41,7 @@ FACE_TEMPLATE = AlignmentTemplate(
 JPEG_QUALITY = 92
 ENROL_JITTERS = 10  # extra moved copies per enrolment crop (plus the crop and its mirror)
 ACTIVE_MODEL_KEY = "active_model_id"
+PREVIOUS_MODEL_KEY = "previous_model_id"  # the model a roll back returns to
 
 
 class GalleryError(RollcallError):
@@ -176,7 +179,14 @@ class Gallery:
         digest = embedder.identity
         row = self.db.execute("SELECT * FROM models WHERE file_hash = ?", (digest,)).fetchone()
         if row:
-            return self._model(row)
+            record = self._model(row)
+            moved = (embedder.source and record.source != embedder.source and Path(embedder.source).is_file()
+                     and not Path(record.source).is_file())
+            if moved:  # the same weights, found again at a new place: remember where they are now
+                with self.db.transaction() as conn:
+                    conn.execute("UPDATE models SET source = ? WHERE id = ?", (embedder.source, record.id))
+                return self.model(record.id)
+            return record
         value = threshold if threshold is not None else embedder.model.default_threshold
         with self.db.transaction() as conn:
             cur = conn.execute(
@@ -217,10 +227,21 @@ class Gallery:
         """Make `embedder` the active model: embed every stored sample it has not seen, then switch
         all templates at once. Cancelling (or a crash) leaves the previous model active and the
         embeddings computed so far kept, so a later attempt continues where this one stopped."""
+        record = self.embed_samples(embedder, progress=progress, cancelled=cancelled, batch_size=batch_size)
+        return self.switch_model(record.id)
+
+    def embed_samples(
+        self,
+        embedder: Embedder,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+        batch_size: int = 32,
+    ) -> ModelRecord:
+        """Store `embedder`'s embedding of every sample that has none for it yet (batch by batch, each
+        batch its own transaction); the active model does not change. Returns the model's record."""
         record = self.register_model(embedder)
-        todo = [r[0] for r in self.db.execute(
-            "SELECT s.id FROM samples s LEFT JOIN embeddings e ON e.sample_id = s.id AND e.model_id = ?"
-            " WHERE e.sample_id IS NULL ORDER BY s.id", (record.id,))]
+        todo = self.missing_embeddings(record.id)
         done = 0
         if progress:
             progress(0, len(todo))
@@ -238,10 +259,39 @@ class Gallery:
             done += len(ids)
             if progress:
                 progress(done, len(todo))
+        return record
+
+    def missing_embeddings(self, model_id: int) -> list[int]:
+        """Ids of the samples that have no embedding for this model."""
+        return [r[0] for r in self.db.execute(
+            "SELECT s.id FROM samples s LEFT JOIN embeddings e ON e.sample_id = s.id AND e.model_id = ?"
+            " WHERE e.sample_id IS NULL ORDER BY s.id", (model_id,))]
+
+    def switch_model(self, model_id: int) -> ModelRecord:
+        """In one transaction: rebuild every template of the model, make it the active one and remember
+        the model it replaces (`previous_model`). Refused while some sample has no embedding for it."""
+        record = self.model(model_id)
+        missing = self.missing_embeddings(model_id)
+        if missing:
+            raise GalleryError(f"model {record.name} has no embedding yet for {len(missing)} sample(s); "
+                               f"compute them first (activate_model does)")
+        current = self.db.get_setting(ACTIVE_MODEL_KEY)
         with self.db.transaction() as conn:
             self._rebuild_templates(conn, record.id)
+            if current and int(current) != record.id:
+                self.db.set_setting(PREVIOUS_MODEL_KEY, current, conn)
             self.db.set_setting(ACTIVE_MODEL_KEY, str(record.id), conn)
         return record
+
+    def previous_model(self) -> ModelRecord | None:
+        """The model that was active before the current one (what a roll back returns to), if any."""
+        value = self.db.get_setting(PREVIOUS_MODEL_KEY)
+        if not value:
+            return None
+        try:
+            return self.model(int(value))
+        except NotFoundError:
+            return None
 
     # ------------------------------------------------------------------ people
 
@@ -370,6 +420,25 @@ class Gallery:
             ids = [s.id for s in self.samples(person.id)]
             if ids:
                 yield person, self._stored_faces(ids)
+
+    def sample_digests(self) -> list[tuple[Person, list[tuple[int, str]]]]:
+        """Every person with (sample id, sha256 of the stored face image) per sample: what a training
+        manifest refers to; read only."""
+        out = []
+        for person in self.people():
+            rows = self.db.execute("SELECT id, face_jpeg FROM samples WHERE person_id = ? ORDER BY id", (person.id,))
+            digests = [(r[0], hashlib.sha256(r[1]).hexdigest()) for r in rows]
+            if digests:
+                out.append((person, digests))
+        return out
+
+    def sample_faces(self, sample_ids: list[int]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The stored face images of these samples and their landmarks, in the order given."""
+        missing = set(sample_ids) - {r[0] for r in self.db.execute(
+            f"SELECT id FROM samples WHERE id IN ({','.join('?' * len(sample_ids))})", tuple(sample_ids))}
+        if missing:
+            raise NotFoundError(f"no sample(s) with id {', '.join(map(str, sorted(missing)[:5]))} in {self.db.label}")
+        return self._stored_faces(list(sample_ids))
 
     def sample_face(self, sample_id: int) -> np.ndarray:
         row = self.db.execute("SELECT face_jpeg FROM samples WHERE id = ?", (sample_id,)).fetchone()

@@ -1,7 +1,8 @@
 """Render every main screen of the app to PNG, with real data, for the README and for looking at.
 
     QT_QPA_PLATFORM=offscreen python -m desktop.screenshots --clip ../shared/video/hamilton_clip.mp4 \
-        --refs ../shared/video/hamilton_refs --out docs/screenshots [--training-run RUN_DIR]
+        --refs ../shared/video/hamilton_refs --out docs/screenshots [--training-run RUN_DIR] \
+        [--finetune-run RUN_DIR]
 
 Only frames of the clip are shown. The reference photos are used to tell who is who in the clip
 (they label faces in a throw-away gallery) and never appear on screen: the people shown are
@@ -58,6 +59,9 @@ def main() -> None:
     parser.add_argument("--training-run", type=Path,
                         help="a finished train-dsr run folder: the Training tab shows its events.jsonl as it "
                              "would have shown the run live")
+    parser.add_argument("--finetune-run", type=Path,
+                        help="a finished finetune run folder: a second Training shot (training_finetune.png) with "
+                             "its curves and its comparison with the active model on this gallery")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -185,6 +189,11 @@ def main() -> None:
     if args.training_run:
         replay_run(window.training, args.training_run)
     shot("training")
+    if args.finetune_run:
+        replay_run(window.training, args.finetune_run)
+        task = window.training.review.compare()
+        wait(task.done.is_set, "the comparison with the active model")
+        shot("training_finetune")
     errors = [f"{n.title}: {n.text}" for n in notifier.history if n.level == "error"]
     window.close()
     if errors:

@@ -21,7 +21,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from core.paths import user_data_dir
-from trainer.config import CONFIG_FILENAME, DSRTrainConfig, save_config
+from trainer.config import CONFIG_FILENAME, JOB_CONFIGS, save_config
 from trainer.events import EventError, parse_event
 
 logger = logging.getLogger(__name__)
@@ -31,6 +31,7 @@ EXIT_MEANINGS = {EXIT_OK: "finished", EXIT_FAILED: "failed", EXIT_USAGE: "bad co
                  EXIT_STOPPED: "stopped on request"}
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TRAINER_EXE = "rollcall-train"  # build.spec's console executable, beside the app's executable
+DSR_JOB, FINETUNE_JOB = "train-dsr", "finetune"
 HIDE_CONSOLE_ENV = "ROLLCALL_HIDE_CONSOLE"  # tells a frozen Windows trainer to drop its console window
 CREATE_NO_WINDOW = 0x08000000  # Windows process creation flag
 
@@ -61,17 +62,27 @@ def default_run_dir(now: _dt.datetime | None = None) -> Path:
     return user_data_dir() / "training" / stamp
 
 
-def write_dsr_config(run_dir: str | Path, values: dict) -> Path:
-    """Validate a train-dsr config (ConfigError says what is wrong) and write it, defaults included,
-    to RUN_DIR/config.yaml. Returns the file."""
-    config = DSRTrainConfig.from_dict(dict(values), origin="training settings")
+def write_job_config(job: str, run_dir: str | Path, values: dict) -> Path:
+    """Validate the config of a trainer job (ConfigError says what is wrong) and write it, defaults
+    included, to RUN_DIR/config.yaml. Returns the file."""
+    config = JOB_CONFIGS[job].from_dict(dict(values), origin="training settings")
     return save_config(config, run_dir)
 
 
-def train_dsr_command(run_dir: str | Path, resume: bool = False, max_minutes: float | None = None) -> list[str]:
-    """The command line (program first) that starts, or resumes, a train-dsr run in RUN_DIR."""
+def write_dsr_config(run_dir: str | Path, values: dict) -> Path:
+    """write_job_config for train-dsr."""
+    return write_job_config(DSR_JOB, run_dir, values)
+
+
+def write_finetune_config(run_dir: str | Path, values: dict) -> Path:
+    """write_job_config for finetune (recognition-model fine-tuning)."""
+    return write_job_config(FINETUNE_JOB, run_dir, values)
+
+
+def job_command(job: str, run_dir: str | Path, resume: bool = False, max_minutes: float | None = None) -> list[str]:
+    """The command line (program first) that starts, or resumes, a run of trainer job JOB in RUN_DIR."""
     run_dir = str(run_dir)
-    args = [*trainer_command(), "train-dsr"]
+    args = [*trainer_command(), job]
     if resume:
         args += ["--resume", run_dir]
     else:
@@ -79,6 +90,16 @@ def train_dsr_command(run_dir: str | Path, resume: bool = False, max_minutes: fl
     if max_minutes:
         args += ["--max-minutes", f"{max_minutes:g}"]
     return args
+
+
+def train_dsr_command(run_dir: str | Path, resume: bool = False, max_minutes: float | None = None) -> list[str]:
+    """job_command for train-dsr."""
+    return job_command(DSR_JOB, run_dir, resume, max_minutes)
+
+
+def finetune_command(run_dir: str | Path, resume: bool = False, max_minutes: float | None = None) -> list[str]:
+    """job_command for finetune."""
+    return job_command(FINETUNE_JOB, run_dir, resume, max_minutes)
 
 
 def _hide_console_window(proc: QProcess) -> None:

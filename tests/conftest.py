@@ -68,6 +68,22 @@ def tiny_faces(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def five_each(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """3 people x 5 images (112x112 crops, taken as aligned) plus a fourth with only 2: enough for the
+    per-person 80/20 split of fine-tuning (the fourth is dropped at min_images 5)."""
+    import cv2
+
+    johns = shared_path("faces", "johns")
+    root = tmp_path_factory.mktemp("five_each")
+    for k, person in enumerate(sorted(p for p in johns.iterdir() if p.is_dir())[:4]):
+        (root / person.name).mkdir()
+        for image in sorted(person.glob("*.jpg"))[:2 if k == 3 else 5]:
+            crop = cv2.resize(cv2.imread(str(image)), (112, 112), interpolation=cv2.INTER_AREA)
+            cv2.imwrite(str(root / person.name / f"{image.stem}.png"), crop)
+    return root
+
+
+@pytest.fixture(scope="session")
 def tiny_pairs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A pairs benchmark (images/ + pairs.txt) of 4 people x 3 photos copied from ../shared/faces/johns:
     10 genuine and 10 impostor pairs over 12 images, 8 of them (photos 1 and 2 of each person) on the

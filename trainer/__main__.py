@@ -1,6 +1,6 @@
 """rollcall-train JOB --config FILE.yaml [--out RUN_DIR] [--resume RUN_DIR] [--max-minutes M]
 
-Jobs: train-dsr, eval-lowres. Stdout carries only JSON events (docs/TRAINER_EVENTS.md);
+Jobs: train-dsr, eval-lowres, build-dataset, finetune. Stdout carries only JSON events (docs/TRAINER_EVENTS.md);
 human logs go to stderr. Exit codes: 0 finished (completed, early-stopped or time limit),
 1 failed (an error event says why), 2 bad command line or config, 3 stopped on request
 (SIGTERM/SIGINT or "stop" on stdin; resumable with --resume).
@@ -32,6 +32,14 @@ def job_runner(job: str):
         from trainer.jobs import eval_lowres
 
         return eval_lowres.run
+    if job == "build-dataset":
+        from trainer.jobs import build_dataset
+
+        return build_dataset.run
+    if job == "finetune":
+        from trainer.jobs import finetune
+
+        return finetune.run
     raise ConfigError(f"unknown job '{job}' (known: {', '.join(JOB_CONFIGS)})")
 
 

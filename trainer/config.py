@@ -25,7 +25,7 @@ DSR_LOSSES = ("l1", "identity", "feature")
 DEFAULT_DSR_WEIGHTS = {"l1": 1.0, "identity": 0.6, "feature": 0.18}
 DEFAULT_DSR_ARCH = {"channels": 32, "blocks": 8, "up_channels": 16}
 CONFIG_FILENAME = "config.yaml"
-PATH_KEYS = ("data", "checkpoint", "embedder", "cache_dir")
+PATH_KEYS = ("data", "checkpoint", "embedder", "cache_dir", "dsr")
 
 C = TypeVar("C", bound="JobConfig")
 TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
@@ -207,7 +207,117 @@ class EvalLowresConfig(JobConfig):
         _check(self.log_every >= 1, f"log_every must be at least 1, got {self.log_every}")
 
 
-JOB_CONFIGS: dict[str, type[JobConfig]] = {"train-dsr": DSRTrainConfig, "eval-lowres": EvalLowresConfig}
+MANIFEST_SPLITS = ("images", "subjects")
+FINETUNE_LOSSES = ("arcface", "alignment")
+
+
+@dataclass(frozen=True)
+class BuildDatasetConfig(JobConfig):
+    """build-dataset: a manifest (RUN_DIR/manifest.json) of which images train and which validate."""
+
+    data: str = ""  # folder of subject folders of face images, or a Rollcall gallery database (rollcall.db)
+    split: str = "images"  # "images": 80/20 of each person's images (fine-tuning); "subjects": people held out (DSR)
+    val_fraction: float = 0.2  # share of each subject's images ("images") or of the subjects ("subjects")
+    min_images: int = 5  # subjects with fewer usable images are dropped (and listed)
+    find_faces: bool = True  # detect each image's face once and store its landmarks (training skips detection)
+    log_every: int = 50  # images between step events
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(bool(self.data.strip()), "data is empty: give the folder that holds one sub-folder of face "
+                                        "images per person, or the app's rollcall.db")
+        _check(self.split in MANIFEST_SPLITS, f"split must be one of {', '.join(MANIFEST_SPLITS)}, got '{self.split}'")
+        _check(0.0 < self.val_fraction < 1.0, f"val_fraction must be between 0 and 1, got {self.val_fraction}")
+        _check(self.min_images >= 2, f"min_images must be at least 2 (one image on each side), got {self.min_images}")
+        _check(self.log_every >= 1, f"log_every must be at least 1, got {self.log_every}")
+
+
+@dataclass(frozen=True)
+class FinetuneConfig(JobConfig):
+    """finetune: an embedder fine-tuned in two stages so that super-resolved small faces embed like sharp ones.
+
+    Stage 1 trains only the ArcFace head (backbone frozen); stage 2 trains the whole model on
+    arcface(SR) + alignment * (1 - cos(emb(SR), emb(HR))). Defaults: the prototype's stable recipe.
+    """
+
+    data: str = ""  # a build-dataset manifest (split: images), or a folder / gallery split here the same way
+    embedder: str = "dlib"  # the model to fine-tune: "dlib" or a model file (EdgeFace family, Rollcall checkpoint)
+    dsr: str = ""  # DSR checkpoint that turns the degraded faces into SR inputs; empty: bicubic upscaling
+    val_fraction: float = 0.2  # when data is not a manifest: share of each subject's images validated on
+    min_images: int = 5  # when data is not a manifest: subjects with fewer images are dropped
+    stage1_epochs: int = 5
+    stage2_epochs: int = 30  # at most; early stopping may end it sooner
+    max_steps: int = 0  # stop after this many batches in all; 0: the epochs decide
+    batch_size: int = 32
+    head_lr: float = 1e-4  # stage 1
+    backbone_lr: float = 3e-6  # stage 2
+    head_lr_stage2: float = 3e-5
+    min_lr_ratio: float = 0.1  # stage 2 decays (cosine) to lr * min_lr_ratio
+    weight_decay: float = 5e-4
+    arcface_scale: float = 32.0
+    arcface_margin: float = 0.3
+    weights: dict[str, float] = field(default_factory=lambda: {"arcface": 1.0, "alignment": 0.3})  # stage 2
+    grad_clip: float = 1.0  # max gradient norm; 0: off
+    patience: int = 10  # validations without a better SR-HR similarity before stopping; 0: off
+    max_nonfinite: int = 1  # consecutive NaN/Inf batches that are skipped; one more stops the run
+    flip_prob: float = 0.5
+    log_every: int = 10
+    max_val_images: int = 0  # cap on validation images (0: all)
+    eval_sizes: tuple[int, ...] = (12, 16, 24, 32)  # final low-res evaluation on the val split; empty: none
+    collapse_similarity: float = 0.99  # embedding collapse: SR-HR similarity above this ...
+    # ... while the spread of the embeddings (1 - |mean embedding|^2) has fallen below this fraction of the
+    # untuned model's (relative: dlib's embeddings sit in a narrow cone, EdgeFace's spread out)
+    collapse_spread: float = 0.25
+    # best.pt only from validations whose full-resolution verification is at most this far (0.005: half a
+    # point) below the untuned model's; negative: no guard
+    max_hr_drop: float = 0.005
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(bool(self.data.strip()), "data is empty: give a build-dataset manifest, a folder of subject "
+                                        "folders, or the app's rollcall.db")
+        _check(bool(self.embedder.strip()), "embedder is empty: use 'dlib' or the path of a model file")
+        _check(0.0 < self.val_fraction < 1.0, f"val_fraction must be between 0 and 1, got {self.val_fraction}")
+        _check(self.min_images >= 2, f"min_images must be at least 2, got {self.min_images}")
+        _check(self.stage1_epochs >= 0 and self.stage2_epochs >= 0 and self.stage1_epochs + self.stage2_epochs > 0,
+               f"stage1_epochs and stage2_epochs must not be negative and not both 0, got "
+               f"{self.stage1_epochs} and {self.stage2_epochs}")
+        _check(self.max_steps >= 0, f"max_steps must be 0 (epochs decide) or positive, got {self.max_steps}")
+        _check(self.batch_size >= 2, f"batch_size must be at least 2, got {self.batch_size}")
+        for name in ("head_lr", "backbone_lr", "head_lr_stage2"):
+            value = getattr(self, name)
+            _check(0.0 < value <= 1.0, f"{name} must be in (0, 1], got {value}")
+        _check(0.0 <= self.min_lr_ratio <= 1.0, f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        _check(self.weight_decay >= 0, f"weight_decay must not be negative, got {self.weight_decay}")
+        _check(self.arcface_scale > 0, f"arcface_scale must be positive, got {self.arcface_scale}")
+        _check(0.0 <= self.arcface_margin < 1.5, f"arcface_margin must be in [0, 1.5) radians, got {self.arcface_margin}")
+        unknown = sorted(set(self.weights) - set(FINETUNE_LOSSES))
+        _check(not unknown, f"weights: unknown loss(es) {', '.join(unknown)}; known: {', '.join(FINETUNE_LOSSES)}")
+        _check(all(w >= 0 for w in self.weights.values()), f"weights must not be negative, got {self.weights}")
+        _check(self.weights.get("arcface", 0.0) > 0, "weights: arcface needs a positive weight (it keeps people "
+                                                     "apart; alignment alone collapses the embeddings)")
+        _check(self.grad_clip >= 0, f"grad_clip must be 0 (off) or positive, got {self.grad_clip}")
+        _check(self.patience >= 0, f"patience must be 0 (off) or positive, got {self.patience}")
+        _check(self.max_nonfinite >= 0, f"max_nonfinite must not be negative, got {self.max_nonfinite}")
+        _check(0.0 <= self.flip_prob <= 1.0, f"flip_prob must be in [0, 1], got {self.flip_prob}")
+        _check(self.log_every >= 1, f"log_every must be at least 1, got {self.log_every}")
+        _check(self.max_val_images >= 0, f"max_val_images must not be negative, got {self.max_val_images}")
+        object.__setattr__(self, "eval_sizes", tuple(sorted(set(self.eval_sizes))))
+        _check(all(4 <= s <= 112 for s in self.eval_sizes),
+               f"eval_sizes must be face widths between 4 and 112 px, got {list(self.eval_sizes)}")
+        _check(self.max_hr_drop < 1.0, f"max_hr_drop must be below 1 (negative: no guard), got {self.max_hr_drop}")
+        _check(0.0 < self.collapse_similarity <= 1.0 and 0.0 <= self.collapse_spread < 1.0,
+               "collapse_similarity must be in (0, 1] and collapse_spread in [0, 1)")
+
+    def loss_weights(self, stage: int) -> dict[str, float]:
+        """Stage 1 trains the head on ArcFace alone; stage 2 adds the SR-HR alignment."""
+        if stage == 1:
+            return {"arcface": float(self.weights.get("arcface", 1.0)), "alignment": 0.0}
+        return {name: float(self.weights.get(name, 0.0)) for name in FINETUNE_LOSSES}
+
+
+JOB_CONFIGS: dict[str, type[JobConfig]] = {"train-dsr": DSRTrainConfig, "eval-lowres": EvalLowresConfig,
+                                           "build-dataset": BuildDatasetConfig, "finetune": FinetuneConfig}
 
 
 def read_mapping(path: str | Path) -> dict:

@@ -58,6 +58,7 @@ class Step:
     samples_per_s: float
     eta_s: float  # seconds until total_steps at the current speed
     phase: str | None = None  # what the steps are when they are not training batches (eval-lowres: "hr", "16px")
+    stage: int | None = None  # finetune: 1 (head only, backbone frozen) or 2 (whole model)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class Epoch:
     step: int
     losses: dict  # mean of each named loss over the epoch's good batches
     skipped_batches: int
+    stage: int | None = None  # finetune: the stage the epoch belonged to
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,22 @@ class Validation:
     best_metric: str  # the metric that chooses best.pt
     best_value: float
     is_best: bool
+    stage: int | None = None  # finetune: the stage of the model being validated
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    kind: ClassVar[str] = "dataset_summary"
+    manifest: str  # the manifest file written
+    split: str  # "images" (same people both sides, different images) or "subjects" (people held out)
+    subjects: int  # kept subjects
+    train_subjects: int
+    val_subjects: int
+    train_images: int
+    val_images: int
+    dropped_subjects: dict  # subject -> usable images, for those below min_images
+    no_face: int = 0  # images without a usable face
+    duplicates: int = 0  # byte-identical images left out
 
 
 @dataclass(frozen=True)
@@ -114,10 +132,12 @@ class Finished:
 
 FINISH_STATUSES = ("completed", "early_stopped", "time_limit", "stopped", "failed")
 
-Event = Union[RunStarted, Step, Epoch, Validation, CheckpointSaved, WarningEvent, ErrorEvent, Finished]
+Event = Union[RunStarted, Step, Epoch, Validation, DatasetSummary, CheckpointSaved, WarningEvent, ErrorEvent,
+              Finished]
 EVENT_TYPES: dict[str, type] = {
     cls.kind: cls
-    for cls in (RunStarted, Step, Epoch, Validation, CheckpointSaved, WarningEvent, ErrorEvent, Finished)
+    for cls in (RunStarted, Step, Epoch, Validation, DatasetSummary, CheckpointSaved, WarningEvent, ErrorEvent,
+                Finished)
 }
 ENVELOPE = ("schema", "event", "time")
 

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from core.align import ARCFACE_TEMPLATE, AlignmentTemplate, align_face, similarity_transform
 from core.degrade import degrade_face, downscale_face, face_width
-from core.errors import ConfigError, ImageReadError
+from core.errors import ConfigError, ImageReadError, RollcallError
 from core.imageio import read_image
 from core.models.base import InputSpec
 
@@ -100,12 +100,12 @@ class FaceFinder:
 
 
 def is_gallery(data: str | Path) -> bool:
-    """A file (not a folder) as the data source is taken as a Rollcall gallery database."""
-    return Path(data).is_file()
+    """A file (not a folder, not a .json manifest) as the data source is a Rollcall gallery database."""
+    return Path(data).is_file() and Path(data).suffix.lower() != ".json"
 
 
-def gallery_faces(db_path: str | Path) -> dict[str, list[Face]]:
-    """Subject -> faces from the stored samples of a gallery (faces shrunk like any other, never detected)."""
+def open_gallery(db_path: str | Path):
+    """(Database, Gallery) of a gallery file, read for training; ConfigError when it is not one."""
     from core.db import Database, DatabaseError
     from core.gallery import Gallery
 
@@ -114,9 +114,37 @@ def gallery_faces(db_path: str | Path) -> dict[str, list[Face]]:
     except DatabaseError as exc:
         raise ConfigError(f"{db_path} is not a usable Rollcall gallery: {exc}. Give the app's rollcall.db "
                           f"(Settings > Data folder) or a folder of subject folders.") from None
+    return db, Gallery(db)
+
+
+def manifest_faces(manifest, side: str, finder: FaceFinder | None = None, limit: int = 0) -> tuple[list[Face], int]:
+    """The faces of one side ("train" or "val") of a `trainer.manifest.Manifest` (at most `limit`, 0: all)
+    and how many images could not be read. Landmarks come from the manifest; an entry without them is
+    searched like any image."""
+    entries = list(manifest.train if side == "train" else manifest.val)[:limit or None]
+    if manifest.from_gallery:
+        db, gallery = open_gallery(manifest.source)
+        try:
+            stored = gallery.sample_faces([e.sample_id for e in entries])
+        except RollcallError as exc:
+            raise ConfigError(f"the manifest refers to samples that are no longer in {manifest.source} ({exc}); "
+                              f"build the dataset again") from None
+        finally:
+            db.close()
+        return [Face(*_region(image, lm), e.subject, f"{manifest.source}#{e.ref}")
+                for e, (image, lm) in zip(entries, stored, strict=True)], 0
+    root = Path(manifest.source)
+    finder = finder or FaceFinder()
+    faces = [read_face(root / e.ref, e.subject, finder, e.landmarks) for e in entries]
+    return [f for f in faces if f is not None], sum(f is None for f in faces)
+
+
+def gallery_faces(db_path: str | Path) -> dict[str, list[Face]]:
+    """Subject -> faces from the stored samples of a gallery (faces shrunk like any other, never detected)."""
+    db, gallery = open_gallery(db_path)
     subjects: dict[str, list[Face]] = {}
     try:
-        for person, stored in Gallery(db).stored_faces():
+        for person, stored in gallery.stored_faces():
             key = f"{person.id}:{person.name}"  # names may repeat; ids do not
             subjects[key] = [Face(*_region(image, landmarks), key, f"{db_path}#person{person.id}")
                              for image, landmarks in stored]
@@ -131,7 +159,19 @@ def gallery_faces(db_path: str | Path) -> dict[str, list[Face]]:
 def load_split(data: str | Path, val_fraction: float, seed: int, max_val: int = 0,
                finder: FaceFinder | None = None) -> tuple[list[str], list[str], list[Face], list[Face], int]:
     """Train and validation people (disjoint), their faces, and how many images gave none;
-    from a folder of subject folders or a gallery database."""
+    from a folder of subject folders, a gallery database or a subject-disjoint manifest."""
+    from trainer.manifest import is_manifest, load_manifest
+
+    if is_manifest(data):
+        manifest = load_manifest(data)
+        if manifest.split != "subjects":
+            raise ConfigError(f"{data} splits each person's images between train and val (for fine-tuning an "
+                              f"embedder); DSR training needs validation people it never trained on. Build a "
+                              f"manifest with split: subjects.")
+        train_faces, skipped_train = manifest_faces(manifest, "train", finder)
+        val_faces, skipped_val = manifest_faces(manifest, "val", finder, limit=max_val)
+        return (manifest.subjects("train"), manifest.subjects("val"), train_faces, val_faces,
+                skipped_train + skipped_val)
     if is_gallery(data):
         by_subject = gallery_faces(data)
         train, val = split_subjects(sorted(by_subject), val_fraction, seed)
@@ -156,23 +196,29 @@ def load_faces(subjects: dict[str, list[Path]], names: list[str], finder: FaceFi
         for path in subjects[name]:
             if limit and len(faces) >= limit:
                 return faces, skipped
-            try:
-                image = read_image(path)
-            except ImageReadError as exc:
-                logger.warning("%s", exc)
+            face = read_face(path, name, finder)
+            if face is None:
                 skipped += 1
-                continue
-            if image.shape[:2] == (HR_SIZE, HR_SIZE):
-                landmarks = ARCFACE_TEMPLATE.array()
             else:
-                landmarks = finder(image)
-                if landmarks is None:
-                    logger.info("no face found in %s: skipped", path)
-                    skipped += 1
-                    continue
-                image, landmarks = _region(image, landmarks)
-            faces.append(Face(image, landmarks, name, str(path)))
+                faces.append(face)
     return faces, skipped
+
+
+def read_face(path: Path, subject: str, finder: FaceFinder, landmarks=None) -> Face | None:
+    """The face of one image file: at `landmarks` when given, else the whole image of a 112x112 crop (taken
+    as aligned) or the largest face the finder sees; None (logged) when unreadable or without a face."""
+    try:
+        image = read_image(path)
+    except ImageReadError as exc:
+        logger.warning("%s", exc)
+        return None
+    if landmarks is None and image.shape[:2] == (HR_SIZE, HR_SIZE):
+        return Face(image, ARCFACE_TEMPLATE.array(), subject, str(path))
+    found = np.asarray(landmarks, dtype=np.float64) if landmarks is not None else finder(image)
+    if found is None:
+        logger.info("no face found in %s: skipped", path)
+        return None
+    return Face(*_region(image, found), subject, str(path))
 
 
 def _region(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

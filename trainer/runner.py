@@ -26,7 +26,7 @@ import torch
 from core.errors import ConfigError, RollcallError
 from core.models.checkpoint import is_checkpoint, make_checkpoint, save_atomic
 from trainer.config import CONFIG_FILENAME, JobConfig, save_config
-from trainer.events import CheckpointSaved, Event, EventWriter, WarningEvent
+from trainer.events import CheckpointSaved, ErrorEvent, Event, EventWriter, WarningEvent
 
 logger = logging.getLogger("trainer")
 
@@ -176,6 +176,36 @@ class Run:
         if not is_checkpoint(ckpt) or not isinstance(ckpt.get("extra", {}).get("job_state"), dict):
             raise TrainerError(f"Cannot resume from {path}: it is not a resumable Rollcall checkpoint.")
         return ckpt
+
+
+    def nonfinite_batch(self, in_a_row: int, allowed: int, step: int, losses: dict, fix: str) -> bool:
+        """Report a batch skipped for NaN/Inf: a warning while at most `allowed` came in a row, else an
+        error event (saying `fix`); True when the run must stop."""
+        if in_a_row > allowed:
+            message = (f"training diverged: {in_a_row} batches in a row gave NaN/Inf losses or gradients "
+                       f"(last losses {losses}). {fix}, check the data, and start a new run (or resume from the "
+                       f"last good checkpoint).")
+            logger.error(message)
+            self.emit(ErrorEvent(message=message, error_type="nonfinite_loss", step=step))
+            return True
+        self.warn(f"step {step}: NaN/Inf loss or gradient, batch skipped ({losses})", step=step)
+        return False
+
+    def restore(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                scaler: torch.amp.GradScaler) -> tuple[int, dict]:
+        """Load last.pt into the model, optimiser, scaler and torch RNG (a model of another architecture is
+        refused); returns (step, job_state) for the job's own counters."""
+        ckpt = self.load_last()
+        state = ckpt["extra"]["job_state"]
+        if ckpt.get("arch") != model.arch or ckpt.get("arch_args") != model.arch_args():
+            raise TrainerError(f"{self.last_path} holds a {ckpt.get('arch')} {ckpt.get('arch_args')} model but the "
+                               f"config asks for {model.arch} {model.arch_args()}: start a new run instead")
+        model.load_state_dict(ckpt["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["torch_rng"])
+        logger.info("resuming %s at step %d", self.dir, int(ckpt["step"]))
+        return int(ckpt["step"]), state
 
 
 class Throughput:

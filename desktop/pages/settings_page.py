@@ -1,16 +1,18 @@
-"""The Settings tab: video source, detector, recognition model (with re-embedding of the gallery),
-small faces (super-resolution by a DSR model or bicubic upscaling), match threshold with its
-calibration curve, device, data folder, operator and unknown-face recording.
+"""The Settings tab: video source, detector, recognition model (with re-embedding of the gallery, and
+roll back to the model active before), small faces (super-resolution by a DSR model or bicubic
+upscaling), match threshold with its calibration curve, device, data folder, operator and
+unknown-face recording.
 
 Every change is applied by a method that tests call without dialogs
-(`apply_source`, `apply_detector`, `choose_model_file`, `apply_small_faces`,
+(`apply_source`, `apply_detector`, `choose_model_file`, `roll_back_model`, `apply_small_faces`,
 `choose_sr_model_file`, `apply_threshold`, `calibrate`, `apply_device`,
 `apply_data_folder`, `apply_operator`, `apply_record_unknown`); the file and
 folder pickers only call them. Settings go through `ctx.update_config`, which
 validates them: an invalid value shows its message through the notifier and
 the old settings stay. Loading a model,
-re-embedding the gallery and calibrating run as background tasks, each with
-its own database connection.
+re-embedding the gallery (`desktop.model_switch`, shared with promoting a
+fine-tuned model in Training) and calibrating run as background tasks, each
+with its own database connection.
 """
 
 from __future__ import annotations
@@ -41,15 +43,17 @@ from PySide6.QtWidgets import (
 )
 
 from core.calibration import Calibration, calibrate
-from core.detect import create_detector
 from core.errors import ConfigError, RollcallError
 from core.frames import PACES
-from core.gallery import CancelledError, Gallery, ModelRecord
+from core.gallery import Gallery, ModelRecord
+from core.model_lifecycle import roll_back
+from core.models.base import Embedder
 from core.models.loading import DEFAULT_EMBEDDER, load_embedder
 from core.models.superres import SuperResolver
-from core.pipeline import DEFAULT_MAX_DETECT_SIDE, FacePipeline, resolve_device
+from core.pipeline import FacePipeline, resolve_device
 from desktop.config import DEFAULT_SR_BELOW_PX, SR_BELOW_PX_RANGE
-from desktop.context import SMALL_FACES_TITLE, AppContext, load_small_face_resolver
+from desktop.context import SMALL_FACES_TITLE, AppContext
+from desktop.model_switch import check_cancelled, reembedding_progress, start_model_switch
 from desktop.tasks import Task, TaskControl
 from desktop.widgets.calibration_plot import CalibrationPlot
 
@@ -180,12 +184,16 @@ class SettingsPage(QWidget):
         self.default_model_button.clicked.connect(self.use_default_model)
         self.model_file_button = QPushButton("Weights file…")
         self.model_file_button.clicked.connect(self._browse_model)
+        self.rollback_button = QPushButton("Roll back")
+        self.rollback_button.clicked.connect(self.roll_back_model)
         row.addWidget(self.default_model_button)
         row.addWidget(self.model_file_button)
+        row.addWidget(self.rollback_button)
         row.addStretch(1)
         layout.addLayout(row)
         note = QLabel("Changing the model re-computes every enrolled face with it; switching back to a model "
-                      "used before is instant.")
+                      "used before is instant. “Roll back” returns to the model that was active before this one "
+                      "(for instance after promoting a fine-tuned model in Training).")
         note.setWordWrap(True)
         layout.addWidget(note)
         return box
@@ -322,6 +330,7 @@ class SettingsPage(QWidget):
             widget.blockSignals(False)
 
     def _show_model(self) -> None:
+        self._set_model_buttons()
         try:
             model = self.ctx.gallery.active_model()
         except RollcallError as exc:
@@ -471,88 +480,69 @@ class SettingsPage(QWidget):
         """Load the weights through core and make them the gallery's model, re-embedding every stored
         face, in the background with a progress dialog. A bad file changes nothing."""
         source = str(path)
+
+        def work(control: TaskControl, gallery: Gallery, device: torch.device) -> Embedder:
+            control.progress(0, 0, f"Loading {Path(source).name}…")
+            embedder = load_embedder(source, device=device)
+            check_cancelled(control)
+            gallery.activate_model(embedder, progress=reembedding_progress(control),
+                                   cancelled=lambda: control.cancelled)
+            return embedder
+
+        return self._switch_model(work, lambda pipeline: f"now using {pipeline.embedder.name}")
+
+    def roll_back_model(self) -> Task | None:
+        """Return to the model that was active before the current one (`core.model_lifecycle.roll_back`),
+        in the background with a progress dialog; instant unless people were enrolled since."""
+        previous = self.ctx.gallery.previous_model()
+        if previous is None:
+            self.ctx.notifier.error(MODEL_TITLE, "There is no earlier model to roll back to.")
+            self._set_model_buttons()
+            return None
+        current = self.ctx.gallery.active_model()
+
+        def work(control: TaskControl, gallery: Gallery, device: torch.device) -> Embedder:
+            control.progress(0, 0, f"Rolling back to {previous.name}…")
+            _, embedder = roll_back(gallery, device=device, progress=reembedding_progress(control),
+                                    cancelled=lambda: control.cancelled)
+            return embedder  # the pipeline's embedder: the very weights now active
+
+        def describe(pipeline: FacePipeline) -> str:
+            replaced = f"; {current.name} is kept: “Roll back to {current.name}” returns to it" if current else ""
+            return f"rolled back to {pipeline.embedder.name}{replaced}"
+
+        return self._switch_model(work, describe)
+
+    def _switch_model(self, work, describe) -> Task | None:
         if self.busy:
             self.ctx.notifier.warning(MODEL_TITLE, "A model switch or calibration is already running.")
             return None
-        if self.ctx.engine_loading:
-            self.ctx.notifier.warning(MODEL_TITLE, "The models are still loading; try again in a moment.")
+        started = start_model_switch(self.ctx, self, MODEL_TITLE, work, describe)
+        if started is None:
             return None
-        config = self.ctx.config
-        old = self.ctx.pipeline if self.ctx.engine_ready else None
-        detector = old.detector if old is not None else None
-        max_side = old.max_detect_side if old is not None else DEFAULT_MAX_DETECT_SIDE
-        ctx = self.ctx
-        problems: list[str] = []
-
-        def work(control: TaskControl) -> FacePipeline:
-            device = resolve_device(config.device)
-            control.progress(0, 0, f"Loading {Path(source).name}…")
-            embedder = load_embedder(source, device=device)
-            if control.cancelled:
-                raise CancelledError("model switch cancelled; the previous model stays active")
-            with ctx.open_database() as db:
-                Gallery(db).activate_model(
-                    embedder,
-                    progress=lambda done, total: control.progress(done, total, "Re-computing the enrolled faces…"),
-                    cancelled=lambda: control.cancelled,
-                )
-            face_detector = detector or create_detector(config.detector, min_face_size=config.min_face_size,
-                                                        device=str(device))
-            # the small-face route stays as it is
-            resolver = old.resolver if old is not None else load_small_face_resolver(config, device, problems)
-            sr_below_px = old.sr_below_px if old is not None else config.sr_below_px
-            return FacePipeline(face_detector, embedder, max_detect_side=max_side, resolver=resolver,
-                                sr_below_px=sr_below_px)
-
-        def done(pipeline: FacePipeline) -> None:
-            if problems:
-                ctx.resolver_error = "\n".join(problems)
-                for problem in problems:
-                    ctx.notifier.error(SMALL_FACES_TITLE, problem)
-            ctx.set_pipeline(pipeline)
-            ctx.gallery_changed.emit()
-            ctx.notifier.info(MODEL_TITLE, f"now using {pipeline.embedder.name}")
-
-        def failed(exc: BaseException) -> None:
-            ctx.notifier.exception(MODEL_TITLE, exc)
-
-        task = self.ctx.tasks.run(MODEL_TITLE, work, on_done=done, on_failed=failed)
+        task, self.progress_dialog = started
+        task.finished.connect(self._switch_finished)
         self.model_task = task
-        self._show_progress(task)
         self._set_model_buttons()
-        task.finished.connect(self._set_model_buttons)
         return task
 
-    def _show_progress(self, task: Task) -> None:
-        dialog = QProgressDialog("Loading the model…", "Cancel", 0, 0, self)
-        dialog.setWindowTitle(MODEL_TITLE)
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        dialog.setMinimumDuration(0)
-        dialog.setAutoClose(False)
-        dialog.setAutoReset(False)
-        dialog.canceled.connect(task.cancel)
-
-        def progressed(done: int, total: int, text: str) -> None:
-            dialog.setLabelText(text)
-            dialog.setMaximum(max(total, 0))
-            dialog.setValue(min(done, total) if total > 0 else 0)
-
-        def finished() -> None:
-            dialog.canceled.disconnect(task.cancel)
-            dialog.hide()
-            dialog.deleteLater()
-            if self.progress_dialog is dialog:
-                self.progress_dialog = None
-
-        task.progressed.connect(progressed)
-        task.finished.connect(finished)
-        self.progress_dialog = dialog
-        dialog.show()  # not exec(): the GUI keeps running
+    def _switch_finished(self) -> None:
+        self.progress_dialog = None
+        self._set_model_buttons()
 
     def _set_model_buttons(self) -> None:
         running = self.model_task is not None and not self.model_task.done.is_set()
-        for button in (self.default_model_button, self.model_file_button, self.calibrate_button):
+        for button in (self.default_model_button, self.model_file_button):
             button.setEnabled(not running)
+        self.calibrate_button.setEnabled(not self.busy)
+        try:
+            previous = self.ctx.gallery.previous_model()
+        except RollcallError:
+            previous = None
+        self.rollback_button.setText(f"Roll back to {previous.name}" if previous else "Roll back")
+        self.rollback_button.setToolTip("Return to the model that was active before this one" if previous
+                                        else "No earlier model to return to")
+        self.rollback_button.setEnabled(not running and previous is not None)
 
     def _browse_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Recognition model weights", "", MODEL_FILTER)

@@ -34,3 +34,15 @@ def enrol_tiny_faces(gallery, tiny_faces: Path) -> None:
         samples = [face_sample_from(read_image(f), ARCFACE_TEMPLATE.array(), face_size=112.0, sharpness=50.0,
                                     yaw=0.0, det_score=1.0, source=str(f)) for f in sorted(folder.iterdir())]
         gallery.add_person(folder.name, samples, np.eye(len(samples), embedder.dim, dtype=np.float32), model)
+
+
+def tiny_embedder_file(path: Path, seed: int = 0) -> Path:
+    """A small random EdgeFace saved as a Rollcall checkpoint: the model the fine-tuning tests tune."""
+    import torch
+
+    from core.models.checkpoint import make_checkpoint, save_atomic
+    from core.models.edgeface import EdgeFace
+
+    torch.manual_seed(seed)
+    model = EdgeFace(dims=(8, 16, 24, 32), depths=(1, 1, 1, 1), heads=(2, 2, 2, 2), embedding_dim=32)
+    return save_atomic(make_checkpoint(model), path)

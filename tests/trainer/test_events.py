@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import REPO
 from trainer.events import (
-    EVENT_TYPES, SCHEMA_VERSION, CheckpointSaved, Epoch, ErrorEvent, EventError, EventWriter, Finished,
+    EVENT_TYPES, SCHEMA_VERSION, CheckpointSaved, DatasetSummary, Epoch, ErrorEvent, EventError, EventWriter, Finished,
     RunStarted, Step, Validation, WarningEvent, emit, parse_event, to_line,
 )
 
@@ -20,10 +20,16 @@ SAMPLES = [
                start_step=0, total_steps=10),
     Step(step=1, epoch=0, total_steps=10, losses={"l1": 0.5, "total": 0.5}, lr=1e-3, samples_per_s=12.5, eta_s=3.0),
     Epoch(epoch=0, step=5, losses={"total": 0.4}, skipped_batches=1),
+    Step(step=2, epoch=0, total_steps=10, losses={"arcface": 9.1, "alignment": 0.4, "total": 9.2}, lr=3e-5,
+         samples_per_s=20.0, eta_s=2.0, stage=2),
+    Validation(step=5, epoch=0, metrics={"similarity": 0.5, "accuracy": None}, best_metric="similarity",
+               best_value=0.5, is_best=True, stage=1),
     Validation(step=5, epoch=0, metrics={"psnr": 24.0, "identity": 0.9}, best_metric="identity",
                best_value=0.9, is_best=True),
     CheckpointSaved(step=5, path="runs/x/best.pt", tag="best"),
     WarningEvent(message="batch skipped", step=3),
+    DatasetSummary(manifest="runs/ds/manifest.json", split="images", subjects=3, train_subjects=3, val_subjects=3,
+                   train_images=12, val_images=3, dropped_subjects={"Solo": 2}, no_face=1, duplicates=0),
     WarningEvent(message="no step yet"),
     ErrorEvent(message="Lower lr.", error_type="nonfinite_loss", step=4),
     Finished(status="completed", step=10, elapsed_s=1.5, summary={"best": "runs/x/best.pt"}),

@@ -35,18 +35,17 @@ import torch
 import torch.nn.functional as F
 
 from core.models.dsr import DSRNet
-from core.metrics import kfold_accuracy
 from core.models.base import Embedder
 from core.models.loading import load_embedder
 from trainer.config import DSRTrainConfig
-from trainer.events import Epoch, ErrorEvent, Finished, RunStarted, Step, Validation
+from trainer.events import Epoch, Finished, RunStarted, Step, Validation
 from trainer.faces import EmbedderInput, FaceFinder, load_split, make_batch, psnr, ssim, write_split
 from trainer.runner import Run, Throughput, TrainerError, resolve_device, seed_everything
+from trainer.validation import VAL_STREAM, verification_accuracy, verification_pairs
 
 logger = logging.getLogger("trainer.train_dsr")
 
 BEST_METRIC = "identity"
-VAL_STREAM = 7_919  # a fixed sub-stream for validation degradations, never used by training steps
 
 EXIT_OK, EXIT_FAILED, EXIT_STOPPED = 0, 1, 3
 BatchHook = Callable[[int, torch.Tensor], torch.Tensor]  # (step, LR batch) -> LR batch; tests poison batches
@@ -107,31 +106,6 @@ def dsr_losses(sr: torch.Tensor, hr: torch.Tensor, judges: list[Judge],
     losses = {k: v for k, v in losses.items() if weights[k] > 0}
     losses["total"] = sum(weights[k] * v for k, v in losses.items())
     return losses
-
-
-def verification_pairs(subjects: list[str], seed: int, max_pairs: int = 3000) -> tuple[np.ndarray, np.ndarray]:
-    """Index pairs (i, j) of validation faces: every same-person pair (at most max_pairs / 2, a seeded
-    choice) and as many different-person pairs, drawn with a fixed seed; and their labels."""
-    subjects = np.asarray(subjects)
-    i, j = np.triu_indices(len(subjects), k=1)
-    same = subjects[i] == subjects[j]
-    rng = np.random.default_rng([seed, VAL_STREAM])
-    genuine = np.flatnonzero(same)
-    genuine = genuine[np.sort(rng.permutation(len(genuine))[:max_pairs // 2])]
-    impostor = np.flatnonzero(~same)
-    impostor = impostor[np.sort(rng.permutation(len(impostor))[:len(genuine)])]
-    picked = np.concatenate([genuine, impostor])
-    return np.stack([i[picked], j[picked]], axis=1), same[picked]
-
-
-def verification_accuracy(hr: torch.Tensor, low: torch.Tensor, pairs: np.ndarray,
-                          labels: np.ndarray) -> float | None:
-    """10-fold accuracy of pairs scored as cos(HR face i, restored low-res face j), the low-res protocol
-    of bench/lowres.py on the validation people; None without both kinds of pair."""
-    if len(pairs) < 2 or labels.all() or not labels.any():
-        return None
-    scores = (hr[pairs[:, 0]] * low[pairs[:, 1]]).sum(1).numpy()
-    return kfold_accuracy(scores, labels, k=min(10, int(labels.sum()), int((~labels).sum()))).accuracy
 
 
 def run(cfg: DSRTrainConfig, run: Run, batch_hook: BatchHook | None = None) -> int:
@@ -235,19 +209,10 @@ def run(cfg: DSRTrainConfig, run: Run, batch_hook: BatchHook | None = None) -> i
     epoch_sums: dict[str, float] = {}
     epoch_good, epoch_skipped = 0, 0
     if run.resume:
-        ckpt = run.load_last()
-        state = ckpt["extra"]["job_state"]
-        if ckpt.get("arch") != model.arch or ckpt.get("arch_args") != model.arch_args():
-            raise TrainerError(f"{run.last_path} holds a {ckpt.get('arch')} {ckpt.get('arch_args')} model but the "
-                               f"config asks for {model.arch} {model.arch_args()}: start a new run instead")
-        model.load_state_dict(ckpt["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
-        torch.set_rng_state(state["torch_rng"])
-        step, best_value = int(ckpt["step"]), float(state["best_value"])
+        step, state = run.restore(model, optimizer, scaler)
+        best_value = float(state["best_value"])
         bad_validations, nonfinite_run = int(state["bad_validations"]), int(state["nonfinite_run"])
         epoch_sums, epoch_good, epoch_skipped = dict(state["epoch_sums"]), state["epoch_good"], state["epoch_skipped"]
-        logger.info("resuming %s at step %d", run.dir, step)
     run.emit(RunStarted(job="train-dsr", run_dir=str(run.dir), device=str(device), amp=amp, config=cfg.to_dict(),
                         start_step=step, total_steps=total_steps, resumed=run.resume))
 
@@ -310,14 +275,8 @@ def run(cfg: DSRTrainConfig, run: Run, batch_hook: BatchHook | None = None) -> i
             optimizer.zero_grad(set_to_none=True)
             nonfinite_run += 1
             epoch_skipped += 1
-            if nonfinite_run > cfg.max_nonfinite:
-                message = (f"training diverged: {nonfinite_run} batches in a row gave NaN/Inf losses or gradients "
-                           f"(last losses {values}). Lower lr or grad_clip, check the data, and start a new run "
-                           f"(or resume from the last good checkpoint).")
-                logger.error(message)
-                run.emit(ErrorEvent(message=message, error_type="nonfinite_loss", step=step))
+            if run.nonfinite_batch(nonfinite_run, cfg.max_nonfinite, step, values, "Lower lr or grad_clip"):
                 return finish("failed", metrics, EXIT_FAILED)
-            run.warn(f"step {step}: NaN/Inf loss or gradient, batch skipped ({values})", step=step)
         else:
             nonfinite_run = 0
             epoch_good += 1

@@ -1,0 +1,393 @@
+"""finetune: an embedder (EdgeFace family or the dlib ResNet) fine-tuned so that super-resolved small faces
+embed like the sharp ones, in two stages, with an ArcFace head over the training subjects.
+
+Read top to bottom: data, models, optimiser, (resume), the loop, the final evaluation.
+
+Inputs of a step: each face is degraded as in DSR training (`trainer.faces.make_batch`: 12-32 px wide,
+blur, noise, JPEG, mirrored with `flip_prob`), upscaled to 112 px by the frozen DSR (`dsr`; bicubic when
+empty): that is the SR input. Its HR partner is the same face aligned at 112 px.
+
+Losses (a named dict; the total is their weighted sum, `FinetuneConfig.loss_weights(stage)`):
+- arcface: ArcFace cross-entropy (scale `arcface_scale`, margin `arcface_margin`) of emb(SR) over the
+  training subjects;
+- alignment: 1 - cos(emb(SR), emb(HR)). emb(HR) is computed without gradient: the sharp faces are the
+  target the degraded ones move to, not the other way round (pulling HR embeddings towards degraded
+  ones would cost full-resolution accuracy, and invites collapse).
+Stage 1 (`stage1_epochs`): backbone frozen (requires_grad off), head at `head_lr`, arcface only.
+Stage 2 (`stage2_epochs`, at most): everything trains, backbone at `backbone_lr` and head at
+`head_lr_stage2`, cosine decay to `min_lr_ratio`; arcface + alignment.
+Gradients are clipped at `grad_clip`; a NaN/Inf loss or gradient skips the batch (warning event), more
+than `max_nonfinite` in a row stop the run (error event). AMP on CUDA.
+
+Validation at the end of every epoch, under torch.no_grad(), on fixed degraded val faces:
+`loss` (the stage's weighted loss; arcface only over val faces of subjects seen in training),
+`accuracy` (head's top-1 over those faces only: an unseen person cannot be classified), `similarity`
+(mean cos(emb(SR), emb(HR)): the primary metric, it chooses best.pt), `spread` (1 - |mean HR
+embedding|^2: 0 when every face maps to the same point), `verification` (10-fold accuracy of pairs
+scored cos(HR face, SR face), the low-res benchmark's protocol) and `verification_hr` (both sides HR).
+Embedding collapse (similarity > `collapse_similarity` while the spread has fallen below
+`collapse_spread` times the untuned model's) warns and stops the run. The HR guard: a validation whose
+`verification_hr` is more than `max_hr_drop` below the untuned model's is never the best, however high its
+similarity (the similarity also rises when the embeddings merely draw together; a model that knows
+sharp faces worse than before is not worth adopting). `patience` validations without a better similarity stop it early.
+
+At the end, best.pt and the untuned model are compared on the val split at the face widths
+`eval_sizes` (deterministic downscaling, no noise: the benchmark's degradation) and at full resolution:
+`evaluation.json` in the run folder and `summary.evaluation` of the finished event.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from core.degrade import Degradation, degrade_face
+from core.models.loading import load_embedder, load_super_resolver
+from trainer.arcface import ArcFaceHead
+from trainer.config import FinetuneConfig
+from trainer.events import Epoch, Finished, RunStarted, Step, Validation
+from trainer.faces import (
+    ARCFACE_TEMPLATE, HR_SIZE, LR_SIZE, EmbedderInput, Face, FaceFinder, gallery_faces, is_gallery, list_subjects,
+    load_faces, make_batch, manifest_faces, to_tensor,
+)
+from trainer.manifest import is_manifest, load_manifest, split_images
+from trainer.runner import Run, Throughput, TrainerError, resolve_device, seed_everything
+from trainer.validation import VAL_STREAM, verification_accuracy, verification_pairs
+
+logger = logging.getLogger("trainer.finetune")
+
+BEST_METRIC = "similarity"
+EVALUATION_FILENAME = "evaluation.json"
+EXIT_OK, EXIT_FAILED, EXIT_STOPPED = 0, 1, 3
+BatchHook = Callable[[int, torch.Tensor], torch.Tensor]  # (step, LR batch) -> LR batch; tests poison batches
+StepHook = Callable[[int, int], None]  # (step, stage) after each batch; tests look at the parameters
+
+
+def load_data(cfg: FinetuneConfig) -> tuple[list[Face], list[Face], int, str]:
+    """(training faces, validation faces, images without a usable face, split kind) from a manifest, or
+    split here per subject (80/20 of each person's images) from a folder or a gallery."""
+    if is_manifest(cfg.data):
+        manifest = load_manifest(cfg.data)
+        finder = FaceFinder(device="cpu")
+        train, skipped_train = manifest_faces(manifest, "train", finder)
+        val, skipped_val = manifest_faces(manifest, "val", finder, limit=cfg.max_val_images)
+        return train, val, skipped_train + skipped_val, manifest.split
+    if is_gallery(cfg.data):
+        by_subject, skipped = gallery_faces(cfg.data), 0
+    else:
+        subjects = list_subjects(cfg.data)
+        faces, skipped = load_faces(subjects, sorted(subjects), FaceFinder(device="cpu"))
+        by_subject = {}
+        for face in faces:
+            by_subject.setdefault(face.subject, []).append(face)
+    kept = {k: v for k, v in by_subject.items() if len(v) >= cfg.min_images}
+    for name in sorted(set(by_subject) - set(kept)):
+        logger.info("subject %s dropped: %d images, fewer than min_images %d", name, len(by_subject[name]),
+                    cfg.min_images)
+    train, val = split_images(kept, cfg.val_fraction, cfg.seed)
+    return train, val[:cfg.max_val_images or None], skipped, "images"
+
+
+def benchmark_degradation(size: int) -> Degradation:
+    """The low-res benchmark's degradation: downscaling to exactly `size` px, nothing else."""
+    return Degradation(face_px=(float(size), float(size)), blur_prob=0.0, noise_prob=0.0, jpeg_prob=0.0, jitter_px=0.0)
+
+
+def lr_at(step: int, stage1_steps: int, total_steps: int, cfg: FinetuneConfig) -> tuple[float, float]:
+    """(backbone lr, head lr) at `step`: stage 1 constant head_lr (backbone 0); stage 2 cosine decay from
+    (backbone_lr, head_lr_stage2) to min_lr_ratio of them."""
+    if step < stage1_steps:
+        return 0.0, cfg.head_lr
+    span = max(1, total_steps - stage1_steps)
+    progress = min(1.0, (step - stage1_steps) / span)
+    factor = cfg.min_lr_ratio + 0.5 * (1.0 - cfg.min_lr_ratio) * (1.0 + math.cos(math.pi * progress))
+    return cfg.backbone_lr * factor, cfg.head_lr_stage2 * factor
+
+
+def run(cfg: FinetuneConfig, run: Run, batch_hook: BatchHook | None = None, step_hook: StepHook | None = None) -> int:
+    """Train; returns the process exit code (0 done, 1 failed, 3 stopped on request)."""
+    seed_everything(cfg.seed)
+    device = resolve_device(cfg.device)
+    amp = device.type == "cuda"
+
+    # ---- data: per-subject split (same people both sides), labels over the training subjects
+    train_faces, val_faces, skipped, split = load_data(cfg)
+    if skipped:
+        run.warn(f"{skipped} image(s) had no usable face and were skipped")
+    classes = sorted({f.subject for f in train_faces})
+    if len(classes) < 2 or not val_faces:
+        raise TrainerError(f"not enough data in {cfg.data}: {len(classes)} training subject(s), {len(val_faces)} "
+                           f"validation faces. Fine-tuning needs at least 2 people with {cfg.min_images}+ images.")
+    label_of = {name: i for i, name in enumerate(classes)}
+    seen_val = sum(f.subject in label_of for f in val_faces)
+    if split != "images" or seen_val == 0:
+        run.warn("the validation faces belong to people not trained on: classification accuracy cannot be "
+                 "measured (the SR-HR similarity still chooses the best checkpoint). Build the dataset with "
+                 "split: images for a meaningful accuracy.")
+    (run.dir / "split.json").write_text(json.dumps({"split": split, "classes": classes, "train_images": len(train_faces),
+                                                    "val_images": len(val_faces)}, indent=1), encoding="utf-8")
+    logger.info("%d training faces of %d people, %d validation faces (%d of trained people)",
+                len(train_faces), len(classes), len(val_faces), seen_val)
+    batch_size = min(cfg.batch_size, len(train_faces))
+    steps_per_epoch = len(train_faces) // batch_size
+    stage1_steps = cfg.stage1_epochs * steps_per_epoch
+    total_steps = (cfg.stage1_epochs + cfg.stage2_epochs) * steps_per_epoch
+    if cfg.max_steps:
+        total_steps = min(total_steps, cfg.max_steps)
+
+    # ---- models: the embedder being tuned, its ArcFace head, the frozen DSR making the SR inputs
+    embedder = load_embedder(cfg.embedder, device=device)
+    model = embedder.model.to(device)
+    prepare = EmbedderInput(embedder.spec).to(device)
+    head = ArcFaceHead(embedder.dim, len(classes), cfg.arcface_scale, cfg.arcface_margin).to(device)
+    dsr = load_super_resolver(cfg.dsr).to(device).eval().requires_grad_(False) if cfg.dsr.strip() else None
+    optimizer = torch.optim.AdamW([{"params": list(model.parameters()), "name": "backbone"},
+                                   {"params": list(head.parameters()), "name": "head"}],
+                                  lr=cfg.head_lr, weight_decay=cfg.weight_decay)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+
+    def autocast() -> contextlib.AbstractContextManager:
+        return torch.autocast("cuda", dtype=torch.float16) if amp else contextlib.nullcontext()
+
+    @torch.no_grad()
+    def upscale(lr: torch.Tensor) -> torch.Tensor:
+        if dsr is None:
+            return F.interpolate(lr, size=(HR_SIZE, HR_SIZE), mode="bicubic", align_corners=False).clamp(-1, 1)
+        with autocast():
+            return dsr(lr).float().clamp(-1, 1)
+
+    def embed(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+        with autocast():
+            return net(prepare(x)).float()
+
+    def labels_of(faces: list[Face]) -> torch.Tensor:
+        return torch.tensor([label_of.get(f.subject, -1) for f in faces], dtype=torch.long)
+
+    def compute_losses(emb_sr: torch.Tensor, emb_hr: torch.Tensor, labels: torch.Tensor,
+                       weights: dict[str, float]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The named losses, their weighted `total`, and the head's cosines (faces of unseen people are
+        left out of arcface)."""
+        known = labels >= 0
+        arcface, cos = head(emb_sr[known], labels[known]) if known.any() else (emb_sr.sum() * 0.0, None)
+        losses = {"arcface": arcface,
+                  "alignment": 1.0 - F.cosine_similarity(emb_sr, emb_hr.detach(), dim=1).mean()}
+        losses["total"] = sum(weights[k] * v for k, v in losses.items() if weights[k] > 0)
+        return losses, cos
+
+    # ---- validation: fixed degraded faces, SR inputs made once (the DSR is frozen)
+    val_rngs = [np.random.default_rng([cfg.seed, VAL_STREAM, i]) for i in range(len(val_faces))]
+    val_lr, val_hr = make_batch(val_faces, val_rngs)
+    val_sr = torch.cat([upscale(val_lr[i:i + batch_size].to(device)).cpu() for i in range(0, len(val_lr), batch_size)])
+    val_labels = labels_of(val_faces)
+    val_pairs, val_pair_labels = verification_pairs([f.subject for f in val_faces], cfg.seed)
+
+    @torch.no_grad()
+    def embed_all(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(torch.cat([embed(net, x[i:i + batch_size].to(device)).cpu()
+                                      for i in range(0, len(x), batch_size)]), dim=1)
+
+    @torch.no_grad()
+    def validate(stage: int) -> dict[str, float | None]:
+        model.eval()
+        emb_sr, emb_hr = embed_all(model, val_sr), embed_all(model, val_hr)
+        model.train()
+        losses, cos = compute_losses(emb_sr.to(device), emb_hr.to(device), val_labels.to(device),
+                                     cfg.loss_weights(stage))
+        known = val_labels >= 0
+        accuracy = (float((cos.argmax(1).cpu() == val_labels[known]).float().mean()) if cos is not None else None)
+        return {"loss": float(losses["total"]), "accuracy": accuracy,
+                "similarity": float((emb_sr * emb_hr).sum(1).mean()),
+                "spread": float(1.0 - emb_hr.mean(0).norm() ** 2),
+                "verification": verification_accuracy(emb_hr, emb_sr, val_pairs, val_pair_labels),
+                "verification_hr": verification_accuracy(emb_hr, emb_hr, val_pairs, val_pair_labels)}
+
+    # the untuned model's spread and full-resolution verification: what collapse and the HR guard compare with
+    base_hr = embed_all(model, val_hr)
+    base_spread = float(1.0 - base_hr.mean(0).norm() ** 2)
+    base_verification_hr = verification_accuracy(base_hr, base_hr, val_pairs, val_pair_labels)
+
+    # ---- resume: model, head, optimiser, scaler, counters and RNG exactly as they were saved
+    step, best_value, bad_validations, nonfinite_run = 0, -math.inf, 0, 0
+    epoch_sums: dict[str, float] = {}
+    epoch_good, epoch_skipped = 0, 0
+    if run.resume:
+        step, state = run.restore(model, optimizer, scaler)
+        head.load_state_dict(state["head"])
+        best_value = float(state["best_value"])
+        bad_validations, nonfinite_run = int(state["bad_validations"]), int(state["nonfinite_run"])
+        epoch_sums, epoch_good, epoch_skipped = dict(state["epoch_sums"]), state["epoch_good"], state["epoch_skipped"]
+    run.emit(RunStarted(job="finetune", run_dir=str(run.dir), device=str(device), amp=amp, config=cfg.to_dict(),
+                        start_step=step, total_steps=total_steps, resumed=run.resume))
+
+    def job_state() -> dict:
+        return {"head": head.state_dict(), "classes": classes, "optimizer": optimizer.state_dict(),
+                "scaler": scaler.state_dict(), "torch_rng": torch.get_rng_state(), "best_value": best_value,
+                "bad_validations": bad_validations, "nonfinite_run": nonfinite_run, "epoch_sums": dict(epoch_sums),
+                "epoch_good": epoch_good, "epoch_skipped": epoch_skipped, "total_steps": total_steps}
+
+    def finish(status: str, metrics: dict, code: int, evaluation: dict | None = None) -> int:
+        summary = {"best_" + BEST_METRIC: best_value if best_value > -math.inf else None, "metrics": metrics,
+                   "last": str(run.last_path) if run.last_path.exists() else None,
+                   "best": str(run.best_path) if run.best_path.exists() else None,
+                   "embedder": cfg.embedder, "evaluation": evaluation}
+        run.emit(Finished(status=status, step=step, elapsed_s=round(run.elapsed(), 3), summary=summary))
+        return code
+
+    # ---- the loop: one batch per step; stage 1 then stage 2
+    model.train()
+    meter = Throughput(step)
+    metrics: dict = {}
+    status = "completed"
+    stage = 0
+    while step < total_steps:
+        if run.stop.is_set():
+            status = "stopped"
+            break
+        if run.time_up():
+            status = "time_limit"
+            break
+        if stage != (1 if step < stage1_steps else 2):
+            stage = 1 if step < stage1_steps else 2
+            model.requires_grad_(stage == 2)
+            logger.info("stage %d: %s", stage, "head only, backbone frozen" if stage == 1 else "whole model")
+        weights = cfg.loss_weights(stage)
+        epoch, index = divmod(step, steps_per_epoch)
+        order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train_faces))
+        picked = [train_faces[j] for j in order[index * batch_size:(index + 1) * batch_size]]
+        rngs = [np.random.default_rng([cfg.seed, step, i]) for i in range(len(picked))]
+        lr_batch, hr_batch = make_batch(picked, rngs, cfg.flip_prob)
+        if batch_hook is not None:
+            lr_batch = batch_hook(step + 1, lr_batch)
+        sr_batch, hr_batch, labels = upscale(lr_batch.to(device)), hr_batch.to(device), labels_of(picked).to(device)
+        backbone_lr, head_lr = lr_at(step, stage1_steps, total_steps, cfg)
+        optimizer.param_groups[0]["lr"], optimizer.param_groups[1]["lr"] = backbone_lr, head_lr
+
+        with torch.no_grad():
+            emb_hr = embed(model, hr_batch)
+        with contextlib.nullcontext() if stage == 2 else torch.no_grad():
+            emb_sr = embed(model, sr_batch)  # stage 1: the frozen backbone needs no graph
+        losses, _ = compute_losses(emb_sr, emb_hr, labels, weights)
+        finite = bool(torch.isfinite(losses["total"]))
+        if finite:
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(losses["total"]).backward()
+            scaler.unscale_(optimizer)
+            trained = [p for p in (*model.parameters(), *head.parameters()) if p.requires_grad]
+            grad_norm = torch.nn.utils.clip_grad_norm_(trained, cfg.grad_clip or math.inf)
+            finite = amp or bool(torch.isfinite(grad_norm))  # with AMP, the scaler skips overflowing steps
+            if finite:
+                scaler.step(optimizer)
+                scaler.update()
+        step += 1
+        meter.add(len(picked))
+        values = {k: float(v.detach()) for k, v in losses.items()}
+        if step_hook is not None:
+            step_hook(step, stage)
+
+        if not finite:
+            optimizer.zero_grad(set_to_none=True)
+            nonfinite_run += 1
+            epoch_skipped += 1
+            if run.nonfinite_batch(nonfinite_run, cfg.max_nonfinite, step, values, "Lower the learning rates or grad_clip"):
+                return finish("failed", metrics, EXIT_FAILED)
+        else:
+            nonfinite_run = 0
+            epoch_good += 1
+            for k, v in values.items():
+                epoch_sums[k] = epoch_sums.get(k, 0.0) + v
+
+        if finite and (step % cfg.log_every == 0 or step == 1 or step == total_steps):
+            rate, eta = meter.report(step, total_steps)
+            run.emit(Step(step=step, epoch=epoch, total_steps=total_steps, losses=values, lr=head_lr,
+                          samples_per_s=round(rate, 3), eta_s=round(eta, 1), stage=stage))
+            logger.info("stage %d step %d/%d %s lr %.1e/%.1e", stage, step, total_steps,
+                        " ".join(f"{k} {v:.4f}" for k, v in values.items()), backbone_lr, head_lr)
+
+        if step % steps_per_epoch == 0 or step == total_steps:
+            means = {k: v / max(epoch_good, 1) for k, v in epoch_sums.items()}
+            run.emit(Epoch(epoch=epoch, step=step, losses=means, skipped_batches=epoch_skipped, stage=stage))
+            epoch_sums, epoch_good, epoch_skipped = {}, 0, 0
+            metrics = validate(stage)
+            # collapse: every face maps near one point, so SR and HR "match" trivially; never a best
+            collapsed = (metrics["similarity"] > cfg.collapse_similarity
+                         and metrics["spread"] < cfg.collapse_spread * base_spread)
+            # the HR guard: a model that recognises sharp faces worse than the untuned one by more than
+            # max_hr_drop is never the best, however well its SR and HR embeddings agree
+            hr_ok = (cfg.max_hr_drop < 0 or base_verification_hr is None or metrics["verification_hr"] is None
+                     or metrics["verification_hr"] >= base_verification_hr - cfg.max_hr_drop - 1e-9)
+            is_best = not collapsed and hr_ok and metrics[BEST_METRIC] > best_value
+            if not hr_ok and metrics[BEST_METRIC] > best_value:
+                logger.info("step %d: similarity %.4f would be the best, but full-resolution verification fell to "
+                            "%.4f (untuned %.4f, allowed drop %.4f): not kept as best.pt", step,
+                            metrics[BEST_METRIC], metrics["verification_hr"], base_verification_hr, cfg.max_hr_drop)
+            if is_best:
+                best_value, bad_validations = metrics[BEST_METRIC], 0
+            else:
+                bad_validations += 1
+            run.emit(Validation(step=step, epoch=epoch, metrics=metrics, best_metric=BEST_METRIC,
+                                best_value=best_value, is_best=is_best, stage=stage))
+            logger.info("validation (stage %d, step %d): %s", stage, step,
+                        " ".join(f"{k} {v:.4f}" for k, v in metrics.items() if v is not None))
+            if is_best:
+                run.save("best", model, step=step, metrics={**metrics, "stage": stage}, state=job_state())
+            run.save("last", model, step=step, metrics={**metrics, "stage": stage}, state=job_state())
+            if collapsed:
+                kept = "best.pt is from before it" if run.best_path.exists() else "no best.pt was saved"
+                run.warn(f"the embeddings collapsed at step {step}: SR-HR similarity {metrics['similarity']:.4f} "
+                         f"only because the faces of different people became nearly identical (spread "
+                         f"{metrics['spread']:.4f}, untuned {base_spread:.4f}); {kept}. Lower backbone_lr or the "
+                         f"alignment weight.", step=step)
+                status = "early_stopped"
+                break
+            if stage == 2 and cfg.patience and bad_validations >= cfg.patience:
+                status = "early_stopped"
+                break
+
+    # ---- the end: a resumable last.pt, then best.pt against the untuned model on the val split
+    if status in ("stopped", "time_limit") or not run.last_path.exists():
+        run.save("last", model, step=step, metrics=metrics, state=job_state())
+    evaluation = None
+    if status != "stopped" and cfg.eval_sizes and run.best_path.exists():
+        evaluation = final_evaluation(cfg, run, val_faces, val_pairs, val_pair_labels, upscale, embed_all, device)
+    return finish(status, metrics, EXIT_STOPPED if status == "stopped" else EXIT_OK, evaluation)
+
+
+def final_evaluation(cfg: FinetuneConfig, run: Run, faces: list[Face], pairs: np.ndarray, labels: np.ndarray,
+                     upscale: Callable[[torch.Tensor], torch.Tensor],
+                     embed_all: Callable[[torch.nn.Module, torch.Tensor], torch.Tensor],
+                     device: torch.device) -> dict:
+    """Verification accuracy on the val split of the untuned model ("base") and best.pt ("tuned"): HR
+    against HR ("hr") and HR against each face width in eval_sizes super-resolved ("12px", ...)."""
+    base = load_embedder(cfg.embedder, device=device).model
+    tuned = load_embedder(run.best_path, device=device).model
+    hr = to_tensor(np.stack([_aligned_hr(f) for f in faces]))
+    inputs = {"hr": hr}
+    for size in cfg.eval_sizes:
+        degradation = benchmark_degradation(size)
+        lr = to_tensor(np.stack([degrade_face(f.image, f.landmarks, np.random.default_rng(0), LR_SIZE, degradation)
+                                 for f in faces]))
+        inputs[f"{size}px"] = torch.cat([upscale(lr[i:i + 64].to(device)).cpu() for i in range(0, len(lr), 64)])
+    result: dict = {"val_images": len(faces), "pairs": int(len(pairs)), "dsr": cfg.dsr or "bicubic", "models": {}}
+    for name, net in (("base", base), ("tuned", tuned)):
+        net.eval()
+        emb_hr = embed_all(net, hr)
+        result["models"][name] = {key: verification_accuracy(emb_hr, embed_all(net, x), pairs, labels)
+                                  for key, x in inputs.items()}
+    result["models"]["tuned"]["source"] = str(run.best_path)
+    result["models"]["base"]["source"] = cfg.embedder
+    (run.dir / EVALUATION_FILENAME).write_text(json.dumps(result, indent=1), encoding="utf-8")
+    logger.info("final evaluation on the val split: %s", result["models"])
+    return result
+
+
+def _aligned_hr(face: Face) -> np.ndarray:
+    from core.align import align_face
+
+    return align_face(face.image, face.landmarks, ARCFACE_TEMPLATE, HR_SIZE)
