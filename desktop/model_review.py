@@ -175,6 +175,14 @@ def comparison_rows(comparison: Comparison, evaluation: dict | None) -> list[Com
         add(f"Validation split: verification, {size_label(key)}", base.get(key), tuned.get(key), "percent", HIGHER,
             "Accuracy of same/different-person pairs on the run's validation split (a sharp face against a "
             "small one, super-resolved as the run did); the active column is the model the run started from")
+    benchmark = evaluation.get("benchmark") if isinstance(evaluation.get("benchmark"), dict) else None
+    if benchmark and isinstance(benchmark.get("models"), dict):
+        bench_base, bench_tuned = (benchmark["models"].get(k) or {} for k in ("base", "tuned"))
+        name = Path(str(benchmark.get("data", ""))).name or "benchmark"
+        for key in evaluation_keys(benchmark):
+            add(f"Benchmark {name}: verification, {size_label(key)}", bench_base.get(key), bench_tuned.get(key),
+                "percent", HIGHER, "10-fold accuracy of the pairs benchmark given to the run (one image of each pair "
+                "downscaled so its face is that wide); the active column is the model the run started from")
     return rows
 
 

@@ -25,7 +25,7 @@ DSR_LOSSES = ("l1", "identity", "feature")
 DEFAULT_DSR_WEIGHTS = {"l1": 1.0, "identity": 0.6, "feature": 0.18}
 DEFAULT_DSR_ARCH = {"channels": 32, "blocks": 8, "up_channels": 16}
 CONFIG_FILENAME = "config.yaml"
-PATH_KEYS = ("data", "checkpoint", "embedder", "cache_dir", "dsr")
+PATH_KEYS = ("data", "checkpoint", "embedder", "cache_dir", "dsr", "benchmark")
 
 C = TypeVar("C", bound="JobConfig")
 TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
@@ -264,6 +264,10 @@ class FinetuneConfig(JobConfig):
     log_every: int = 10
     max_val_images: int = 0  # cap on validation images (0: all)
     eval_sizes: tuple[int, ...] = (12, 16, 24, 32)  # final low-res evaluation on the val split; empty: none
+    # a pairs benchmark folder (pairs.txt + images/, e.g. ../shared/bench/celeba) also run at the end for the
+    # untuned model and best.pt when it is there (core.lowres_benchmark, sizes eval_sizes); "": none
+    benchmark: str = ""
+    benchmark_detector: str = "mtcnn"  # "mtcnn" or "yunet:PATH"
     collapse_similarity: float = 0.99  # embedding collapse: SR-HR similarity above this ...
     # ... while the spread of the embeddings (1 - |mean embedding|^2) has fallen below this fraction of the
     # untuned model's (relative: dlib's embeddings sit in a narrow cone, EdgeFace's spread out)
@@ -305,6 +309,10 @@ class FinetuneConfig(JobConfig):
         object.__setattr__(self, "eval_sizes", tuple(sorted(set(self.eval_sizes))))
         _check(all(4 <= s <= 112 for s in self.eval_sizes),
                f"eval_sizes must be face widths between 4 and 112 px, got {list(self.eval_sizes)}")
+        kind, _, arg = self.benchmark_detector.partition(":")
+        _check((kind == "mtcnn" and not arg) or (kind == "yunet" and bool(arg.strip())),
+               f"benchmark_detector must be 'mtcnn' or 'yunet:PATH', got '{self.benchmark_detector}'")
+        _check(not self.benchmark.strip() or bool(self.eval_sizes), "benchmark needs eval_sizes (the face widths)")
         _check(self.max_hr_drop < 1.0, f"max_hr_drop must be below 1 (negative: no guard), got {self.max_hr_drop}")
         _check(0.0 < self.collapse_similarity <= 1.0 and 0.0 <= self.collapse_spread < 1.0,
                "collapse_similarity must be in (0, 1] and collapse_spread in [0, 1)")

@@ -50,6 +50,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.errors import ConfigError, RollcallError
+from core.verification import is_pairs_benchmark
 from desktop.config import DEFAULT_SR_BELOW_PX
 from desktop.context import AppContext
 from desktop.model_review import ModelReview, evaluation_keys, is_default_model, run_evaluation, size_label
@@ -286,6 +287,12 @@ class TrainingPage(QWidget):
         self.sr_edit.textEdited.connect(lambda: setattr(self, "_auto_sr", False))
         self.sr_row = self._with_button(self.sr_edit, "File…", self._browse_sr)
         form.addRow("SR inputs from (DSR)", self.sr_row)
+        self.bench_edit = QLineEdit()
+        self.bench_edit.setPlaceholderText("optional: a pairs benchmark folder (pairs.txt and images/)")
+        self.bench_edit.setToolTip("Also compare the untuned and the fine-tuned model on this verification "
+                                   "benchmark at the end (slow: every image is detected and embedded)")
+        self.bench_row = self._with_button(self.bench_edit, "Browse…", self._browse_benchmark)
+        form.addRow("Benchmark", self.bench_row)
         self.stage1_spin = QSpinBox(minimum=0, maximum=100000, value=int(finetune_default("stage1_epochs")))
         self.stage1_spin.setToolTip("Epochs that train only the ArcFace head, the model frozen")
         form.addRow("Stage 1 epochs", self.stage1_spin)
@@ -400,6 +407,11 @@ class TrainingPage(QWidget):
         if self._browse_model_file(self.sr_edit, "DSR checkpoint", "DSR checkpoints (*.pt);;All files (*)"):
             self._auto_sr = False
 
+    def _browse_benchmark(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Pairs benchmark folder", self.bench_edit.text())
+        if folder:
+            self.bench_edit.setText(folder)
+
     def _browse_out(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Output folder", str(Path(self.out_edit.text()).parent))
         if folder:
@@ -419,7 +431,7 @@ class TrainingPage(QWidget):
         finetune = self.job == FINETUNE_JOB
         for field_widget in (self.embedder_row, self.epochs_spin):
             self.form.setRowVisible(field_widget, not finetune)
-        for field_widget in (self.base_row, self.sr_row, self.stage1_spin, self.stage2_spin):
+        for field_widget in (self.base_row, self.sr_row, self.bench_row, self.stage1_spin, self.stage2_spin):
             self.form.setRowVisible(field_widget, finetune)
         self.chart_stack.setCurrentIndex(1 if finetune else 0)
         for i in range(self.chart_stack.count()):  # only the charts shown count for the page's minimum size
@@ -455,7 +467,8 @@ class TrainingPage(QWidget):
         }
         if self.job == FINETUNE_JOB:
             config.update(embedder=self.base_edit.text().strip() or "dlib", dsr=self.sr_edit.text().strip(),
-                          stage1_epochs=self.stage1_spin.value(), stage2_epochs=self.stage2_spin.value())
+                          stage1_epochs=self.stage1_spin.value(), stage2_epochs=self.stage2_spin.value(),
+                          benchmark=self.bench_edit.text().strip())
         else:
             config.update(embedder=self.embedder_edit.text().strip() or "dlib", epochs=self.epochs_spin.value())
         config.update(self.extra_config)
@@ -493,6 +506,10 @@ class TrainingPage(QWidget):
         if dsr and not Path(dsr).is_file():
             return (f"The DSR checkpoint '{dsr}' does not exist. Choose a DSR checkpoint (a super-resolution run's "
                     f"best.pt), or leave the field empty for bicubic upscaling.")
+        benchmark = config.get("benchmark", "") if finetune else ""
+        if benchmark and not is_pairs_benchmark(benchmark):
+            return (f"The benchmark folder '{benchmark}' holds no pairs.txt and images/. Choose a pairs benchmark "
+                    f"folder, or leave the field empty.")
         return ""
 
     def start_training(self) -> bool:
@@ -744,6 +761,10 @@ class TrainingPage(QWidget):
         best = summary.get(key)
         if isinstance(best, (int, float)):
             lines.append(f"{label}: {best:.4f}")
+        if self.run_job == FINETUNE_JOB and summary.get("best_stage") == 1:
+            lines.append("<b>best.pt is from stage 1</b>: no stage-2 model beat the untuned one (on SR–HR similarity "
+                         "without losing sharp-face accuracy), so its backbone is the untuned model; promoting it "
+                         "would change nothing.")
         metrics = summary.get("metrics")
         if isinstance(metrics, dict) and metrics:
             lines.append("Last validation: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()

@@ -51,7 +51,8 @@ EVALUATION = {"val_images": 10, "pairs": 10, "dsr": "",
                          "tuned": {"hr": 0.9, "12px": 0.7, "16px": 0.8, "24px": None, "32px": 0.9, "source": ""}}}
 
 
-def finetune_events(run_dir: Path, best: Path | None, base: str = "dlib", status: str = "completed") -> list:
+def finetune_events(run_dir: Path, best: Path | None, base: str = "dlib", status: str = "completed",
+                    best_stage: int = 2) -> list:
     """A fine-tuning run as the trainer reports it (shape of a real run's events.jsonl): stage 1 for one
     epoch of 2 steps, stage 2 for two epochs, a validation after each epoch, then the final evaluation."""
     events: list = [RunStarted(job="finetune", run_dir=str(run_dir), device="cpu", amp=False, config={},
@@ -70,7 +71,7 @@ def finetune_events(run_dir: Path, best: Path | None, base: str = "dlib", status
                                           "verification_hr": 1.0}))
     evaluation = {**EVALUATION, "models": {"base": {**EVALUATION["models"]["base"], "source": base},
                                            "tuned": {**EVALUATION["models"]["tuned"], "source": str(best)}}}
-    summary = {"best_similarity": 0.32, "metrics": {"similarity": 0.32, "verification": 0.8},
+    summary = {"best_similarity": 0.32, "best_stage": best_stage, "metrics": {"similarity": 0.32, "verification": 0.8},
                "last": str(run_dir / "last.pt"), "embedder": base, "evaluation": evaluation}
     if best is not None:
         summary["best"] = str(best)

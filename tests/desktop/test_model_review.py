@@ -172,3 +172,16 @@ def test_a_run_that_tuned_another_model_says_so(site, qtbot, tmp_path):
     compared(qtbot, review)
     assert "The run fine-tuned dlib, not the active model" in review.note.text()
     assert isinstance(review.best, Path)
+
+
+def test_a_pairs_benchmark_of_the_run_gets_its_own_rows():
+    scores = GalleryScores(1, "m1", 3, 6, 3, 12, 0.6, 0.1, 2.0, 0.2, 0.5, 0.0, 0.1)
+    evaluation = {"val_images": 10, "pairs": 10, "models": {"base": {"hr": 0.9}, "tuned": {"hr": 0.9}},
+                  "benchmark": {"data": "/data/celeba", "models": {"base": {"hr": 0.957, "16px": 0.8295},
+                                                                   "tuned": {"hr": 0.9615, "16px": 0.755}}}}
+    model = ComparisonTableModel()
+    model.set_records(comparison_rows(Comparison(scores, scores), evaluation))
+    rows = {model.data(model.index(r, 0)): (model.data(model.index(r, 1)), model.data(model.index(r, 2)))
+            for r in range(model.rowCount())}
+    assert rows["Benchmark celeba: verification, full resolution"] == ("95.7 %", "96.2 %")
+    assert rows["Benchmark celeba: verification, 16 px faces"] == ("83.0 %", "75.5 %")

@@ -70,6 +70,10 @@ def test_the_form_writes_a_finetune_config_from_the_app_s_models(make_ctx, page_
     page.data_edit.setText(str(manifest))
     page.stage2_spin.setValue(12)
     page.minutes_spin.setValue(7.5)
+    bench = tmp_path / "pairs"
+    (bench / "images").mkdir(parents=True)
+    (bench / "pairs.txt").write_text("a.jpg b.jpg 1\n", encoding="utf-8")
+    page.bench_edit.setText(str(bench))
     commands = []
     page.command_factory = lambda run_dir, resume, minutes: commands.append(
         finetune_command(run_dir, resume, minutes)) or replay_command(finetune_events(run_dir, None))
@@ -80,6 +84,7 @@ def test_the_form_writes_a_finetune_config_from_the_app_s_models(make_ctx, page_
     config = load_config("finetune", tmp_path / "run" / "config.yaml")  # as the trainer reads it
     assert config.data == str(manifest) and config.embedder == base.source and config.dsr == str(dsr)
     assert (config.stage1_epochs, config.stage2_epochs, config.device, config.max_minutes) == (5, 12, "cpu", 7.5)
+    assert config.benchmark == str(bench)
     assert commands[0][-7:] == ["finetune", "--config", str(tmp_path / "run" / "config.yaml"), "--out",
                                 str(tmp_path / "run"), "--max-minutes", "7.5"]
     assert page.job_command(tmp_path / "run", True, None)[-3:] == ["finetune", "--resume", str(tmp_path / "run")]
@@ -117,6 +122,10 @@ def test_bad_fine_tuning_settings_are_refused_before_anything_starts(ctx, page_f
     assert not page.start_training()
     assert "DSR checkpoint" in errors(ctx)[-1] and "gone.pt" in errors(ctx)[-1]
     page.sr_edit.setText("")
+    page.bench_edit.setText(str(tmp_path / "faces"))  # a folder, but no pairs.txt in it
+    assert not page.start_training()
+    assert "holds no pairs.txt" in errors(ctx)[-1]
+    page.bench_edit.setText("")
     page.extra_config = {"stage1_epochs": 0, "stage2_epochs": 0}
     assert not page.start_training()
     assert "stage1_epochs" in errors(ctx)[-1]
@@ -150,7 +159,7 @@ def test_a_replayed_run_fills_both_stages_charts_and_offers_the_comparison(ctx, 
     assert "SR–HR similarity stopped improving" in page.status_label.text()
     summary = page.summary_label.text()
     assert "SR–HR similarity stopped improving" in summary and "Best SR–HR similarity: 0.3200" in summary
-    assert "16 px faces 70.0 % → 80.0 %" in summary
+    assert "16 px faces 70.0 % → 80.0 %" in summary and "best.pt is from stage 1" not in summary
     log = page.log_view.toPlainText()
     assert "[stage] stage 1 of 2" in log and "[stage] stage 2 of 2: the whole model, from step 3" in log
 
@@ -173,3 +182,13 @@ def test_a_run_that_failed_or_has_no_best_offers_nothing(ctx, page_for, qtbot, t
     assert page.state == "completed" and page.review.best is None
     assert not page.review.compare_button.isEnabled() and not page.review.promote_button.isEnabled()
     assert not page.use_model() and "not a DSR" in errors(ctx)[-1]
+
+
+def test_a_best_checkpoint_from_stage_one_is_said_to_be_the_untuned_model(ctx, page_for, qtbot, tmp_path):
+    page = page_for(ctx)
+    run_dir = tmp_path / "run"
+    choose_finetune(page, run_dir)
+    for event in finetune_events(run_dir, None, best_stage=1):
+        page._on_event(event)
+    assert "best.pt is from stage 1" in page.summary_label.text()
+    assert "promoting it would change nothing" in page.summary_label.text()

@@ -118,3 +118,17 @@ def test_the_gallery_is_a_source_and_its_samples_are_referenced_not_copied(tiny_
     assert manifest.from_gallery and len(manifest.subjects("train")) == 3
     assert all(e.ref.startswith("sample:") and e.landmarks is not None for e in manifest.train + manifest.val)
     assert len(manifest.train) == len(manifest.val) == 3
+
+
+def test_dsr_training_reads_a_subject_split_and_refuses_a_per_image_one(five_each, tmp_path):
+    from trainer.faces import load_split
+
+    _, _, subjects = build(five_each, tmp_path / "subjects", split="subjects", val_fraction=0.34)
+    manifest = load_manifest(subjects)
+    train, val, train_faces, val_faces, skipped = load_split(subjects, 0.5, 0)  # the manifest decides, not these
+    assert (train, val) == (manifest.subjects("train"), manifest.subjects("val")) and skipped == 0
+    assert len(train_faces) == len(manifest.train) and len(val_faces) == len(manifest.val)
+    assert {f.subject for f in val_faces}.isdisjoint(f.subject for f in train_faces)
+    _, _, images = build(five_each, tmp_path / "images")
+    with pytest.raises(ConfigError, match="DSR training needs validation people it never trained on"):
+        load_split(images, 0.5, 0)

@@ -107,3 +107,24 @@ def test_eval_lowres_config():
     assert cfg.batch_size == 16
     with pytest.raises(ConfigError, match="unknown key"):
         EvalLowresConfig.from_dict({"data": "f", "epochs": 3})
+
+
+def test_finetune_and_build_dataset_configs_refuse_what_cannot_work():
+    from trainer.config import BuildDatasetConfig, FinetuneConfig
+
+    cfg = FinetuneConfig.from_dict({"data": "ds/manifest.json"})
+    assert (cfg.head_lr, cfg.backbone_lr, cfg.head_lr_stage2, cfg.arcface_scale, cfg.arcface_margin) == \
+        (1e-4, 3e-6, 3e-5, 32.0, 0.3)
+    assert cfg.loss_weights(1) == {"arcface": 1.0, "alignment": 0.0}
+    assert cfg.loss_weights(2) == {"arcface": 1.0, "alignment": 0.3}
+    for bad, message in (({"weights": {"arcface": 0.0}}, "alignment alone collapses"),
+                         ({"weights": {"triplet": 1.0}}, "unknown loss"),
+                         ({"stage1_epochs": 0, "stage2_epochs": 0}, "not both 0"),
+                         ({"benchmark_detector": "yunet"}, "benchmark_detector"),
+                         ({"stage3_epochs": 1}, "unknown key")):
+        with pytest.raises(ConfigError, match=message):
+            FinetuneConfig.from_dict({"data": "x", **bad})
+    with pytest.raises(ConfigError, match="split must be one of images, subjects"):
+        BuildDatasetConfig.from_dict({"data": "x", "split": "people"})
+    with pytest.raises(ConfigError, match="min_images must be at least 2"):
+        BuildDatasetConfig.from_dict({"data": "x", "min_images": 1})

@@ -125,6 +125,7 @@ def test_the_best_checkpoint_is_the_highest_similarity_not_the_last_or_most_accu
     best = max(range(len(sims)), key=sims.__getitem__)
     assert best != len(sims) - 1 and accs[best] < max(accs), f"not a telling run: {sims} {accs}"
     assert [v.is_best for v in validations] == [s > max(sims[:i], default=-2) for i, s in enumerate(sims)]
+    assert events[-1].summary["best_stage"] == validations[best].stage
     ckpt = torch.load(tmp_path / "run" / "best.pt", map_location="cpu", weights_only=True)
     assert ckpt["step"] == validations[best].step and ckpt["metrics"]["similarity"] == pytest.approx(sims[best])
     last = torch.load(tmp_path / "run" / "last.pt", map_location="cpu", weights_only=True)
@@ -220,3 +221,20 @@ def test_a_model_worse_at_full_resolution_than_the_untuned_one_is_never_the_best
     assert [v.metrics["verification_hr"] for v in validations] == [0.9, 0.9]
     assert [v.is_best for v in validations][0] is kept
     assert (tmp_path / "run" / "best.pt").exists() is kept
+
+
+def test_the_final_comparison_runs_a_pairs_benchmark_when_one_is_given(five_each, embedder_file, tiny_pairs,
+                                                                        tmp_path):
+    cfg = config(five_each, embedder_file, benchmark=str(tiny_pairs))
+    code, events = run_in_process(cfg, tmp_path / "run")
+    assert code == 0
+    benchmark = events[-1].summary["evaluation"]["benchmark"]
+    assert benchmark["data"] == str(tiny_pairs)
+    for name in ("base", "tuned"):
+        assert set(benchmark["models"][name]) == {"hr", "16px"}
+        assert all(0.0 <= v <= 1.0 for v in benchmark["models"][name].values())
+    assert any(e.kind == "step" and (e.phase or "").startswith("benchmark:tuned:") for e in events)
+    cfg = config(five_each, embedder_file, benchmark=str(tmp_path / "absent"))
+    code, events = run_in_process(cfg, tmp_path / "run2")
+    assert code == 0 and events[-1].summary["evaluation"]["benchmark"] is None
+    assert any(isinstance(e, WarningEvent) and "absent holds no pairs.txt" in e.message for e in events)

@@ -32,7 +32,8 @@ similarity (the similarity also rises when the embeddings merely draw together; 
 sharp faces worse than before is not worth adopting). `patience` validations without a better similarity stop it early.
 
 At the end, best.pt and the untuned model are compared on the val split at the face widths
-`eval_sizes` (deterministic downscaling, no noise: the benchmark's degradation) and at full resolution:
+`eval_sizes` (deterministic downscaling, no noise: the benchmark's degradation) and at full resolution,
+and on the pairs benchmark `benchmark` when one is given and present (e.g. ../shared/bench/celeba):
 `evaluation.json` in the run folder and `summary.evaluation` of the finished event.
 """
 
@@ -43,6 +44,7 @@ import json
 import logging
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -215,12 +217,13 @@ def run(cfg: FinetuneConfig, run: Run, batch_hook: BatchHook | None = None, step
 
     # ---- resume: model, head, optimiser, scaler, counters and RNG exactly as they were saved
     step, best_value, bad_validations, nonfinite_run = 0, -math.inf, 0, 0
+    best_stage = None  # the stage best.pt comes from (1: the backbone is still the untuned one)
     epoch_sums: dict[str, float] = {}
     epoch_good, epoch_skipped = 0, 0
     if run.resume:
         step, state = run.restore(model, optimizer, scaler)
         head.load_state_dict(state["head"])
-        best_value = float(state["best_value"])
+        best_value, best_stage = float(state["best_value"]), state.get("best_stage")
         bad_validations, nonfinite_run = int(state["bad_validations"]), int(state["nonfinite_run"])
         epoch_sums, epoch_good, epoch_skipped = dict(state["epoch_sums"]), state["epoch_good"], state["epoch_skipped"]
     run.emit(RunStarted(job="finetune", run_dir=str(run.dir), device=str(device), amp=amp, config=cfg.to_dict(),
@@ -229,11 +232,13 @@ def run(cfg: FinetuneConfig, run: Run, batch_hook: BatchHook | None = None, step
     def job_state() -> dict:
         return {"head": head.state_dict(), "classes": classes, "optimizer": optimizer.state_dict(),
                 "scaler": scaler.state_dict(), "torch_rng": torch.get_rng_state(), "best_value": best_value,
+                "best_stage": best_stage,
                 "bad_validations": bad_validations, "nonfinite_run": nonfinite_run, "epoch_sums": dict(epoch_sums),
                 "epoch_good": epoch_good, "epoch_skipped": epoch_skipped, "total_steps": total_steps}
 
     def finish(status: str, metrics: dict, code: int, evaluation: dict | None = None) -> int:
-        summary = {"best_" + BEST_METRIC: best_value if best_value > -math.inf else None, "metrics": metrics,
+        summary = {"best_" + BEST_METRIC: best_value if best_value > -math.inf else None, "best_stage": best_stage,
+                   "metrics": metrics,
                    "last": str(run.last_path) if run.last_path.exists() else None,
                    "best": str(run.best_path) if run.best_path.exists() else None,
                    "embedder": cfg.embedder, "evaluation": evaluation}
@@ -328,7 +333,7 @@ def run(cfg: FinetuneConfig, run: Run, batch_hook: BatchHook | None = None, step
                             "%.4f (untuned %.4f, allowed drop %.4f): not kept as best.pt", step,
                             metrics[BEST_METRIC], metrics["verification_hr"], base_verification_hr, cfg.max_hr_drop)
             if is_best:
-                best_value, bad_validations = metrics[BEST_METRIC], 0
+                best_value, best_stage, bad_validations = metrics[BEST_METRIC], stage, 0
             else:
                 bad_validations += 1
             run.emit(Validation(step=step, epoch=epoch, metrics=metrics, best_metric=BEST_METRIC,
@@ -382,9 +387,45 @@ def final_evaluation(cfg: FinetuneConfig, run: Run, faces: list[Face], pairs: np
                                   for key, x in inputs.items()}
     result["models"]["tuned"]["source"] = str(run.best_path)
     result["models"]["base"]["source"] = cfg.embedder
+    if cfg.benchmark.strip():
+        result["benchmark"] = pairs_benchmark(cfg, run, device)
     (run.dir / EVALUATION_FILENAME).write_text(json.dumps(result, indent=1), encoding="utf-8")
     logger.info("final evaluation on the val split: %s", result["models"])
     return result
+
+
+def pairs_benchmark(cfg: FinetuneConfig, run: Run, device: torch.device) -> dict | None:
+    """The low-resolution pairs benchmark (`core.lowres_benchmark`) of the untuned model and best.pt, with
+    the run's DSR (bicubic without one): {"data", "models": {"base"|"tuned": {"hr", "12px", ...}}} of
+    10-fold accuracies (the DSR method, else bicubic); None when the folder is not there (a warning) or
+    the run was asked to stop meanwhile. Step events (phase "benchmark:base:16px" etc.) report progress."""
+    from core.lowres_benchmark import BenchmarkStopped, LowresSettings, run_benchmark
+    from core.verification import is_pairs_benchmark
+
+    if not is_pairs_benchmark(cfg.benchmark):
+        run.warn(f"the benchmark folder {cfg.benchmark} holds no pairs.txt and images/: skipped")
+        return None
+    out: dict = {"data": cfg.benchmark, "models": {}}
+    for name, model in (("base", cfg.embedder), ("tuned", str(run.best_path))):
+        settings = LowresSettings(data=Path(cfg.benchmark), sizes=cfg.eval_sizes, detector=cfg.benchmark_detector,
+                                  embedder=model, dsr=cfg.dsr or "none", device=str(device))
+
+        def progress(done: int, total: int, phase: str, name: str = name) -> None:
+            if done % 200 == 0 or done == total:
+                run.emit(Step(step=done, epoch=0, total_steps=total, losses={}, lr=0.0, samples_per_s=0.0,
+                              eta_s=0.0, phase=f"benchmark:{name}:{phase}"))
+
+        try:
+            result = run_benchmark(settings, progress=progress, should_stop=run.stop.is_set)
+        except BenchmarkStopped:
+            return None
+        method = "dsr" if cfg.dsr.strip() else "bicubic"
+        sizes = result["sizes"]
+        first = sizes[str(cfg.eval_sizes[0])]
+        out["models"][name] = {"hr": first["hr"]["accuracy"],
+                               **{f"{s}px": sizes[str(s)][method]["accuracy"] for s in cfg.eval_sizes}}
+        logger.info("benchmark %s, %s: %s", cfg.benchmark, name, out["models"][name])
+    return out
 
 
 def _aligned_hr(face: Face) -> np.ndarray:
