@@ -421,13 +421,15 @@ class Gallery:
             if ids:
                 yield person, self._stored_faces(ids)
 
-    def sample_digests(self) -> list[tuple[Person, list[tuple[int, str]]]]:
-        """Every person with (sample id, sha256 of the stored face image) per sample: what a training
-        manifest refers to; read only."""
+    def sample_digests(self) -> list[tuple[Person, list[tuple[int, str, np.ndarray]]]]:
+        """Every person with (sample id, sha256 of the stored face image, landmarks in it) per sample: what a
+        training manifest refers to; read only, no image is decoded."""
         out = []
         for person in self.people():
-            rows = self.db.execute("SELECT id, face_jpeg FROM samples WHERE person_id = ? ORDER BY id", (person.id,))
-            digests = [(r[0], hashlib.sha256(r[1]).hexdigest()) for r in rows]
+            rows = self.db.execute("SELECT id, face_jpeg, landmarks FROM samples WHERE person_id = ? ORDER BY id",
+                                   (person.id,))
+            digests = [(r[0], hashlib.sha256(r[1]).hexdigest(), np.array(json.loads(r[2]), dtype=np.float64))
+                       for r in rows]
             if digests:
                 out.append((person, digests))
         return out

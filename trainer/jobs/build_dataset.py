@@ -13,6 +13,7 @@ taken as aligned) and keep its landmarks; drop subjects with fewer than
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from core.align import ARCFACE_TEMPLATE
@@ -22,7 +23,7 @@ from trainer.config import BuildDatasetConfig
 from trainer.events import DatasetSummary, Finished, RunStarted, Step
 from trainer.faces import HR_SIZE, FaceFinder, is_gallery, list_subjects, open_gallery, split_subjects
 from trainer.manifest import (
-    MANIFEST_FILENAME, SAMPLE_PREFIX, Entry, Manifest, file_sha256, save_manifest, split_images,
+    MANIFEST_FILENAME, SAMPLE_PREFIX, Entry, Manifest, check_no_leak, file_sha256, save_manifest, split_images,
 )
 from trainer.runner import Run, Throughput
 
@@ -40,8 +41,7 @@ def gallery_entries(db_path: str | Path) -> tuple[dict[str, list[Entry]], int]:
     try:
         for person, digests in gallery.sample_digests():
             key = f"{person.id}:{person.name}"
-            faces = gallery.sample_faces([sid for sid, _ in digests])
-            for (sid, digest), (_, landmarks) in zip(digests, faces, strict=True):
+            for sid, digest, landmarks in digests:
                 if digest in seen:
                     duplicates += 1
                     continue
@@ -53,46 +53,43 @@ def gallery_entries(db_path: str | Path) -> tuple[dict[str, list[Entry]], int]:
     return by_subject, duplicates
 
 
-def run(cfg: BuildDatasetConfig, run: Run) -> int:
-    source = Path(cfg.data).resolve()
-    from_gallery = is_gallery(source)
-    subjects = {} if from_gallery else list_subjects(source)
-    total = sum(len(v) for v in subjects.values())
-    run.emit(RunStarted(job="build-dataset", run_dir=str(run.dir), device="cpu", amp=False, config=cfg.to_dict(),
-                        start_step=0, total_steps=total, resumed=False))
+class BuildStopped(Exception):
+    """A stop was requested while the images were being looked at."""
 
-    # ---- every image once: its bytes' hash, and its face
-    duplicates, no_face, done = 0, 0, 0
-    if from_gallery:
+
+ImageProgress = Callable[[int, int], None]  # (images looked at, images in all)
+
+
+def build_manifest(cfg: BuildDatasetConfig, progress: ImageProgress | None = None,
+                   should_stop: Callable[[], bool] | None = None) -> Manifest:
+    """The manifest `cfg` describes (not written): every image hashed and its face found once, small
+    subjects dropped, split, checked for leaks. BuildStopped when `should_stop()` says so."""
+    source = Path(cfg.data).resolve()
+    duplicates, no_face = 0, 0
+    if is_gallery(source):
         by_subject, duplicates = gallery_entries(source)
     else:
-        finder = FaceFinder(device="cpu")
+        subjects = list_subjects(source)
+        total = sum(len(v) for v in subjects.values())
+        finder = FaceFinder(device="cpu") if cfg.find_faces else None
         seen: set[str] = set()
-        by_subject = {}
-        meter = Throughput(0)
+        by_subject = {name: [] for name in subjects}
+        done = 0
         for name, paths in subjects.items():
             for path in paths:
-                if run.stop.is_set():
-                    run.emit(Finished(status="stopped", step=done, elapsed_s=round(run.elapsed(), 3),
-                                      summary={"manifest": None}))
-                    return EXIT_STOPPED
-                done += 1
-                meter.add(1)
-                entry = _image_entry(path, name, source, seen, finder if cfg.find_faces else None)
+                if should_stop is not None and should_stop():
+                    raise BuildStopped(done)
+                entry = _image_entry(path, name, source, seen, finder)
                 if entry == "duplicate":
                     duplicates += 1
                 elif entry is None:
                     no_face += 1
                 else:
-                    by_subject.setdefault(name, []).append(entry)
-                if done % cfg.log_every == 0 or done == total:
-                    rate, eta = meter.report(done, total)
-                    run.emit(Step(step=done, epoch=0, total_steps=total, losses={}, lr=0.0,
-                                  samples_per_s=round(rate, 3), eta_s=round(eta, 1), phase="faces"))
-        for name in subjects:
-            by_subject.setdefault(name, [])
+                    by_subject[name].append(entry)
+                done += 1
+                if progress is not None:
+                    progress(done, total)
 
-    # ---- drop the subjects with too few images, split, check, write
     dropped = {name: len(v) for name, v in by_subject.items() if len(v) < cfg.min_images}
     kept = {name: v for name, v in by_subject.items() if len(v) >= cfg.min_images}
     for name, count in sorted(dropped.items()):
@@ -110,13 +107,40 @@ def run(cfg: BuildDatasetConfig, run: Run) -> int:
     manifest = Manifest(split=cfg.split, source=str(source), seed=cfg.seed, val_fraction=cfg.val_fraction,
                         min_images=cfg.min_images, train=tuple(train), val=tuple(val), dropped=dropped,
                         no_face=no_face, duplicates=duplicates)
-    path = save_manifest(manifest, run.dir / MANIFEST_FILENAME)  # refuses a leaky split
+    check_no_leak(manifest, f"the split of {source}")
+    return manifest
+
+
+def run(cfg: BuildDatasetConfig, run: Run) -> int:
+    source = Path(cfg.data).resolve()
+    total = 0 if is_gallery(source) else sum(len(v) for v in list_subjects(source).values())
+    run.emit(RunStarted(job="build-dataset", run_dir=str(run.dir), device="cpu", amp=False, config=cfg.to_dict(),
+                        start_step=0, total_steps=total, resumed=False))
+    meter = Throughput(0)
+    looked_at = 0
+
+    def progress(done: int, total: int) -> None:
+        nonlocal looked_at
+        looked_at = done
+        meter.add(1)
+        if done % cfg.log_every == 0 or done == total:
+            rate, eta = meter.report(done, total)
+            run.emit(Step(step=done, epoch=0, total_steps=total, losses={}, lr=0.0,
+                          samples_per_s=round(rate, 3), eta_s=round(eta, 1), phase="faces"))
+
+    try:
+        manifest = build_manifest(cfg, progress, run.stop.is_set)
+    except BuildStopped:
+        run.emit(Finished(status="stopped", step=looked_at, elapsed_s=round(run.elapsed(), 3),
+                          summary={"manifest": None}))
+        return EXIT_STOPPED
+    path = save_manifest(manifest, run.dir / MANIFEST_FILENAME)
     summary = manifest.summary()
     logger.info("manifest %s: %d subjects, %d train / %d val images, %d subjects dropped, %d without a face, "
                 "%d duplicates", path, summary["subjects"], summary["train_images"], summary["val_images"],
-                len(dropped), no_face, duplicates)
-    run.emit(DatasetSummary(manifest=str(path), **{k: v for k, v in summary.items()}))
-    run.emit(Finished(status="completed", step=done, elapsed_s=round(run.elapsed(), 3),
+                len(manifest.dropped), manifest.no_face, manifest.duplicates)
+    run.emit(DatasetSummary(manifest=str(path), **summary))
+    run.emit(Finished(status="completed", step=looked_at, elapsed_s=round(run.elapsed(), 3),
                       summary={"manifest": str(path), **summary}))
     return EXIT_OK
 

@@ -53,13 +53,13 @@ import torch.nn.functional as F
 from core.degrade import Degradation, degrade_face
 from core.models.loading import load_embedder, load_super_resolver
 from trainer.arcface import ArcFaceHead
-from trainer.config import FinetuneConfig
+from trainer.config import BuildDatasetConfig, FinetuneConfig
 from trainer.events import Epoch, Finished, RunStarted, Step, Validation
 from trainer.faces import (
-    ARCFACE_TEMPLATE, HR_SIZE, LR_SIZE, EmbedderInput, Face, FaceFinder, gallery_faces, is_gallery, list_subjects,
-    load_faces, make_batch, manifest_faces, to_tensor,
+    ARCFACE_TEMPLATE, HR_SIZE, LR_SIZE, EmbedderInput, Face, FaceFinder, make_batch, manifest_faces, to_tensor,
 )
-from trainer.manifest import is_manifest, load_manifest, split_images
+from trainer.jobs.build_dataset import build_manifest
+from trainer.manifest import is_manifest, load_manifest
 from trainer.runner import Run, Throughput, TrainerError, resolve_device, seed_everything
 from trainer.validation import VAL_STREAM, verification_accuracy, verification_pairs
 
@@ -74,27 +74,17 @@ StepHook = Callable[[int, int], None]  # (step, stage) after each batch; tests l
 
 def load_data(cfg: FinetuneConfig) -> tuple[list[Face], list[Face], int, str]:
     """(training faces, validation faces, images without a usable face, split kind) from a manifest, or
-    split here per subject (80/20 of each person's images) from a folder or a gallery."""
+    from a folder or a gallery split here exactly as build-dataset would (80/20 of each person's images)."""
     if is_manifest(cfg.data):
-        manifest = load_manifest(cfg.data)
-        finder = FaceFinder(device="cpu")
-        train, skipped_train = manifest_faces(manifest, "train", finder)
-        val, skipped_val = manifest_faces(manifest, "val", finder, limit=cfg.max_val_images)
-        return train, val, skipped_train + skipped_val, manifest.split
-    if is_gallery(cfg.data):
-        by_subject, skipped = gallery_faces(cfg.data), 0
+        manifest, no_face = load_manifest(cfg.data), 0
     else:
-        subjects = list_subjects(cfg.data)
-        faces, skipped = load_faces(subjects, sorted(subjects), FaceFinder(device="cpu"))
-        by_subject = {}
-        for face in faces:
-            by_subject.setdefault(face.subject, []).append(face)
-    kept = {k: v for k, v in by_subject.items() if len(v) >= cfg.min_images}
-    for name in sorted(set(by_subject) - set(kept)):
-        logger.info("subject %s dropped: %d images, fewer than min_images %d", name, len(by_subject[name]),
-                    cfg.min_images)
-    train, val = split_images(kept, cfg.val_fraction, cfg.seed)
-    return train, val[:cfg.max_val_images or None], skipped, "images"
+        manifest = build_manifest(BuildDatasetConfig(data=cfg.data, split="images", val_fraction=cfg.val_fraction,
+                                                     min_images=cfg.min_images, seed=cfg.seed))
+        no_face = manifest.no_face
+    finder = FaceFinder(device="cpu")
+    train, skipped_train = manifest_faces(manifest, "train", finder)
+    val, skipped_val = manifest_faces(manifest, "val", finder, limit=cfg.max_val_images)
+    return train, val, no_face + skipped_train + skipped_val, manifest.split
 
 
 def benchmark_degradation(size: int) -> Degradation:
