@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -206,6 +207,45 @@ class Run:
         torch.set_rng_state(state["torch_rng"])
         logger.info("resuming %s at step %d", self.dir, int(ckpt["step"]))
         return int(ckpt["step"]), state
+
+
+@dataclass
+class BatchTally:
+    """What a training loop counts about its batches: the current epoch's loss sums over good batches and
+    its skipped ones, and the NaN/Inf batches in a row. Saved in last.pt's job state under these names."""
+
+    epoch_sums: dict[str, float] = field(default_factory=dict)
+    epoch_good: int = 0
+    epoch_skipped: int = 0
+    nonfinite_run: int = 0
+
+    def good(self, losses: dict[str, float]) -> None:
+        self.nonfinite_run = 0
+        self.epoch_good += 1
+        for k, v in losses.items():
+            self.epoch_sums[k] = self.epoch_sums.get(k, 0.0) + v
+
+    def skipped(self) -> int:
+        """Count a skipped batch; returns how many came in a row."""
+        self.nonfinite_run += 1
+        self.epoch_skipped += 1
+        return self.nonfinite_run
+
+    def end_epoch(self) -> tuple[dict[str, float], int]:
+        """(mean of each loss over the epoch's good batches, batches skipped), and a fresh epoch."""
+        means = {k: v / max(self.epoch_good, 1) for k, v in self.epoch_sums.items()}
+        skipped = self.epoch_skipped
+        self.epoch_sums, self.epoch_good, self.epoch_skipped = {}, 0, 0
+        return means, skipped
+
+    def state(self) -> dict:
+        return {"epoch_sums": dict(self.epoch_sums), "epoch_good": self.epoch_good,
+                "epoch_skipped": self.epoch_skipped, "nonfinite_run": self.nonfinite_run}
+
+    @classmethod
+    def from_state(cls, state: dict) -> BatchTally:
+        return cls(dict(state["epoch_sums"]), int(state["epoch_good"]), int(state["epoch_skipped"]),
+                   int(state["nonfinite_run"]))
 
 
 class Throughput:

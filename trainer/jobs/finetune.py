@@ -60,7 +60,7 @@ from trainer.faces import (
 )
 from trainer.jobs.build_dataset import build_manifest
 from trainer.manifest import is_manifest, load_manifest
-from trainer.runner import Run, Throughput, TrainerError, resolve_device, seed_everything
+from trainer.runner import BatchTally, Run, Throughput, TrainerError, resolve_device, seed_everything
 from trainer.validation import VAL_STREAM, verification_accuracy, verification_pairs
 
 logger = logging.getLogger("trainer.finetune")
@@ -85,6 +85,11 @@ def load_data(cfg: FinetuneConfig) -> tuple[list[Face], list[Face], int, str]:
     train, skipped_train = manifest_faces(manifest, "train", finder)
     val, skipped_val = manifest_faces(manifest, "val", finder, limit=cfg.max_val_images)
     return train, val, no_face + skipped_train + skipped_val, manifest.split
+
+
+def spread(embeddings: torch.Tensor) -> float:
+    """1 - |mean of unit embeddings|^2: the total variance of the embeddings, 0 when all are one point."""
+    return float(1.0 - embeddings.mean(0).norm() ** 2)
 
 
 def benchmark_degradation(size: int) -> Degradation:
@@ -196,35 +201,32 @@ def run(cfg: FinetuneConfig, run: Run, batch_hook: BatchHook | None = None, step
         accuracy = (float((cos.argmax(1).cpu() == val_labels[known]).float().mean()) if cos is not None else None)
         return {"loss": float(losses["total"]), "accuracy": accuracy,
                 "similarity": float((emb_sr * emb_hr).sum(1).mean()),
-                "spread": float(1.0 - emb_hr.mean(0).norm() ** 2),
+                "spread": spread(emb_hr),
                 "verification": verification_accuracy(emb_hr, emb_sr, val_pairs, val_pair_labels),
                 "verification_hr": verification_accuracy(emb_hr, emb_hr, val_pairs, val_pair_labels)}
 
     # the untuned model's spread and full-resolution verification: what collapse and the HR guard compare with
     base_hr = embed_all(model, val_hr)
-    base_spread = float(1.0 - base_hr.mean(0).norm() ** 2)
+    base_spread = spread(base_hr)
     base_verification_hr = verification_accuracy(base_hr, base_hr, val_pairs, val_pair_labels)
 
     # ---- resume: model, head, optimiser, scaler, counters and RNG exactly as they were saved
-    step, best_value, bad_validations, nonfinite_run = 0, -math.inf, 0, 0
+    step, best_value, bad_validations = 0, -math.inf, 0
+    tally = BatchTally()
     best_stage = None  # the stage best.pt comes from (1: the backbone is still the untuned one)
-    epoch_sums: dict[str, float] = {}
-    epoch_good, epoch_skipped = 0, 0
     if run.resume:
         step, state = run.restore(model, optimizer, scaler)
         head.load_state_dict(state["head"])
         best_value, best_stage = float(state["best_value"]), state.get("best_stage")
-        bad_validations, nonfinite_run = int(state["bad_validations"]), int(state["nonfinite_run"])
-        epoch_sums, epoch_good, epoch_skipped = dict(state["epoch_sums"]), state["epoch_good"], state["epoch_skipped"]
+        bad_validations, tally = int(state["bad_validations"]), BatchTally.from_state(state)
     run.emit(RunStarted(job="finetune", run_dir=str(run.dir), device=str(device), amp=amp, config=cfg.to_dict(),
                         start_step=step, total_steps=total_steps, resumed=run.resume))
 
     def job_state() -> dict:
         return {"head": head.state_dict(), "classes": classes, "optimizer": optimizer.state_dict(),
                 "scaler": scaler.state_dict(), "torch_rng": torch.get_rng_state(), "best_value": best_value,
-                "best_stage": best_stage,
-                "bad_validations": bad_validations, "nonfinite_run": nonfinite_run, "epoch_sums": dict(epoch_sums),
-                "epoch_good": epoch_good, "epoch_skipped": epoch_skipped, "total_steps": total_steps}
+                "best_stage": best_stage, "bad_validations": bad_validations, "total_steps": total_steps,
+                **tally.state()}
 
     def finish(status: str, metrics: dict, code: int, evaluation: dict | None = None) -> int:
         summary = {"best_" + BEST_METRIC: best_value if best_value > -math.inf else None, "best_stage": best_stage,
@@ -288,15 +290,10 @@ def run(cfg: FinetuneConfig, run: Run, batch_hook: BatchHook | None = None, step
 
         if not finite:
             optimizer.zero_grad(set_to_none=True)
-            nonfinite_run += 1
-            epoch_skipped += 1
-            if run.nonfinite_batch(nonfinite_run, cfg.max_nonfinite, step, values, "Lower the learning rates or grad_clip"):
+            if run.nonfinite_batch(tally.skipped(), cfg.max_nonfinite, step, values, "Lower the learning rates or grad_clip"):
                 return finish("failed", metrics, EXIT_FAILED)
         else:
-            nonfinite_run = 0
-            epoch_good += 1
-            for k, v in values.items():
-                epoch_sums[k] = epoch_sums.get(k, 0.0) + v
+            tally.good(values)
 
         if finite and (step % cfg.log_every == 0 or step == 1 or step == total_steps):
             rate, eta = meter.report(step, total_steps)
@@ -306,9 +303,8 @@ def run(cfg: FinetuneConfig, run: Run, batch_hook: BatchHook | None = None, step
                         " ".join(f"{k} {v:.4f}" for k, v in values.items()), backbone_lr, head_lr)
 
         if step % steps_per_epoch == 0 or step == total_steps:
-            means = {k: v / max(epoch_good, 1) for k, v in epoch_sums.items()}
-            run.emit(Epoch(epoch=epoch, step=step, losses=means, skipped_batches=epoch_skipped, stage=stage))
-            epoch_sums, epoch_good, epoch_skipped = {}, 0, 0
+            means, skipped_batches = tally.end_epoch()
+            run.emit(Epoch(epoch=epoch, step=step, losses=means, skipped_batches=skipped_batches, stage=stage))
             metrics = validate(stage)
             # collapse: every face maps near one point, so SR and HR "match" trivially; never a best
             collapsed = (metrics["similarity"] > cfg.collapse_similarity

@@ -40,7 +40,7 @@ from core.models.loading import load_embedder
 from trainer.config import DSRTrainConfig
 from trainer.events import Epoch, Finished, RunStarted, Step, Validation
 from trainer.faces import EmbedderInput, FaceFinder, load_split, make_batch, psnr, ssim, write_split
-from trainer.runner import Run, Throughput, TrainerError, resolve_device, seed_everything
+from trainer.runner import BatchTally, Run, Throughput, TrainerError, resolve_device, seed_everything
 from trainer.validation import VAL_STREAM, verification_accuracy, verification_pairs
 
 logger = logging.getLogger("trainer.train_dsr")
@@ -205,22 +205,19 @@ def run(cfg: DSRTrainConfig, run: Run, batch_hook: BatchHook | None = None) -> i
         lambda lr, hr: F.interpolate(lr, size=hr.shape[-2:], mode="bicubic", align_corners=False)))
 
     # ---- resume: model, optimiser, scaler, counters and RNG exactly as they were saved
-    step, best_value, bad_validations, nonfinite_run = 0, -math.inf, 0, 0
-    epoch_sums: dict[str, float] = {}
-    epoch_good, epoch_skipped = 0, 0
+    step, best_value, bad_validations = 0, -math.inf, 0
+    tally = BatchTally()
     if run.resume:
         step, state = run.restore(model, optimizer, scaler)
         best_value = float(state["best_value"])
-        bad_validations, nonfinite_run = int(state["bad_validations"]), int(state["nonfinite_run"])
-        epoch_sums, epoch_good, epoch_skipped = dict(state["epoch_sums"]), state["epoch_good"], state["epoch_skipped"]
+        bad_validations, tally = int(state["bad_validations"]), BatchTally.from_state(state)
     run.emit(RunStarted(job="train-dsr", run_dir=str(run.dir), device=str(device), amp=amp, config=cfg.to_dict(),
                         start_step=step, total_steps=total_steps, resumed=run.resume))
 
     def job_state() -> dict:
         return {"optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(), "torch_rng": torch.get_rng_state(),
-                "best_value": best_value, "bad_validations": bad_validations, "nonfinite_run": nonfinite_run,
-                "epoch_sums": dict(epoch_sums), "epoch_good": epoch_good, "epoch_skipped": epoch_skipped,
-                "total_steps": total_steps}
+                "best_value": best_value, "bad_validations": bad_validations, "total_steps": total_steps,
+                **tally.state()}
 
     def finish(status: str, metrics: dict, code: int) -> int:
         summary = {"best_" + BEST_METRIC: best_value if best_value > -math.inf else None, "metrics": metrics,
@@ -273,15 +270,10 @@ def run(cfg: DSRTrainConfig, run: Run, batch_hook: BatchHook | None = None) -> i
 
         if not finite:
             optimizer.zero_grad(set_to_none=True)
-            nonfinite_run += 1
-            epoch_skipped += 1
-            if run.nonfinite_batch(nonfinite_run, cfg.max_nonfinite, step, values, "Lower lr or grad_clip"):
+            if run.nonfinite_batch(tally.skipped(), cfg.max_nonfinite, step, values, "Lower lr or grad_clip"):
                 return finish("failed", metrics, EXIT_FAILED)
         else:
-            nonfinite_run = 0
-            epoch_good += 1
-            for k, v in values.items():
-                epoch_sums[k] = epoch_sums.get(k, 0.0) + v
+            tally.good(values)
 
         if finite and (step % cfg.log_every == 0 or step == 1 or step == total_steps):
             rate, eta = meter.report(step, total_steps)
@@ -291,9 +283,8 @@ def run(cfg: DSRTrainConfig, run: Run, batch_hook: BatchHook | None = None) -> i
                         " ".join(f"{k} {v:.4f}" for k, v in values.items()), lr_now)
 
         if step % steps_per_epoch == 0:
-            means = {k: v / max(epoch_good, 1) for k, v in epoch_sums.items()}
-            run.emit(Epoch(epoch=epoch, step=step, losses=means, skipped_batches=epoch_skipped))
-            epoch_sums, epoch_good, epoch_skipped = {}, 0, 0
+            means, skipped_batches = tally.end_epoch()
+            run.emit(Epoch(epoch=epoch, step=step, losses=means, skipped_batches=skipped_batches))
 
         if step % val_every == 0 or step == total_steps:
             metrics = validate()
