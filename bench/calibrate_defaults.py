@@ -12,11 +12,11 @@ benchmark set.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
+from bench.common import write_json
 from core.calibration import calibrate
 from core.imageio import IMAGE_SUFFIXES, read_image
 from core.pipeline import build_pipeline
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = row
         print(f"{name:20s} {row}")
     if args.json:
-        args.json.write_text(json.dumps({"data": str(args.data), "detector": args.detector, "models": results}, indent=2) + "\n")
+        write_json(args.json, {"data": str(args.data), "detector": args.detector, "models": results})
     return 0
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from bench.common import write_json
 from trainer.events import Epoch, Finished, RunStarted, Validation, parse_event
 
 SERIES = ("similarity", "accuracy", "verification", "verification_hr")
@@ -115,8 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     result = read_run(args.run_dir)
     print(format_report(result))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=1) + "\n")
+        write_json(args.json, result)
     if args.plot:
         draw_curves(result, args.plot)
     return 0

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench.common import open_main_window, write_json
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -36,24 +38,15 @@ def main() -> None:
     args = parser.parse_args()
 
     from PySide6.QtCore import QElapsedTimer, QTimer
-    from PySide6.QtWidgets import QApplication
 
     from core.enrol import Enroller
     from desktop.config import DesktopConfig
-    from desktop.context import AppContext
-    from desktop.main_window import MainWindow
-    from desktop.notifier import Notifier
-    from desktop.tasks import TaskRunner
 
-    app = QApplication.instance() or QApplication([])
     folder = Path(tempfile.mkdtemp(prefix="rollcall-bench-"))
     config = DesktopConfig(source=str(args.video), file_pace="realtime", detector=args.detector, data_folder=str(folder),
                            min_face_size=args.min_face)
-    notifier = Notifier()
-    ctx = AppContext(config, notifier, TaskRunner(notifier), config_file=folder / "desktop.json")
-    window = MainWindow(ctx)
-    window.resize(1280, 800)
-    window.show()
+    app, ctx, window = open_main_window(folder, config)
+    notifier = ctx.notifier
     load = ctx.load_engine()
     while not load.done.is_set():
         app.processEvents()
@@ -142,7 +135,7 @@ def main() -> None:
         "machine": {"cpus": torch.get_num_threads(), "platform": platform.platform(), "torch": torch.__version__},
     }
     if args.json:
-        args.json.write_text(json.dumps(summary, indent=2))
+        write_json(args.json, summary)
     if errors:
         print("errors:", errors)
 

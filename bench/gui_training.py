@@ -49,6 +49,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.common import open_main_window, write_json
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SINGLETONS = {"None": None, "True": True, "False": False}
 
@@ -138,13 +140,7 @@ def main() -> None:
     os.environ["ROLLCALL_DATA_DIR"] = str(folder / "userdata")  # default run folders land here, not in ~
 
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
-    from PySide6.QtWidgets import QApplication
 
-    from desktop.config import DesktopConfig
-    from desktop.context import AppContext
-    from desktop.main_window import MainWindow
-    from desktop.notifier import Notifier
-    from desktop.tasks import TaskRunner
     from desktop.widgets.line_chart import LineChart
 
     paint_s: dict[str, list[float]] = {}
@@ -157,13 +153,8 @@ def main() -> None:
 
     LineChart.paintEvent = timed_paint  # this process only: times every chart repaint
 
-    app = QApplication.instance() or QApplication([])
-    notifier = Notifier()
-    ctx = AppContext(DesktopConfig(data_folder=str(folder)), notifier, TaskRunner(notifier),
-                     config_file=folder / "desktop.json")
-    window = MainWindow(ctx)
-    window.resize(1280, 800)
-    window.show()
+    app, ctx, window = open_main_window(folder)
+    notifier = ctx.notifier
     page = window.training
     window.tabs.setCurrentWidget(page)
     app.processEvents()
@@ -305,8 +296,7 @@ def main() -> None:
                         "loadavg_before": [round(x, 2) for x in load_before],
                         "loadavg_after": [round(x, 2) for x in load_after]},
         }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(summary, indent=2))
+        write_json(args.json, summary)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)  # no interpreter finalisation: with the refcount bug above it can abort on a lost reference

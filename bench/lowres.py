@@ -22,11 +22,11 @@ size, writes JSON and a PNG plot. Evaluation only: never tune anything on it.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
 
+from bench.common import write_json
 from core.errors import RollcallError
 from core.lowres_benchmark import LowresSettings, draw_plot, format_table, run_benchmark
 
@@ -67,8 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(format_table(result))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        write_json(args.json, result)
     plot = args.plot or (args.json.with_suffix(".png") if args.json else None)
     if plot:
         draw_plot(result, plot)

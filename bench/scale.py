@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from bench.common import write_json
 from core.db import Database
 from core.gallery import FACE_SIZE, FaceSample, Gallery, normalise, now_iso, to_blob
 from core.matching import TemplateIndex
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         db.close()
     print(json.dumps(result, indent=2))
     if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        write_json(args.json, result)
     return 0
 
 

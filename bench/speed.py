@@ -10,7 +10,6 @@ Prints the median and 90th percentile over repeated runs after a warm-up.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import time
@@ -20,6 +19,7 @@ import cv2
 import numpy as np
 import torch
 
+from bench.common import write_json
 from core.detect import create_detector
 from core.imageio import IMAGE_SUFFIXES, read_image
 from core.models.loading import load_embedder
@@ -96,8 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:18s} embed: {single['median_ms']:6.2f} ms/face at batch 1 (p90 {single['p90_ms']:.2f}), "
               f"{batch8['median_ms'] / 8:6.2f} ms/face in a batch of 8")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        write_json(args.json, results)
     return 0
 
 

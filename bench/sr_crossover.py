@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.common import write_json
 from core.lowres_benchmark import LowresSettings, run_benchmark
 from trainer.config import load_config
 from trainer.faces import list_subjects
@@ -81,8 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         entry = result["sizes"][str(size)]
         print(f"{size:5d} " + " ".join(f"{entry[m]['accuracy']:8.4f}" for m in ("direct", "bicubic", "dsr")))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        write_json(args.json, result)
     return 0
 
 

@@ -51,6 +51,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.common import write_json
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOSS_NAMES = ("l1", "identity", "feature", "total")
 VALIDATION_METRICS = (  # 15: train-dsr's with two judges (per-judge identity / verification) and extras
@@ -116,8 +118,7 @@ def main() -> None:
                         "torch": torch.__version__, "loadavg_before": [round(x, 2) for x in load_before],
                         "loadavg_after": [round(x, 2) for x in load_after]},
         }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(summary, indent=2))
+        write_json(args.json, summary)
 
 
 # ---------------------------------------------------------------------------------------------- events

@@ -13,7 +13,6 @@ Prints a table and writes the figures as JSON. Evaluation only: never tune on it
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import platform
 import statistics
@@ -24,10 +23,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench.common import write_json
 from core.imageio import read_image
 from core.pipeline import build_pipeline
 from core.verification import (
-    check_images_exist, check_pair_counts, image_names, largest_face, limit_pairs, pair_metrics, read_pairs,
+    check_images_exist,
+    check_pair_counts,
+    image_names,
+    largest_face,
+    limit_pairs,
+    pair_metrics,
+    read_pairs,
     score_pairs,
 )
 
@@ -149,8 +155,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['auc']:7.4f} {r['no_face']:4d}/{r['images']:<4d}{r['ms_per_image']:7.1f}")
     print(f"stages (ms): {result['stages_ms']}")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        write_json(args.json, result)
     return 0
 
 
