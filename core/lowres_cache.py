@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.digest import file_sha256
+
 logger = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
@@ -50,19 +52,11 @@ class HRPass:
         return sum(e is None for e in self.embeddings.values())
 
 
-def file_digest(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def detector_identity(spec: str) -> str:
     """The detector spec, with a YuNet model file replaced by its digest (so moving it changes nothing)."""
     kind, _, arg = spec.partition(":")
     if kind == "yunet" and arg and Path(arg).is_file():
-        return f"yunet:sha256:{file_digest(arg)}"
+        return f"yunet:sha256:{file_sha256(arg)}"
     return spec
 
 

@@ -17,7 +17,6 @@ there are very many), as `core.calibration` computes them.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -29,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from core.calibration import pair_scores
+from core.digest import file_sha256
 from core.errors import RollcallError
 from core.gallery import Gallery, GalleryError, ModelRecord
 from core.metrics import far_frr_curve
@@ -124,19 +124,12 @@ def install_model_file(source: str | Path, models_dir: str | Path, name: str) ->
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip("._") or "model"
     folder.mkdir(parents=True, exist_ok=True)
 
-    def digest(path: Path) -> str:
-        h = hashlib.sha256()
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        return h.hexdigest()
-
-    wanted = digest(source)
+    wanted = file_sha256(source)
     for n in range(100):
         target = folder / (f"{safe}.pt" if n == 0 else f"{safe}-{n + 1}.pt")
         if not target.exists():
             break
-        if digest(target) == wanted:
+        if file_sha256(target) == wanted:
             return target
     else:
         raise RollcallError(f"{folder} already holds 100 models called {safe}; remove some.")

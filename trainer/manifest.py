@@ -19,7 +19,6 @@ not generalisation.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -93,14 +92,6 @@ class Manifest:
                 "summary": self.summary(), "dropped": dict(sorted(self.dropped.items())),
                 "no_face": self.no_face, "duplicates": self.duplicates,
                 "train": [e.to_dict() for e in self.train], "val": [e.to_dict() for e in self.val]}
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def split_images(by_subject: dict[str, list[Entry]], val_fraction: float, seed: int) -> tuple[list[Entry], list[Entry]]:

@@ -15,7 +15,6 @@ files; a cache that is stale, damaged or does not fit the networks is rebuilt.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import importlib.util
 import io
@@ -34,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.digest import file_sha256
 from core.errors import ModelFileError, ModelPackageMissingError
 from core.paths import user_cache_dir
 
@@ -288,7 +288,7 @@ def cache_path() -> Path:
 
 def _sha256(path: Path) -> str:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return file_sha256(path)
     except FileNotFoundError as exc:
         raise ModelPackageMissingError(PACKAGE, WHAT) from exc
     except OSError as exc:

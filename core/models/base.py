@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from core.align import AlignmentTemplate
+from core.digest import file_sha256
 from core.errors import InvalidImageError
 
 
@@ -67,12 +68,9 @@ def weights_identity(source: str | Path, arch: str, model: torch.nn.Module) -> s
     """sha256 of a model's weights file, or of its architecture name and tensors when it has no file.
     Identifies what a model computes: the gallery keys embeddings by it."""
     path = Path(source) if source else None
-    h = hashlib.sha256()
     if path is not None and path.is_file():
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        return h.hexdigest()
+        return file_sha256(path)
+    h = hashlib.sha256()
     h.update(arch.encode())
     for name, tensor in sorted(model.state_dict().items()):
         h.update(name.encode())

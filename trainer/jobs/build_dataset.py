@@ -17,13 +17,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from core.align import ARCFACE_TEMPLATE
+from core.digest import file_sha256
 from core.errors import ConfigError, ImageReadError
 from core.imageio import read_image
 from trainer.config import BuildDatasetConfig
 from trainer.events import DatasetSummary, Finished, RunStarted, Step
 from trainer.faces import HR_SIZE, FaceFinder, is_gallery, list_subjects, open_gallery, split_subjects
 from trainer.manifest import (
-    MANIFEST_FILENAME, SAMPLE_PREFIX, Entry, Manifest, check_no_leak, file_sha256, save_manifest, split_images,
+    MANIFEST_FILENAME, SAMPLE_PREFIX, Entry, Manifest, check_no_leak, save_manifest, split_images,
 )
 from trainer.runner import Run, Throughput
 
