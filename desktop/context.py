@@ -72,6 +72,13 @@ def load_pipeline(config: DesktopConfig, db: Database, problems: list[str] | Non
             raise RollcallError(f"The active model's file {source} is missing. Copy it back, or choose "
                                 f"another model in Settings.")
         embedder = load_embedder(source, device=device)
+    return pipeline_for(config, embedder, device, problems)
+
+
+def pipeline_for(config: DesktopConfig, embedder, device: torch.device,
+                 problems: list[str] | None = None) -> FacePipeline:
+    """The detector and small-face route the settings ask for, around `embedder` (see
+    `load_small_face_resolver` for `problems`). Slow: call it on a worker thread."""
     detector = create_detector(config.detector, min_face_size=config.min_face_size, device=str(device))
     resolver = load_small_face_resolver(config, device, problems)
     return FacePipeline(detector, embedder, resolver=resolver, sr_below_px=config.sr_below_px)

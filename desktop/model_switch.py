@@ -21,11 +21,10 @@ import torch
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
-from core.detect import create_detector
 from core.gallery import CancelledError, Gallery
 from core.models.base import Embedder
-from core.pipeline import DEFAULT_MAX_DETECT_SIDE, FacePipeline, resolve_device
-from desktop.context import SMALL_FACES_TITLE, AppContext, load_small_face_resolver
+from core.pipeline import FacePipeline, resolve_device
+from desktop.context import SMALL_FACES_TITLE, AppContext, pipeline_for
 from desktop.tasks import Task, TaskControl
 
 SwitchWork = Callable[[TaskControl, Gallery, torch.device], Embedder]
@@ -99,10 +98,7 @@ def start_model_switch(ctx: AppContext, parent: QWidget, title: str, work: Switc
         if old is not None:  # the detector and the small-face route stay as they are
             return FacePipeline(old.detector, embedder, max_detect_side=old.max_detect_side, resolver=old.resolver,
                                 sr_below_px=old.sr_below_px)
-        detector = create_detector(config.detector, min_face_size=config.min_face_size, device=str(device))
-        return FacePipeline(detector, embedder, max_detect_side=DEFAULT_MAX_DETECT_SIDE,
-                            resolver=load_small_face_resolver(config, device, problems),
-                            sr_below_px=config.sr_below_px)
+        return pipeline_for(config, embedder, device, problems)
 
     def done(pipeline: FacePipeline) -> None:
         if problems:
