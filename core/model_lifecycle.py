@@ -33,7 +33,7 @@ from core.errors import RollcallError
 from core.gallery import Gallery, GalleryError, ModelRecord
 from core.metrics import far_frr_curve
 from core.models.base import Embedder
-from core.models.loading import load_embedder
+from core.models.loading import DEFAULT_EMBEDDER, load_embedder
 
 logger = logging.getLogger(__name__)
 
@@ -144,15 +144,10 @@ def install_model_file(source: str | Path, models_dir: str | Path, name: str) ->
     return target
 
 
-def model_file(record: ModelRecord) -> str:
-    """What `load_embedder` needs to rebuild a gallery model ("dlib" for the built-in one)."""
-    return record.source or "dlib"
-
-
 def load_record_model(record: ModelRecord, device: str = "cpu") -> Embedder:
     """The embedder of a gallery model, checked to be the very weights the gallery knows."""
-    source = model_file(record)
-    if source != "dlib" and not Path(source).is_file():
+    source = record.source or DEFAULT_EMBEDDER
+    if source != DEFAULT_EMBEDDER and not Path(source).is_file():
         raise RollcallError(f"The file of model {record.name}, {source}, is missing. Copy it back to roll back.")
     embedder = load_embedder(source, device=device)
     if embedder.identity != record.file_hash:

@@ -32,8 +32,7 @@ from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QLabel, QPushButton, QTa
 from core.gallery import Gallery, ModelRecord
 from core.model_lifecycle import Comparison, GalleryScores, evaluate_candidate, install_model_file, promote
 from core.models.base import Embedder
-from core.models.dlib_resnet import bundled_weights_path
-from core.models.loading import DEFAULT_EMBEDDER, load_embedder
+from core.models.loading import is_default_model, load_embedder
 from core.pipeline import FacePipeline, resolve_device
 from desktop.context import AppContext
 from desktop.model_switch import (
@@ -45,18 +44,13 @@ from desktop.model_switch import (
 )
 from desktop.tables.records import RecordTableModel
 from desktop.tasks import Task, TaskControl
+from trainer.runner import EVALUATION_FILENAME
 
 logger = logging.getLogger(__name__)
 
 COMPARE_TITLE = "Comparing models"
 PROMOTE_TITLE = "Fine-tuned model"
-EVALUATION_FILENAME = "evaluation.json"  # trainer/jobs/finetune.py writes it into the run folder
 HIGHER, LOWER = 1, -1  # which way is better for a row
-
-
-def is_default_model(source: str) -> bool:
-    """The built-in dlib model, named either way ("dlib", or its bundled weights file)."""
-    return not source or source == DEFAULT_EMBEDDER or Path(source) == bundled_weights_path()
 
 
 def same_model_file(a: str, b: str) -> bool:

@@ -34,6 +34,7 @@ logger = logging.getLogger("trainer")
 EVENTS_FILENAME = "events.jsonl"
 LAST_FILENAME = "last.pt"
 BEST_FILENAME = "best.pt"
+EVALUATION_FILENAME = "evaluation.json"  # finetune: the tuned model against the untuned one
 
 
 class TrainerError(RollcallError):

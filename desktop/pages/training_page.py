@@ -50,10 +50,11 @@ from PySide6.QtWidgets import (
 )
 
 from core.errors import ConfigError, RollcallError
+from core.models.loading import is_default_model
 from core.verification import is_pairs_benchmark
 from desktop.config import DEFAULT_SR_BELOW_PX
 from desktop.context import AppContext
-from desktop.model_review import ModelReview, evaluation_keys, is_default_model, run_evaluation, size_label
+from desktop.model_review import ModelReview, evaluation_keys, run_evaluation, size_label
 from desktop.trainer_process import (
     DSR_JOB,
     EXIT_MEANINGS,

@@ -60,13 +60,12 @@ from trainer.faces import (
 )
 from trainer.jobs.build_dataset import build_manifest
 from trainer.manifest import is_manifest, load_manifest
-from trainer.runner import BatchTally, Run, Throughput, TrainerError, resolve_device, seed_everything
+from trainer.runner import EVALUATION_FILENAME, BatchTally, Run, Throughput, TrainerError, resolve_device, seed_everything
 from trainer.validation import VAL_STREAM, verification_accuracy, verification_pairs
 
 logger = logging.getLogger("trainer.finetune")
 
 BEST_METRIC = "similarity"
-EVALUATION_FILENAME = "evaluation.json"
 EXIT_OK, EXIT_FAILED, EXIT_STOPPED = 0, 1, 3
 BatchHook = Callable[[int, torch.Tensor], torch.Tensor]  # (step, LR batch) -> LR batch; tests poison batches
 StepHook = Callable[[int, int], None]  # (step, stage) after each batch; tests look at the parameters
