@@ -210,6 +210,24 @@ class Run:
         return int(ckpt["step"]), state
 
 
+def optimizer_step(total: torch.Tensor, params: list[torch.nn.Parameter], optimizer: torch.optim.Optimizer,
+                   scaler: torch.amp.GradScaler, grad_clip: float, amp: bool) -> bool:
+    """Backward pass, gradient clipping at `grad_clip` (0: none) and the optimiser step, unless the loss or
+    (without AMP) the gradient is NaN/Inf; returns whether the batch counted. With AMP an overflowing
+    gradient is the scaler's business: it skips the step and lowers its scale."""
+    if not bool(torch.isfinite(total)):
+        return False
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(total).backward()
+    scaler.unscale_(optimizer)
+    grad_norm = torch.nn.utils.clip_grad_norm_(params, grad_clip or math.inf)
+    if not (amp or bool(torch.isfinite(grad_norm))):
+        return False
+    scaler.step(optimizer)
+    scaler.update()
+    return True
+
+
 @dataclass
 class BatchTally:
     """What a training loop counts about its batches: the current epoch's loss sums over good batches and

@@ -60,7 +60,9 @@ from trainer.faces import (
 )
 from trainer.jobs.build_dataset import build_manifest
 from trainer.manifest import is_manifest, load_manifest
-from trainer.runner import EVALUATION_FILENAME, BatchTally, Run, Throughput, TrainerError, resolve_device, seed_everything
+from trainer.runner import (
+    EVALUATION_FILENAME, BatchTally, Run, Throughput, TrainerError, optimizer_step, resolve_device, seed_everything,
+)
 from trainer.validation import VAL_STREAM, verification_accuracy, verification_pairs
 
 logger = logging.getLogger("trainer.finetune")
@@ -270,17 +272,8 @@ def run(cfg: FinetuneConfig, run: Run, batch_hook: BatchHook | None = None, step
         with contextlib.nullcontext() if stage == 2 else torch.no_grad():
             emb_sr = embed(model, sr_batch)  # stage 1: the frozen backbone needs no graph
         losses, _ = compute_losses(emb_sr, emb_hr, labels, weights)
-        finite = bool(torch.isfinite(losses["total"]))
-        if finite:
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(losses["total"]).backward()
-            scaler.unscale_(optimizer)
-            trained = [p for p in (*model.parameters(), *head.parameters()) if p.requires_grad]
-            grad_norm = torch.nn.utils.clip_grad_norm_(trained, cfg.grad_clip or math.inf)
-            finite = amp or bool(torch.isfinite(grad_norm))  # with AMP, the scaler skips overflowing steps
-            if finite:
-                scaler.step(optimizer)
-                scaler.update()
+        trained = [p for p in (*model.parameters(), *head.parameters()) if p.requires_grad]
+        finite = optimizer_step(losses["total"], trained, optimizer, scaler, cfg.grad_clip, amp)
         step += 1
         meter.add(len(picked))
         values = {k: float(v.detach()) for k, v in losses.items()}

@@ -40,7 +40,9 @@ from core.models.loading import load_embedder
 from trainer.config import DSRTrainConfig
 from trainer.events import Epoch, Finished, RunStarted, Step, Validation
 from trainer.faces import EmbedderInput, FaceFinder, load_split, make_batch, psnr, ssim, write_split
-from trainer.runner import BatchTally, Run, Throughput, TrainerError, resolve_device, seed_everything
+from trainer.runner import (
+    BatchTally, Run, Throughput, TrainerError, optimizer_step, resolve_device, seed_everything,
+)
 from trainer.validation import VAL_STREAM, verification_accuracy, verification_pairs
 
 logger = logging.getLogger("trainer.train_dsr")
@@ -253,17 +255,7 @@ def run(cfg: DSRTrainConfig, run: Run, batch_hook: BatchHook | None = None) -> i
         with autocast():
             sr = model(lr_batch)
             losses = compute_losses(sr.float(), hr_batch)
-        finite = bool(torch.isfinite(losses["total"]))
-        if finite:
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(losses["total"]).backward()
-            scaler.unscale_(optimizer)
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or math.inf)
-            # with AMP, an overflowing gradient is the scaler's business (it skips the step and lowers the scale)
-            finite = amp or bool(torch.isfinite(grad_norm))
-            if finite:
-                scaler.step(optimizer)
-                scaler.update()
+        finite = optimizer_step(losses["total"], list(model.parameters()), optimizer, scaler, cfg.grad_clip, amp)
         step += 1
         meter.add(len(picked))
         values = {k: float(v.detach()) for k, v in losses.items()}
