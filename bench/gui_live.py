@@ -48,10 +48,9 @@ def main() -> None:
     app, ctx, window = open_main_window(folder, config)
     notifier = ctx.notifier
     load = ctx.load_engine()
-    while not load.done.is_set():
+    while not load.settled:
         app.processEvents()
         time.sleep(0.01)
-    app.processEvents()
     enroller = Enroller(ctx.pipeline, ctx.gallery)
     for item in args.enrol:
         name, photo = item.split("=", 1)

@@ -106,7 +106,7 @@ def main() -> None:
     window.resize(*SIZE)
     window.show()
     load = ctx.load_engine()
-    wait(load.done.is_set, "the models")
+    wait(lambda: load.settled, "the models")
 
     # Who is who in the clip, from the reference photos, in a gallery that is thrown away.
     pipeline = ctx.pipeline
@@ -182,7 +182,7 @@ def main() -> None:
     # Settings: the calibration curve of this small gallery.
     window.tabs.setCurrentWidget(window.settings)
     task = window.settings.calibrate()
-    wait(task.done.is_set, "the calibration")
+    wait(lambda: task.settled, "the calibration")
     shot("settings")
 
     window.tabs.setCurrentWidget(window.training)
@@ -192,7 +192,7 @@ def main() -> None:
     if args.finetune_run:
         replay_run(window.training, args.finetune_run)
         task = window.training.review.compare()
-        wait(task.done.is_set, "the comparison with the active model")
+        wait(lambda: task.settled, "the comparison with the active model")
         shot("training_finetune")
     errors = [f"{n.title}: {n.text}" for n in notifier.history if n.level == "error"]
     window.close()

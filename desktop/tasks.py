@@ -34,13 +34,19 @@ class TaskControl:
 
 
 class Task(QObject):
-    """Handle of one background job; its signals arrive on the GUI thread."""
+    """Handle of one background job; its signals arrive on the GUI thread.
+
+    `done` is set on the worker thread before the outcome (succeeded / failed / cancelled) is
+    emitted, so a handler of the outcome that asks "is this task still running?" gets no.
+    `settled` turns true on the GUI thread once the handlers of the outcome and of `finished` have
+    all run (for code that waits on a task, such as the screenshot script)."""
 
     progressed = Signal(int, int, str)
     succeeded = Signal(object)
     failed = Signal(object)  # the exception
     cancelled = Signal()
     finished = Signal()  # after succeeded / failed / cancelled
+    ended = Signal()  # after every handler of finished (events from one thread arrive in order)
 
     def __init__(self, title: str) -> None:
         super().__init__()
@@ -49,6 +55,11 @@ class Task(QObject):
         self.done = threading.Event()
         self.result: Any = None
         self.error: BaseException | None = None
+        self.settled = False
+        self.ended.connect(self._settle)
+
+    def _settle(self) -> None:
+        self.settled = True
 
     def cancel(self) -> None:
         self.cancel_requested.set()
@@ -65,15 +76,17 @@ class _Runnable(QRunnable):
         try:
             task.result = self.fn(TaskControl(task))
         except CancelledError:
+            task.done.set()
             task.cancelled.emit()
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the GUI
             task.error = exc
+            task.done.set()
             task.failed.emit(exc)
         else:
-            task.succeeded.emit(task.result)
-        finally:
             task.done.set()
-            task.finished.emit()
+            task.succeeded.emit(task.result)
+        task.finished.emit()
+        task.ended.emit()
 
 
 class TaskRunner(QObject):
@@ -103,7 +116,7 @@ class TaskRunner(QObject):
         task.failed.connect(on_failed if on_failed is not None else (lambda exc: self.notifier.exception(title, exc)))
         task.cancelled.connect(lambda: self.notifier.info(title, "cancelled"))
         self.running.add(task)
-        task.finished.connect(lambda: self.running.discard(task))
+        task.ended.connect(lambda: self.running.discard(task))
         self._pending.append(_Runnable(task, fn))
         QTimer.singleShot(0, self._start_pending)
         return task
@@ -112,6 +125,11 @@ class TaskRunner(QObject):
         pending, self._pending = self._pending, []
         for runnable in pending:
             self.pool.start(runnable)
+
+    @property
+    def idle(self) -> bool:
+        """No task is waiting to start or running, and every finished task's handlers have run."""
+        return not self._pending and not self.running
 
     def wait(self, timeout_ms: int = 30000) -> bool:
         """Block until every task finished (for shutdown and tests)."""

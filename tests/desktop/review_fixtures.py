@@ -86,7 +86,4 @@ def replay_command(events: list) -> list[str]:
 
 def wait_task(qtbot, task, timeout: int = TIMEOUT) -> None:
     """Until the background task ended and its queued signals (result, finished) arrived."""
-    finished = []
-    task.finished.connect(lambda: finished.append(True))
-    qtbot.waitUntil(lambda: bool(finished), timeout=timeout)
-    qtbot.wait(10)
+    qtbot.waitUntil(lambda: task.settled, timeout=timeout)

@@ -150,9 +150,7 @@ def test_filters_narrow_the_table(ctx, page, people) -> None:
 
 def finish(qtbot, task):
     """Wait for a background task and for its results to reach the GUI thread."""
-    finished = []
-    task.finished.connect(lambda: finished.append(True))
-    qtbot.waitUntil(lambda: bool(finished), timeout=10_000)
+    qtbot.waitUntil(lambda: task.settled, timeout=10_000)
     return task
 
 

@@ -44,8 +44,8 @@ def refs() -> Path:
 
 
 def wait_idle(page: SettingsPage, qtbot) -> None:
-    qtbot.waitUntil(lambda: not page.busy, timeout=TIMEOUT)
-    qtbot.wait(10)  # let the queued finished/succeeded signals arrive
+    # the page's tasks ended and their results reached the page (and any task they started, too)
+    qtbot.waitUntil(lambda: not page.busy and page.ctx.tasks.idle, timeout=TIMEOUT)
 
 
 def recognise(ctx, photo: Path) -> int | None:

@@ -18,13 +18,21 @@ def test_results_and_progress_arrive_on_the_gui_thread(qtbot) -> None:
             control.progress(i + 1, 3, "step")
         return threading.get_ident()
 
-    task = runner.run("count", work, on_done=lambda r: seen.append(("done", r, threading.get_ident())),
+    def on_done(result) -> None:
+        # a handler of the outcome already sees the task as done (so "is it still running?" says no)
+        seen.append(("done", result, threading.get_ident(), task.done.is_set()))
+
+    task = runner.run("count", work, on_done=on_done,
                       on_progress=lambda d, t, text: seen.append(("progress", d, threading.get_ident())))
-    qtbot.waitUntil(lambda: any(s[0] == "done" for s in seen), timeout=5000)
-    done = [s for s in seen if s[0] == "done"][0]
-    assert done[1] != gui and done[2] == gui  # ran on a pool thread, reported on the GUI thread
+    task.finished.connect(lambda: seen.append(("finished",)))  # a listener connected after run()
+    assert not task.settled and not runner.idle
+    qtbot.waitUntil(lambda: task.settled, timeout=5000)
+    assert runner.idle
+    done = [s for s in seen if s[0] == "done"]
+    assert len(done) == 1 and seen[-1] == ("finished",)  # settled only after every handler ran
+    assert done[0][1] != gui and done[0][2] == gui  # ran on a pool thread, reported on the GUI thread
+    assert done[0][3] is True
     assert [s[1] for s in seen if s[0] == "progress"] == [1, 2, 3]
-    assert task.done.is_set()
 
 
 def test_a_task_that_fails_at_once_still_reaches_late_listeners(qtbot) -> None:
