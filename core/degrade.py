@@ -83,7 +83,22 @@ class Degradation:
     noise_sigma: tuple[float, float] = (1.0, 8.0)  # grey levels
     jpeg_prob: float = 0.5
     jpeg_quality: tuple[int, int] = (40, 95)
-    jitter_px: float = 0.5  # std of each landmark's shift, low-res pixels (detector error at low res)
+    # The detector's landmark error on small faces, in low-res pixels: each landmark moves by its own
+    # N(0, jitter_px) and all five together by N(0, shift_px) per axis. Defaults: MTCNN's (the app's
+    # default detector); see LANDMARK_NOISE.
+    jitter_px: float = 0.4
+    shift_px: float = 0.5
+
+
+# (jitter_px, shift_px) of each detector, measured on 12-32 px faces of training photos against the same
+# detector's full-resolution landmarks (`python -m bench.landmark_error`; docs/BENCHMARKS.md, "Landmark
+# error on small faces"): root mean square spread of each point around the five's mean, and of that mean.
+LANDMARK_NOISE = {"mtcnn": (0.4, 0.5), "yunet": (0.8, 1.2)}
+
+
+def landmark_noise(detector: str) -> tuple[float, float]:
+    """(jitter_px, shift_px) for a detector spec ("mtcnn", "yunet:PATH"); MTCNN's for one not measured."""
+    return LANDMARK_NOISE.get(detector.split(":", 1)[0].strip().lower(), LANDMARK_NOISE["mtcnn"])
 
 
 def degrade_face(
@@ -98,7 +113,7 @@ def degrade_face(
 
     Steps, in order: cut a generous region around the face; shrink it with area
     interpolation so the face is U(face_px) wide; Gaussian blur; Gaussian noise;
-    JPEG round trip; jitter the landmarks; align with `align_face` exactly as the
+    JPEG round trip; move the landmarks (each, and all together); align with `align_face` exactly as the
     pipeline aligns a small face. Same `rng` state in, same crop out.
     The matching high-res target is `align_face(image, landmarks, template, 112)`.
     """
@@ -122,6 +137,8 @@ def degrade_face(
             small = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).reshape(small.shape)
     if params.jitter_px > 0:
         small_lm = small_lm + rng.normal(0.0, params.jitter_px, small_lm.shape)
+    if params.shift_px > 0:
+        small_lm = small_lm + rng.normal(0.0, params.shift_px, (1, 2))
     return align_face(small, small_lm, template, out_size)
 
 

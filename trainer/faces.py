@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from core.align import ARCFACE_TEMPLATE, AlignmentTemplate, align_face, similarity_transform
-from core.degrade import degrade_face, downscale_face, face_width
+from core.degrade import Degradation, degrade_face, downscale_face, face_width
 from core.errors import ConfigError, ImageReadError, RollcallError
 from core.imageio import read_image
 from core.models.base import InputSpec
@@ -244,19 +244,20 @@ def mirrored(face: Face) -> Face:
     return Face(np.ascontiguousarray(face.image[:, ::-1]), lm, face.subject, face.source)
 
 
-def make_pair(face: Face, rng: np.random.Generator, flip_prob: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def make_pair(face: Face, rng: np.random.Generator, flip_prob: float = 0.0,
+              degradation: Degradation = Degradation()) -> tuple[np.ndarray, np.ndarray]:
     """(LR 28x28, HR 112x112) aligned BGR uint8 crops of one face, mirrored with probability `flip_prob`;
     same rng state, same pair."""
     if flip_prob > 0 and rng.random() < flip_prob:
         face = mirrored(face)
-    lr = degrade_face(face.image, face.landmarks, rng, out_size=LR_SIZE)
+    lr = degrade_face(face.image, face.landmarks, rng, out_size=LR_SIZE, params=degradation)
     hr = align_face(face.image, face.landmarks, ARCFACE_TEMPLATE, HR_SIZE)
     return lr, hr
 
 
-def make_batch(faces: list[Face], rngs: list[np.random.Generator],
-               flip_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-    pairs = [make_pair(f, r, flip_prob) for f, r in zip(faces, rngs, strict=True)]
+def make_batch(faces: list[Face], rngs: list[np.random.Generator], flip_prob: float = 0.0,
+               degradation: Degradation = Degradation()) -> tuple[torch.Tensor, torch.Tensor]:
+    pairs = [make_pair(f, r, flip_prob, degradation) for f, r in zip(faces, rngs, strict=True)]
     return to_tensor(np.stack([p[0] for p in pairs])), to_tensor(np.stack([p[1] for p in pairs]))
 
 

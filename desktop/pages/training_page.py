@@ -49,6 +49,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.degrade import landmark_noise
 from core.errors import ConfigError, RollcallError
 from core.models.loading import is_default_model
 from core.verification import is_pairs_benchmark
@@ -461,10 +462,14 @@ class TrainingPage(QWidget):
     def form_config(self) -> dict:
         """The config the form describes (plus `extra_config`)."""
         from_gallery = self.source_combo.currentData() == SOURCE_GALLERY
+        # the training faces get the landmark error of the detector the app finds faces with
+        jitter_px, shift_px = landmark_noise(self.ctx.config.detector)
         config = {
             "data": str(self.ctx.db_path) if from_gallery else self.data_edit.text().strip(),
             "device": self.device_combo.currentData(),
             "max_minutes": float(self.minutes_spin.value()),
+            "landmark_jitter_px": jitter_px,
+            "landmark_shift_px": shift_px,
         }
         if self.job == FINETUNE_JOB:
             config.update(embedder=self.base_edit.text().strip() or "dlib", dsr=self.sr_edit.text().strip(),

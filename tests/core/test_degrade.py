@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.align import ARCFACE_TEMPLATE
-from core.degrade import Degradation, degrade_face, downscale_face, face_width, training_pair
+from core.degrade import Degradation, degrade_face, downscale_face, face_width, landmark_noise, training_pair
 
 
 def _face_image(face_px: float = 200.0) -> tuple[np.ndarray, np.ndarray]:
@@ -55,11 +55,43 @@ def test_training_degradation_is_seeded_and_keeps_layout() -> None:
 def test_every_step_can_be_forced() -> None:
     image, lm = _face_image(180)
     always = Degradation(face_px=(16, 16), blur_prob=1, noise_prob=1, jpeg_prob=1, jitter_px=0.5)
-    never = Degradation(face_px=(16, 16), blur_prob=0, noise_prob=0, jpeg_prob=0, jitter_px=0)
+    never = Degradation(face_px=(16, 16), blur_prob=0, noise_prob=0, jpeg_prob=0, jitter_px=0, shift_px=0)
     rng = np.random.default_rng(0)
     a = degrade_face(image, lm, rng, params=always)
     b = degrade_face(image, lm, np.random.default_rng(0), params=never)
     assert a.shape == b.shape == (28, 28, 3) and not np.array_equal(a, b)
+
+
+def _aligned_landmarks(monkeypatch, params: Degradation, seed: int) -> np.ndarray:
+    """The low-res landmarks degrade_face aligns the crop with."""
+    import core.degrade
+
+    seen = []
+    real = core.degrade.align_face
+    monkeypatch.setattr(core.degrade, "align_face", lambda img, lm, *a: seen.append(np.array(lm)) or real(img, lm, *a))
+    image, lm = _face_image(180)
+    degrade_face(image, lm, np.random.default_rng(seed), params=params)
+    return seen[-1]
+
+
+def test_landmarks_move_each_and_all_together(monkeypatch) -> None:
+    off = Degradation(face_px=(16, 16), blur_prob=0, noise_prob=0, jpeg_prob=0, jitter_px=0, shift_px=0)
+    exact = _aligned_landmarks(monkeypatch, off, 0)
+    shifted = [_aligned_landmarks(monkeypatch, Degradation(**{**off.__dict__, "shift_px": 1.2}), s) - exact
+               for s in range(200)]
+    for moved in shifted:  # the whole face moves: the same offset for all five points
+        assert np.allclose(moved, moved[0])
+    offsets = np.array([m[0] for m in shifted])
+    assert 0.9 < offsets.std() < 1.5  # per axis, about shift_px
+    jittered = _aligned_landmarks(monkeypatch, Degradation(**{**off.__dict__, "jitter_px": 0.8}), 0) - exact
+    assert not np.allclose(jittered, jittered[0])  # each point moves on its own
+    assert Degradation().shift_px > 0 and Degradation().jitter_px > 0  # the training default models both
+
+
+def test_each_detector_has_its_measured_landmark_noise() -> None:
+    assert landmark_noise("mtcnn") == (0.4, 0.5) == (Degradation().jitter_px, Degradation().shift_px)
+    assert landmark_noise("yunet:/models/face_detection_yunet.onnx") == (0.8, 1.2)
+    assert landmark_noise("some-other-detector") == landmark_noise("mtcnn")
 
 
 def test_training_pair_is_low_res_input_and_aligned_target() -> None:

@@ -85,6 +85,8 @@ def test_the_form_writes_a_finetune_config_from_the_app_s_models(make_ctx, page_
     assert config.data == str(manifest) and config.embedder == base.source and config.dsr == str(dsr)
     assert (config.stage1_epochs, config.stage2_epochs, config.device, config.max_minutes) == (5, 12, "cpu", 7.5)
     assert config.benchmark == str(bench)
+    # the training faces imitate the landmark error of the app's detector (MTCNN here)
+    assert ctx.config.detector == "mtcnn" and (config.landmark_jitter_px, config.landmark_shift_px) == (0.4, 0.5)
     assert commands[0][-7:] == ["finetune", "--config", str(tmp_path / "run" / "config.yaml"), "--out",
                                 str(tmp_path / "run"), "--max-minutes", "7.5"]
     assert page.job_command(tmp_path / "run", True, None)[-3:] == ["finetune", "--resume", str(tmp_path / "run")]

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from core.errors import ConfigError
-from trainer.config import DEFAULT_DSR_WEIGHTS, DSRTrainConfig, EvalLowresConfig, load_config, save_config
+from trainer.config import DEFAULT_DSR_WEIGHTS, DSRTrainConfig, EvalLowresConfig, FinetuneConfig, load_config, save_config
 
 
 def test_defaults_follow_the_recipe():
@@ -50,10 +50,18 @@ def test_unknown_keys_are_rejected_with_the_known_ones_listed(tmp_path):
     ({"data": "  "}, "data is empty"),
     ({}, "data is empty"),
     ({"data": "f", "max_minutes": -1}, "max_minutes"),
+    ({"data": "f", "landmark_shift_px": -0.5}, "landmark_shift_px must not be negative"),
 ])
 def test_invalid_values_are_rejected_with_a_message(data, problem):
     with pytest.raises(ConfigError, match=problem):
         DSRTrainConfig.from_dict(data)
+
+
+def test_both_training_jobs_degrade_with_their_landmark_error():
+    for cls in (DSRTrainConfig, FinetuneConfig):
+        assert (cls(data="f").degradation().jitter_px, cls(data="f").degradation().shift_px) == (0.4, 0.5)  # MTCNN
+        yunet = cls(data="f", landmark_jitter_px=0.8, landmark_shift_px=1.2).degradation()
+        assert (yunet.jitter_px, yunet.shift_px) == (0.8, 1.2) and yunet.face_px == (12.0, 32.0)
 
 
 def test_ints_are_accepted_for_floats():

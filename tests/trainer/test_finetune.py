@@ -223,6 +223,23 @@ def test_a_model_worse_at_full_resolution_than_the_untuned_one_is_never_the_best
     assert (tmp_path / "run" / "best.pt").exists() is kept
 
 
+def test_patience_counts_only_stage_two_validations(five_each, embedder_file, tmp_path, monkeypatch):
+    calls = []
+
+    def verification(hr, low, pairs, labels):  # the untuned model 1.0; every validation fails the HR guard
+        calls.append(1)
+        return 1.0 if len(calls) == 1 else 0.5
+
+    monkeypatch.setattr(finetune, "verification_accuracy", verification)
+    cfg = config(five_each, embedder_file, eval_sizes=[], stage1_epochs=3, stage2_epochs=4, patience=2)
+    code, events = run_in_process(cfg, tmp_path / "run")
+    validations = [e for e in events if isinstance(e, Validation)]
+    assert code == 0 and not any(v.is_best for v in validations)
+    # three stage-1 validations do not use up the patience: stage 2 gets its two before stopping
+    assert [v.stage for v in validations] == [1, 1, 1, 2, 2]
+    assert events[-1].status == "early_stopped"
+
+
 def test_the_final_comparison_runs_a_pairs_benchmark_when_one_is_given(five_each, embedder_file, tiny_pairs,
                                                                         tmp_path):
     cfg = config(five_each, embedder_file, benchmark=str(tiny_pairs))

@@ -29,7 +29,8 @@ Embedding collapse (similarity > `collapse_similarity` while the spread has fall
 `collapse_spread` times the untuned model's) warns and stops the run. The HR guard: a validation whose
 `verification_hr` is more than `max_hr_drop` below the untuned model's is never the best, however high its
 similarity (the similarity also rises when the embeddings merely draw together; a model that knows
-sharp faces worse than before is not worth adopting). `patience` validations without a better similarity stop it early.
+sharp faces worse than before is not worth adopting). `patience` stage-2 validations without a better
+similarity stop it early (stage 1 does not count: with the backbone frozen the similarity cannot change).
 
 At the end, best.pt and the untuned model are compared on the val split at the face widths
 `eval_sizes` (deterministic downscaling, no noise: the benchmark's degradation) and at full resolution,
@@ -95,7 +96,8 @@ def spread(embeddings: torch.Tensor) -> float:
 
 def benchmark_degradation(size: int) -> Degradation:
     """The low-res benchmark's degradation: downscaling to exactly `size` px, nothing else."""
-    return Degradation(face_px=(float(size), float(size)), blur_prob=0.0, noise_prob=0.0, jpeg_prob=0.0, jitter_px=0.0)
+    return Degradation(face_px=(float(size), float(size)), blur_prob=0.0, noise_prob=0.0, jpeg_prob=0.0, jitter_px=0.0,
+                       shift_px=0.0)
 
 
 def lr_at(step: int, stage1_steps: int, total_steps: int, cfg: FinetuneConfig) -> tuple[float, float]:
@@ -181,7 +183,7 @@ def run(cfg: FinetuneConfig, run: Run, batch_hook: BatchHook | None = None, step
 
     # ---- validation: fixed degraded faces, SR inputs made once (the DSR is frozen)
     val_rngs = [np.random.default_rng([cfg.seed, VAL_STREAM, i]) for i in range(len(val_faces))]
-    val_lr, val_hr = make_batch(val_faces, val_rngs)
+    val_lr, val_hr = make_batch(val_faces, val_rngs, degradation=cfg.degradation())
     val_sr = torch.cat([upscale(val_lr[i:i + batch_size].to(device)).cpu() for i in range(0, len(val_lr), batch_size)])
     val_labels = labels_of(val_faces)
     val_pairs, val_pair_labels = verification_pairs([f.subject for f in val_faces], cfg.seed)
@@ -260,7 +262,7 @@ def run(cfg: FinetuneConfig, run: Run, batch_hook: BatchHook | None = None, step
         order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train_faces))
         picked = [train_faces[j] for j in order[index * batch_size:(index + 1) * batch_size]]
         rngs = [np.random.default_rng([cfg.seed, step, i]) for i in range(len(picked))]
-        lr_batch, hr_batch = make_batch(picked, rngs, cfg.flip_prob)
+        lr_batch, hr_batch = make_batch(picked, rngs, cfg.flip_prob, cfg.degradation())
         if batch_hook is not None:
             lr_batch = batch_hook(step + 1, lr_batch)
         sr_batch, hr_batch, labels = upscale(lr_batch.to(device)), hr_batch.to(device), labels_of(picked).to(device)
@@ -312,7 +314,7 @@ def run(cfg: FinetuneConfig, run: Run, batch_hook: BatchHook | None = None, step
                             metrics[BEST_METRIC], metrics["verification_hr"], base_verification_hr, cfg.max_hr_drop)
             if is_best:
                 best_value, best_stage, bad_validations = metrics[BEST_METRIC], stage, 0
-            else:
+            elif stage == 2:  # patience counts stage 2 only: a frozen backbone cannot improve the similarity
                 bad_validations += 1
             run.emit(Validation(step=step, epoch=epoch, metrics=metrics, best_metric=BEST_METRIC,
                                 best_value=best_value, is_best=is_best, stage=stage))

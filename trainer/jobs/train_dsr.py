@@ -134,7 +134,7 @@ def run(cfg: DSRTrainConfig, run: Run, batch_hook: BatchHook | None = None) -> i
         total_steps = min(total_steps, cfg.max_steps)
     val_every = cfg.val_every or steps_per_epoch
     val_rngs = [np.random.default_rng([cfg.seed, VAL_STREAM, i]) for i in range(len(val_faces))]
-    val_lr, val_hr = make_batch(val_faces, val_rngs)
+    val_lr, val_hr = make_batch(val_faces, val_rngs, degradation=cfg.degradation())
     val_pairs, val_pair_labels = verification_pairs([f.subject for f in val_faces], cfg.seed)
 
     # ---- models: the DSR network being trained, the frozen embedder(s) judging it
@@ -244,7 +244,7 @@ def run(cfg: DSRTrainConfig, run: Run, batch_hook: BatchHook | None = None) -> i
         order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train_faces))
         picked = order[index * batch_size:(index + 1) * batch_size]
         rngs = [np.random.default_rng([cfg.seed, step, i]) for i in range(len(picked))]
-        lr_batch, hr_batch = make_batch([train_faces[j] for j in picked], rngs, cfg.flip_prob)
+        lr_batch, hr_batch = make_batch([train_faces[j] for j in picked], rngs, cfg.flip_prob, cfg.degradation())
         if batch_hook is not None:
             lr_batch = batch_hook(step + 1, lr_batch)
         lr_batch, hr_batch = lr_batch.to(device), hr_batch.to(device)
