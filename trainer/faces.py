@@ -255,6 +255,16 @@ def make_pair(face: Face, rng: np.random.Generator, flip_prob: float = 0.0,
     return lr, hr
 
 
+def batch_at(faces: list[Face], step: int, steps_per_epoch: int, batch_size: int,
+             seed: int) -> tuple[int, list[Face], list[np.random.Generator]]:
+    """(epoch, faces, one rng per face) of training step `step`: the epoch's seeded shuffle, sliced.
+    A function of the step alone, so a resumed run draws exactly the batches it would have drawn."""
+    epoch, index = divmod(step, steps_per_epoch)
+    order = np.random.default_rng([seed, epoch]).permutation(len(faces))
+    picked = [faces[j] for j in order[index * batch_size:(index + 1) * batch_size]]
+    return epoch, picked, [np.random.default_rng([seed, step, i]) for i in range(len(picked))]
+
+
 def make_batch(faces: list[Face], rngs: list[np.random.Generator], flip_prob: float = 0.0,
                degradation: Degradation = Degradation()) -> tuple[torch.Tensor, torch.Tensor]:
     pairs = [make_pair(f, r, flip_prob, degradation) for f, r in zip(faces, rngs, strict=True)]

@@ -11,7 +11,7 @@ from core.align import ARCFACE_TEMPLATE, similarity_transform
 from core.errors import ConfigError
 from core.models.dlib_resnet import INPUT_SPEC as DLIB_SPEC
 from core.models.edgeface import INPUT_SPEC as EDGEFACE_SPEC
-from trainer.faces import EmbedderInput, Face, make_pair, psnr, split_subjects, ssim, to_tensor
+from trainer.faces import EmbedderInput, Face, batch_at, make_pair, psnr, split_subjects, ssim, to_tensor
 
 
 def test_split_is_by_subject_seeded_and_never_empty():
@@ -29,6 +29,19 @@ def _face() -> Face:
     rng = np.random.default_rng(0)
     image = cv2.GaussianBlur(rng.integers(0, 256, (112, 112, 3), dtype=np.uint8), (0, 0), 2)
     return Face(image, ARCFACE_TEMPLATE.array(), "p", "mem")
+
+
+def test_batches_are_a_function_of_the_step_and_cover_each_epoch_once():
+    image = np.zeros((8, 8, 3), np.uint8)
+    faces = [Face(image, ARCFACE_TEMPLATE.array(), f"p{i}", f"f{i}") for i in range(10)]
+    batches = [batch_at(faces, step, 3, 4, seed=0) for step in range(6)]  # 3 steps an epoch: 4 + 4 + 2
+    assert [b[0] for b in batches] == [0, 0, 0, 1, 1, 1] and [len(b[1]) for b in batches] == [4, 4, 2] * 2
+    for epoch in (0, 1):
+        assert sorted(f.source for b in batches[3 * epoch:3 * epoch + 3] for f in b[1]) == sorted(f.source for f in faces)
+    assert [f.source for f in batches[0][1]] != [f.source for f in batches[3][1]]  # reshuffled each epoch
+    again = batch_at(faces, 4, 3, 4, seed=0)  # as a resumed run draws it
+    assert [f.source for f in again[1]] == [f.source for f in batches[4][1]]
+    assert [r.random() for r in again[2]] == [r.random() for r in batch_at(faces, 4, 3, 4, seed=0)[2]]
 
 
 def test_pairs_depend_only_on_the_generator_state():

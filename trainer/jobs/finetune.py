@@ -57,7 +57,7 @@ from trainer.arcface import ArcFaceHead
 from trainer.config import BuildDatasetConfig, FinetuneConfig
 from trainer.events import Epoch, Finished, RunStarted, Step, Validation
 from trainer.faces import (
-    ARCFACE_TEMPLATE, HR_SIZE, LR_SIZE, EmbedderInput, Face, FaceFinder, make_batch, manifest_faces, to_tensor,
+    ARCFACE_TEMPLATE, HR_SIZE, LR_SIZE, EmbedderInput, Face, FaceFinder, batch_at, make_batch, manifest_faces, to_tensor,
 )
 from trainer.jobs.build_dataset import build_manifest
 from trainer.manifest import is_manifest, load_manifest
@@ -183,7 +183,8 @@ def run(cfg: FinetuneConfig, run: Run, batch_hook: BatchHook | None = None, step
 
     # ---- validation: fixed degraded faces, SR inputs made once (the DSR is frozen)
     val_rngs = [np.random.default_rng([cfg.seed, VAL_STREAM, i]) for i in range(len(val_faces))]
-    val_lr, val_hr = make_batch(val_faces, val_rngs, degradation=cfg.degradation())
+    degradation = cfg.degradation()
+    val_lr, val_hr = make_batch(val_faces, val_rngs, degradation=degradation)
     val_sr = torch.cat([upscale(val_lr[i:i + batch_size].to(device)).cpu() for i in range(0, len(val_lr), batch_size)])
     val_labels = labels_of(val_faces)
     val_pairs, val_pair_labels = verification_pairs([f.subject for f in val_faces], cfg.seed)
@@ -258,11 +259,8 @@ def run(cfg: FinetuneConfig, run: Run, batch_hook: BatchHook | None = None, step
             model.requires_grad_(stage == 2)
             logger.info("stage %d: %s", stage, "head only, backbone frozen" if stage == 1 else "whole model")
         weights = cfg.loss_weights(stage)
-        epoch, index = divmod(step, steps_per_epoch)
-        order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train_faces))
-        picked = [train_faces[j] for j in order[index * batch_size:(index + 1) * batch_size]]
-        rngs = [np.random.default_rng([cfg.seed, step, i]) for i in range(len(picked))]
-        lr_batch, hr_batch = make_batch(picked, rngs, cfg.flip_prob, cfg.degradation())
+        epoch, picked, rngs = batch_at(train_faces, step, steps_per_epoch, batch_size, cfg.seed)
+        lr_batch, hr_batch = make_batch(picked, rngs, cfg.flip_prob, degradation)
         if batch_hook is not None:
             lr_batch = batch_hook(step + 1, lr_batch)
         sr_batch, hr_batch, labels = upscale(lr_batch.to(device)), hr_batch.to(device), labels_of(picked).to(device)

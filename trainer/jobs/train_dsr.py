@@ -39,7 +39,7 @@ from core.models.base import Embedder
 from core.models.loading import load_embedder
 from trainer.config import DSRTrainConfig
 from trainer.events import Epoch, Finished, RunStarted, Step, Validation
-from trainer.faces import EmbedderInput, FaceFinder, load_split, make_batch, psnr, ssim, write_split
+from trainer.faces import EmbedderInput, FaceFinder, batch_at, load_split, make_batch, psnr, ssim, write_split
 from trainer.runner import (
     BatchTally, Run, Throughput, TrainerError, optimizer_step, resolve_device, seed_everything,
 )
@@ -134,7 +134,8 @@ def run(cfg: DSRTrainConfig, run: Run, batch_hook: BatchHook | None = None) -> i
         total_steps = min(total_steps, cfg.max_steps)
     val_every = cfg.val_every or steps_per_epoch
     val_rngs = [np.random.default_rng([cfg.seed, VAL_STREAM, i]) for i in range(len(val_faces))]
-    val_lr, val_hr = make_batch(val_faces, val_rngs, degradation=cfg.degradation())
+    degradation = cfg.degradation()
+    val_lr, val_hr = make_batch(val_faces, val_rngs, degradation=degradation)
     val_pairs, val_pair_labels = verification_pairs([f.subject for f in val_faces], cfg.seed)
 
     # ---- models: the DSR network being trained, the frozen embedder(s) judging it
@@ -240,11 +241,8 @@ def run(cfg: DSRTrainConfig, run: Run, batch_hook: BatchHook | None = None) -> i
         if run.time_up():
             status = "time_limit"
             break
-        epoch, index = divmod(step, steps_per_epoch)
-        order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train_faces))
-        picked = order[index * batch_size:(index + 1) * batch_size]
-        rngs = [np.random.default_rng([cfg.seed, step, i]) for i in range(len(picked))]
-        lr_batch, hr_batch = make_batch([train_faces[j] for j in picked], rngs, cfg.flip_prob, cfg.degradation())
+        epoch, picked, rngs = batch_at(train_faces, step, steps_per_epoch, batch_size, cfg.seed)
+        lr_batch, hr_batch = make_batch(picked, rngs, cfg.flip_prob, degradation)
         if batch_hook is not None:
             lr_batch = batch_hook(step + 1, lr_batch)
         lr_batch, hr_batch = lr_batch.to(device), hr_batch.to(device)
