@@ -35,6 +35,7 @@ from core.detect import create_detector
 from core.imageio import read_image
 from core.lowres_benchmark import lowres_landmarks
 from core.pipeline import FacePipeline
+from core.verification import largest_face
 from trainer.manifest import load_manifest
 
 
@@ -54,12 +55,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def detection_only(detector: str, min_face: int) -> FacePipeline:
     """A pipeline used for `detect` only (the embedder is never called)."""
     return FacePipeline(create_detector(detector, min_face_size=min_face), embedder=None)  # type: ignore[arg-type]
-
-
-def largest(detections: list) -> np.ndarray | None:
-    if not detections:
-        return None
-    return max(detections, key=lambda d: face_width(d.landmarks)).landmarks
 
 
 def summarise(offsets: list[np.ndarray], tried: int) -> dict:
@@ -95,10 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     for i, entry in enumerate(entries):
         image = read_image(Path(manifest.source) / entry.ref)
-        lm_hr = largest(hr_pipeline.detect(image))
-        if lm_hr is None:
+        face = largest_face(hr_pipeline.detect(image))  # what represents a photo, as in the benchmark
+        if face is None:
             no_hr_face += 1
             continue
+        lm_hr = face.landmarks
         for size in sizes:
             if face_width(lm_hr) <= size:
                 continue  # already this small: nothing to measure
