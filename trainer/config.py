@@ -99,16 +99,28 @@ def _coerce(value: object, hint: Any, where: str) -> object:
     raise ConfigError(f"{where} must be {expected}, got {value!r}")
 
 
-class _TrainingFaces:
-    """For the jobs that train on degraded faces (their configs have the landmark_* fields)."""
+@dataclass(frozen=True)
+class TrainingFacesConfig(JobConfig):
+    """What the jobs that train on degraded faces (train-dsr, finetune) share."""
+
+    # the detector's landmark error that the degradation imitates, low-res pixels (core.degrade.LANDMARK_NOISE:
+    # MTCNN 0.4 / 0.5, YuNet 0.8 / 1.2): each point on its own, and all five together
+    landmark_jitter_px: float = LANDMARK_NOISE["mtcnn"][0]
+    landmark_shift_px: float = LANDMARK_NOISE["mtcnn"][1]
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self.landmark_jitter_px >= 0 and self.landmark_shift_px >= 0,
+               f"landmark_jitter_px and landmark_shift_px must not be negative, got {self.landmark_jitter_px} "
+               f"and {self.landmark_shift_px}")
 
     def degradation(self) -> Degradation:
         """The training degradation, with this config's landmark error."""
-        return Degradation(jitter_px=self.landmark_jitter_px, shift_px=self.landmark_shift_px)  # type: ignore[attr-defined]
+        return Degradation(jitter_px=self.landmark_jitter_px, shift_px=self.landmark_shift_px)
 
 
 @dataclass(frozen=True)
-class DSRTrainConfig(_TrainingFaces, JobConfig):
+class DSRTrainConfig(TrainingFacesConfig):
     """train-dsr: DSR super-resolution trained on degraded aligned faces against the frozen embedder."""
 
     data: str = ""  # folder of subject folders of face images (112x112 ones are taken as aligned crops),
@@ -122,10 +134,6 @@ class DSRTrainConfig(_TrainingFaces, JobConfig):
     warmup_steps: int = 100  # linear warm-up, then cosine decay to lr * min_lr_ratio
     min_lr_ratio: float = 0.05
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_DSR_WEIGHTS))
-    # the detector's landmark error that the degradation imitates, low-res pixels (core.degrade.LANDMARK_NOISE:
-    # MTCNN 0.4 / 0.5, YuNet 0.8 / 1.2): each point on its own, and all five together
-    landmark_jitter_px: float = LANDMARK_NOISE["mtcnn"][0]
-    landmark_shift_px: float = LANDMARK_NOISE["mtcnn"][1]
     grad_clip: float = 1.0  # max gradient norm; 0: off
     patience: int = 10  # validations without a better identity similarity before stopping; 0: off
     val_every: int = 0  # steps between validations; 0: at the end of every epoch
@@ -168,9 +176,6 @@ class DSRTrainConfig(_TrainingFaces, JobConfig):
         _check(self.embedder not in self.extra_embedders,
                f"extra_embedders repeats the main embedder {self.embedder}")
         _check(0.0 <= self.flip_prob <= 1.0, f"flip_prob must be in [0, 1], got {self.flip_prob}")
-        _check(self.landmark_jitter_px >= 0 and self.landmark_shift_px >= 0,
-               f"landmark_jitter_px and landmark_shift_px must not be negative, got {self.landmark_jitter_px} "
-               f"and {self.landmark_shift_px}")
         unknown = sorted(set(self.dsr) - set(DEFAULT_DSR_ARCH))
         _check(not unknown, f"dsr: unknown argument(s) {', '.join(unknown)}; known: {', '.join(DEFAULT_DSR_ARCH)}")
         _check(self.max_val_images >= 0, f"max_val_images must not be negative, got {self.max_val_images}")
@@ -249,7 +254,7 @@ class BuildDatasetConfig(JobConfig):
 
 
 @dataclass(frozen=True)
-class FinetuneConfig(_TrainingFaces, JobConfig):
+class FinetuneConfig(TrainingFacesConfig):
     """finetune: an embedder fine-tuned in two stages so that super-resolved small faces embed like sharp ones.
 
     Stage 1 trains only the ArcFace head (backbone frozen); stage 2 trains the whole model on
@@ -277,10 +282,6 @@ class FinetuneConfig(_TrainingFaces, JobConfig):
     patience: int = 10  # validations without a better SR-HR similarity before stopping; 0: off
     max_nonfinite: int = 1  # consecutive NaN/Inf batches that are skipped; one more stops the run
     flip_prob: float = 0.5
-    # the detector's landmark error that the degradation imitates, low-res pixels (core.degrade.LANDMARK_NOISE:
-    # MTCNN 0.4 / 0.5, YuNet 0.8 / 1.2): each point on its own, and all five together
-    landmark_jitter_px: float = LANDMARK_NOISE["mtcnn"][0]
-    landmark_shift_px: float = LANDMARK_NOISE["mtcnn"][1]
     log_every: int = 10
     max_val_images: int = 0  # cap on validation images (0: all)
     eval_sizes: tuple[int, ...] = (12, 16, 24, 32)  # final low-res evaluation on the val split; empty: none
@@ -324,9 +325,6 @@ class FinetuneConfig(_TrainingFaces, JobConfig):
         _check(self.patience >= 0, f"patience must be 0 (off) or positive, got {self.patience}")
         _check(self.max_nonfinite >= 0, f"max_nonfinite must not be negative, got {self.max_nonfinite}")
         _check(0.0 <= self.flip_prob <= 1.0, f"flip_prob must be in [0, 1], got {self.flip_prob}")
-        _check(self.landmark_jitter_px >= 0 and self.landmark_shift_px >= 0,
-               f"landmark_jitter_px and landmark_shift_px must not be negative, got {self.landmark_jitter_px} "
-               f"and {self.landmark_shift_px}")
         _check(self.log_every >= 1, f"log_every must be at least 1, got {self.log_every}")
         _check(self.max_val_images >= 0, f"max_val_images must not be negative, got {self.max_val_images}")
         object.__setattr__(self, "eval_sizes", tuple(sorted(set(self.eval_sizes))))
