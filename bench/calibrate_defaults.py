@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import write_json
-from core.calibration import calibrate
-from core.imageio import IMAGE_SUFFIXES, read_image
-from core.pipeline import build_pipeline
+from core.gallery.calibration import calibrate
+from core.vision.imageio import IMAGE_SUFFIXES, read_image
+from core.vision.pipeline import build_pipeline
 
 
 def main(argv: list[str] | None = None) -> int:

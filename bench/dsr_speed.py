@@ -15,7 +15,7 @@ import time
 import numpy as np
 import torch
 
-from core.models.dsr import DSRNet
+from core.vision.models.dsr import DSRNet
 
 
 def main() -> None:
@@ -24,7 +24,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100)
     args = parser.parse_args()
     if args.checkpoint:
-        from core.models.loading import load_super_resolver
+        from core.vision.models.loading import load_super_resolver
 
         model = load_super_resolver(args.checkpoint)
     else:

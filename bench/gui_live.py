@@ -39,7 +39,7 @@ def main() -> None:
 
     from PySide6.QtCore import QElapsedTimer, QTimer
 
-    from core.enrol import Enroller
+    from core.gallery.enrol import Enroller
     from desktop.config import DesktopConfig
 
     folder = Path(tempfile.mkdtemp(prefix="rollcall-bench-"))

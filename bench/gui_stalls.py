@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import open_main_window, write_json
-from core.imageio import IMAGE_SUFFIXES
+from core.vision.imageio import IMAGE_SUFFIXES
 
 
 def main() -> None:
@@ -34,8 +34,8 @@ def main() -> None:
 
     from PySide6.QtCore import QElapsedTimer, QTimer
 
-    from core.enrol import Enroller
-    from core.evaluate import PERMISSIVE
+    from core.gallery.enrol import Enroller
+    from core.benchmarks.identification import PERMISSIVE
 
     folder = Path(tempfile.mkdtemp(prefix="rollcall-bench-"))
     app, ctx, window = open_main_window(folder)

@@ -1,13 +1,13 @@
 """How far a detector's landmarks on a small face are from where the face really is.
 
-The training degradation (`core.degrade.Degradation.jitter_px`) shifts each of the five landmarks
+The training degradation (`core.vision.degrade.Degradation.jitter_px`) shifts each of the five landmarks
 of a low-res face by Gaussian noise, standing in for the detector's error on small faces. This script
 measures that error on a dataset's training photos, so the noise can be set from data rather than
 guessed (and never from a benchmark):
 
 - each photo goes through the detector at full resolution; its largest face's landmarks are the
   reference;
-- for each face width N the photo is shrunk so the face is N px wide (`core.degrade.downscale_face`,
+- for each face width N the photo is shrunk so the face is N px wide (`core.vision.degrade.downscale_face`,
   as the low-res benchmark and the training degradation do) and the detector runs again
   (`lr_min_face`, with the pipeline's retry with a border);
 - the detection nearest to the shrunk reference (within a quarter of the face width, the
@@ -30,12 +30,12 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import write_json
-from core.degrade import downscale_face, face_width
-from core.detect import create_detector
-from core.imageio import read_image
-from core.lowres_benchmark import lowres_landmarks
-from core.pipeline import FacePipeline
-from core.verification import largest_face
+from core.vision.degrade import downscale_face, face_width
+from core.vision.detect import create_detector
+from core.vision.imageio import read_image
+from core.benchmarks.lowres import lowres_landmarks
+from core.vision.pipeline import FacePipeline
+from core.benchmarks.verification import largest_face
 from trainer.manifest import load_manifest
 
 
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         "config": {"manifest": str(args.manifest), "side": args.side, "detector": args.detector,
                    "min_face": args.min_face, "lr_min_face": args.lr_min_face, "photos": len(entries),
                    "reference": "the same detector's landmarks at full resolution, scaled down",
-                   "match": "nearest detection within 0.25 x face width (core.lowres_benchmark)"},
+                   "match": "nearest detection within 0.25 x face width (core.benchmarks.lowres)"},
         "no_hr_face": no_hr_face, "seconds": round(time.perf_counter() - started, 1),
         "sizes": {str(s): summarise(offsets[s], tried[s]) for s in sizes},
     }

@@ -3,14 +3,14 @@
     python -m bench.lowres --data ../shared/bench/celeba --size 12,16,24,32 --dsr PATH|none \\
         --embedder dlib|PATH --json OUT.json [--plot OUT.png] [--limit N] [--cache-dir DIR]
 
-A thin command line over `core.lowres_benchmark` (the same code runs as the
+A thin command line over `core.benchmarks.lowres` (the same code runs as the
 trainer's job: `rollcall-train eval-lowres --config bench/configs/eval_lowres_celeba.yaml`).
 `--cache-dir DIR` keeps the full-resolution pass (embeddings and landmarks of
 every image) in DIR, keyed by data folder, pairs, detector, embedder weights and
---min-face (`core.lowres_cache`), so later runs with other sizes or another DSR
+--min-face (`core.benchmarks.lowres_cache`), so later runs with other sizes or another DSR
 skip it.
 
-Protocol (the module docstring of core/lowres_benchmark.py has it in full): every
+Protocol (the module docstring of core/benchmarks/lowres.py has it in full): every
 image at full resolution (`hr`); for each size N, image_b of every pair downscaled
 so its face is N px wide, landmarks re-detected (else the HR ones scaled down),
 and embedded by `bicubic` (28 px crop, bicubic x4), `dsr` (the same with the DSR
@@ -28,7 +28,7 @@ from pathlib import Path
 
 from bench.common import write_json
 from core.errors import RollcallError
-from core.lowres_benchmark import LowresSettings, draw_plot, format_table, run_benchmark
+from core.benchmarks.lowres import LowresSettings, draw_plot, format_table, run_benchmark
 
 log = logging.getLogger("bench.lowres")
 

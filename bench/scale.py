@@ -22,9 +22,9 @@ import cv2
 import numpy as np
 
 from bench.common import write_json
-from core.db import Database
-from core.gallery import FACE_SIZE, FaceSample, Gallery, normalise, now_iso, to_blob
-from core.matching import TemplateIndex
+from core.storage.db import Database
+from core.gallery.store import FACE_SIZE, FaceSample, Gallery, normalise, now_iso, to_blob
+from core.gallery.matching import TemplateIndex
 
 
 def build(db: Database, model_id: int, people: int, samples: int, dim: int, seed: int = 0) -> None:

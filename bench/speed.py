@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from bench.common import write_json
-from core.detect import create_detector
-from core.imageio import IMAGE_SUFFIXES, read_image
-from core.models.loading import load_embedder
+from core.vision.detect import create_detector
+from core.vision.imageio import IMAGE_SUFFIXES, read_image
+from core.vision.models.loading import load_embedder
 
 
 def load_frames(sources: list[Path], size: tuple[int, int], limit: int) -> list[np.ndarray]:

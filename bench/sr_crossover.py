@@ -6,7 +6,7 @@ validation people of a train-dsr run instead of a benchmark.
 
 The validation people of RUN_DIR (split.json; data from config.yaml) are faces the DSR never saw, from the
 training data set. Their photos become a temporary pairs benchmark (every same-person pair up to 1,000 and as
-many different-person pairs, seeded) and `core.lowres_benchmark` runs on it exactly as `bench.lowres` runs on
+many different-person pairs, seeded) and `core.benchmarks.lowres` runs on it exactly as `bench.lowres` runs on
 CelebA: image_b shrunk so its face is N px wide, landmarks detected on the small image, then `direct` (the
 embedder's own alignment), `bicubic` and `dsr` (RUN_DIR/best.pt). Prints 10-fold accuracy per size and way.
 The app's width for the small-face route is read from this, never from a benchmark.
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import write_json
-from core.lowres_benchmark import LowresSettings, run_benchmark
+from core.benchmarks.lowres import LowresSettings, run_benchmark
 from trainer.config import load_config
 from trainer.faces import list_subjects
 

@@ -19,7 +19,7 @@ Two measurements, made apart and then divided:
    Events are `--gap-ms` apart (default 1 ms; real ones are a step apart): back to back (0) also
    measures how fast the reader drains the pipe, which a training run never asks of it.
 2. The time of a real train-dsr step with the default config (`DSRTrainConfig` defaults: DSRNet
-   32/8/16, batch 16, embedder "dlib" loaded through `core.models.loading.load_embedder` and
+   32/8/16, batch 16, embedder "dlib" loaded through `core.vision.models.loading.load_embedder` and
    `trainer.faces.EmbedderInput` via train-dsr's own `Judge`, losses l1 + identity + feature weighted
    1 / 0.6 / 0.18, AdamW, grad clip 1.0), on random 28x28 -> 112x112 batches: 2 warm-up steps, then
    `--steps` timed ones. Data preparation (degrading 16 faces, about a millisecond or two) is left
@@ -241,7 +241,7 @@ def measure_steps(steps: int, warmup: int, device_name: str) -> dict:
 
     import torch
 
-    from core.models.dsr import DSRNet
+    from core.vision.models.dsr import DSRNet
     from trainer.config import DSRTrainConfig
     from trainer.jobs import train_dsr
     from trainer.runner import resolve_device, seed_everything

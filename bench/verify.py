@@ -24,16 +24,10 @@ import numpy as np
 import torch
 
 from bench.common import write_json
-from core.imageio import read_image
-from core.pipeline import build_pipeline
-from core.verification import (
-    check_images_exist,
-    check_pair_counts,
-    image_names,
-    largest_face,
-    limit_pairs,
-    pair_metrics,
-    read_pairs,
+from core.vision.imageio import read_image
+from core.vision.pipeline import build_pipeline
+from core.benchmarks.verification import (
+    check_images_exist, check_pair_counts, image_names, largest_face, limit_pairs, pair_metrics, read_pairs,
     score_pairs,
 )
 
@@ -80,7 +74,7 @@ def run_dlib_reference(args: argparse.Namespace, names: list[str]) -> tuple[dict
         import dlib  # test/benchmark-only dependency (dlib-bin)
     except ImportError:
         sys.exit("--reference dlib needs the dlib-bin package: pip install dlib-bin")
-    from core.models.dlib_resnet import bundled_weights_path
+    from core.vision.models.dlib_resnet import bundled_weights_path
 
     models = bundled_weights_path().parent
     detector = dlib.get_frontal_face_detector()

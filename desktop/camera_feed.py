@@ -1,7 +1,7 @@
 """A camera preview feed for dialogs: a core `FrameGrabber` filling a `LatestFrame` on its own
 thread, polled by a GUI-thread timer that hands on only the newest frame.
 
-`frame_ready` fires on the GUI thread with each new `core.frames.Frame`;
+`frame_ready` fires on the GUI thread with each new `core.attendance.grabber.Frame`;
 `source_event` carries the current grabber's `SourceEvent`s (opened, ended,
 failed...), relayed to the GUI thread. `latest` keeps the newest frame for capturing, also
 after a video file ended. Always `stop()` when the dialog closes.
@@ -13,8 +13,8 @@ import logging
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
-from core.frames import Frame, FrameGrabber, LatestFrame, SourceEvent
-from core.live import FrameSource
+from core.attendance.grabber import Frame, FrameGrabber, LatestFrame, SourceEvent
+from core.attendance.sources import FrameSource
 
 logger = logging.getLogger(__name__)
 

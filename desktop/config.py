@@ -6,7 +6,7 @@ never leaves half a settings file. The gallery's active model and threshold
 live in the database (they belong with the embeddings), not here.
 
 Small faces: with `sr_below_px` > 0, faces narrower than that (the span of the
-ArcFace crop, `core.degrade.face_width`) are super-resolved before they are
+ArcFace crop, `core.vision.degrade.face_width`) are super-resolved before they are
 embedded, by the DSR checkpoint `sr_model`, or bicubically when it is empty.
 Files saved before these settings existed load with the route off.
 """
@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from core.errors import ConfigError
-from core.frames import PACES
+from core.attendance.grabber import PACES
 from core.paths import user_data_dir
 
 CONFIG_FILENAME = "desktop.json"

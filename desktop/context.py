@@ -16,14 +16,14 @@ from pathlib import Path
 import torch
 from PySide6.QtCore import QObject, Signal
 
-from core.attendance import Attendance
-from core.db import Database
-from core.detect import create_detector
+from core.attendance.marks import Attendance
+from core.storage.db import Database
+from core.vision.detect import create_detector
 from core.errors import ModelFileError, RollcallError
-from core.gallery import Gallery
-from core.models.loading import DEFAULT_EMBEDDER, load_embedder, load_resolver
-from core.models.superres import BicubicResolver, SuperResolver
-from core.pipeline import FacePipeline, resolve_device
+from core.gallery.store import Gallery
+from core.vision.models.loading import DEFAULT_EMBEDDER, load_embedder, load_resolver
+from core.vision.models.superres import BicubicResolver, SuperResolver
+from core.vision.pipeline import FacePipeline, resolve_device
 from desktop.config import DesktopConfig, save_config
 from desktop.notifier import Notifier
 from desktop.tasks import Task, TaskControl, TaskRunner

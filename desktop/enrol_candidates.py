@@ -14,7 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPixmap
 
-from core.enrol import SampleVerdict
+from core.gallery.enrol import SampleVerdict
 from desktop.images import bgr_to_qimage, thumbnail
 
 ICON = 112

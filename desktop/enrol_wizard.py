@@ -10,7 +10,7 @@
    enrolled, and the recommended number of samples.
 
 Every check and the final save run as background tasks, each opening its own
-database connection; Finish saves through `core.enrol.Enroller.enrol` (one
+database connection; Finish saves through `core.gallery.enrol.Enroller.enrol` (one
 transaction) and then announces `ctx.gallery_changed`. Errors go to the
 notifier. The dialog is non-modal: open it with `show()`.
 """
@@ -30,13 +30,13 @@ from PySide6.QtWidgets import (
     QPushButton, QStackedWidget, QVBoxLayout, QWidget,
 )
 
-from core.detect.base import Detection
-from core.enrol import RECOMMENDED_SAMPLES, DuplicateWarning, Enroller, SampleVerdict
+from core.vision.detect.base import Detection
+from core.gallery.enrol import RECOMMENDED_SAMPLES, DuplicateWarning, Enroller, SampleVerdict
 from core.errors import RollcallError
-from core.frames import Frame, SourceEvent
-from core.gallery import Gallery, Person
-from core.imageio import read_image
-from core.pipeline import FacePipeline
+from core.attendance.grabber import Frame, SourceEvent
+from core.gallery.store import Gallery, Person
+from core.vision.imageio import read_image
+from core.vision.pipeline import FacePipeline
 from desktop.camera_feed import CameraFeed
 from desktop.context import AppContext
 from desktop.enrol_candidates import CandidatesModel

@@ -2,7 +2,7 @@
 
 The thread is started once and idles until `start()` hands it a source. While
 running it takes the newest frame from the grabber's one-slot mailbox
-(core.frames), recognises it, and publishes the result; frames that arrived
+(core.attendance.grabber), recognises it, and publishes the result; frames that arrived
 meanwhile were dropped by the mailbox, never queued. Publishing follows the
 same rule towards the GUI: the newest result waits in a slot and the GUI is
 poked only when it has taken the previous one, so a busy GUI can never build up
@@ -24,12 +24,13 @@ from dataclasses import dataclass, field
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
-from core.attendance import Attendance
-from core.db import Database
-from core.frames import Backoff, FrameGrabber, LatestFrame
-from core.gallery import Gallery
-from core.live import FrameSource, RecognitionSettings, Recogniser
-from core.pipeline import FacePipeline
+from core.attendance.marks import Attendance
+from core.storage.db import Database
+from core.attendance.grabber import Backoff, FrameGrabber, LatestFrame
+from core.gallery.store import Gallery
+from core.attendance.sources import FrameSource
+from core.attendance.recogniser import RecognitionSettings, Recogniser
+from core.vision.pipeline import FacePipeline
 from desktop.images import bgr_to_qimage
 
 logger = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def overlays(report) -> list[FaceOverlay]:
 class RecognitionWorker(QObject):
     frame_ready = Signal()  # a new LiveFrame waits in `take_frame()`
     marks_added = Signal(object)  # list[Mark]
-    source_event = Signal(object)  # core.frames.SourceEvent
+    source_event = Signal(object)  # core.attendance.grabber.SourceEvent
     failed = Signal(object)  # an exception that stopped the run
     running_changed = Signal(bool)
 

@@ -2,9 +2,9 @@
 "Compare with the active model" and "Promote".
 
 Compare (a background task with progress and Cancel): the run's best.pt is copied into the app's models
-folder (`core.model_lifecycle.install_model_file`; the gallery then never depends on a run folder that
+folder (`core.gallery.lifecycle.install_model_file`; the gallery then never depends on a run folder that
 may be cleaned up, and the model is known under the name and file it will keep once promoted), loaded
-with `core.models.loading.load_embedder`, and `evaluate_candidate` embeds every stored face with it on
+with `core.vision.models.loading.load_embedder`, and `evaluate_candidate` embeds every stored face with it on
 the worker's own connection (kept for the promotion; nothing is switched). The table puts the two
 models side by side: the gallery's genuine and impostor means, d′, EER, FAR/FRR at each model's
 threshold, samples and pairs, then the run's own evaluation on its validation split (verification
@@ -29,11 +29,11 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableView, QVBoxLayout, QWidget
 
-from core.gallery import Gallery, ModelRecord
-from core.model_lifecycle import Comparison, GalleryScores, evaluate_candidate, install_model_file, promote
-from core.models.base import Embedder
-from core.models.loading import is_default_model, load_embedder
-from core.pipeline import FacePipeline, resolve_device
+from core.gallery.store import Gallery, ModelRecord
+from core.gallery.lifecycle import Comparison, GalleryScores, evaluate_candidate, install_model_file, promote
+from core.vision.models.base import Embedder
+from core.vision.models.loading import is_default_model, load_embedder
+from core.vision.pipeline import FacePipeline, resolve_device
 from desktop.context import AppContext
 from desktop.model_switch import (
     check_cancelled,

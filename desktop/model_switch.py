@@ -4,7 +4,7 @@ share.
 
 `start_model_switch(ctx, parent, title, work, describe)` runs `work(control, gallery, device)` on the
 task pool with a gallery on the worker's own database connection; `work` makes the gallery switch
-(through core: `Gallery.activate_model`, `core.model_lifecycle.promote` / `roll_back`) and returns the
+(through core: `Gallery.activate_model`, `core.gallery.lifecycle.promote` / `roll_back`) and returns the
 embedder that is now active. The new pipeline keeps the detector and the small-face route of the one
 in use (or loads them from the settings when none is). On the GUI thread the pipeline is installed
 (`ctx.set_pipeline`), `ctx.gallery_changed` fires and `describe(pipeline)` is said as information.
@@ -21,9 +21,9 @@ import torch
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
-from core.gallery import CancelledError, Gallery
-from core.models.base import Embedder
-from core.pipeline import FacePipeline, resolve_device
+from core.gallery.store import CancelledError, Gallery
+from core.vision.models.base import Embedder
+from core.vision.pipeline import FacePipeline, resolve_device
 from desktop.context import SMALL_FACES_TITLE, AppContext, pipeline_for
 from desktop.tasks import Task, TaskControl
 

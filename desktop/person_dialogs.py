@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (
     QCheckBox, QDialog, QDialogButtonBox, QInputDialog, QLabel, QLineEdit, QVBoxLayout, QWidget,
 )
 
-from core.gallery import Person
+from core.gallery.store import Person
 
 
 class RenameDialog(QInputDialog):

@@ -67,11 +67,11 @@ def main() -> None:
 
     from PySide6.QtWidgets import QApplication
 
-    from core.db import Database
-    from core.enrol import Enroller
-    from core.evaluate import PERMISSIVE
-    from core.gallery import Gallery
-    from core.matching import TemplateIndex
+    from core.storage.db import Database
+    from core.gallery.enrol import Enroller
+    from core.benchmarks.identification import PERMISSIVE
+    from core.gallery.store import Gallery
+    from core.gallery.matching import TemplateIndex
     from desktop.config import DesktopConfig
     from desktop.context import AppContext
     from desktop.main_window import MainWindow

@@ -122,15 +122,15 @@ class SelfTest:
         return "found " + ", ".join(found)
 
     def check_detector(self) -> str:
-        from core.detect import create_detector
+        from core.vision.detect import create_detector
 
         detector = create_detector("mtcnn", device=self.device)
         self.state["detector"] = detector
         return f"MTCNN loaded on {self.device}"
 
     def check_embedder(self) -> str:
-        from core.align import align_face
-        from core.models.loading import default_embedder
+        from core.vision.align import align_face
+        from core.vision.models.loading import default_embedder
 
         embedder = default_embedder(self.device)
         self.state["embedder"] = embedder
@@ -148,8 +148,8 @@ class SelfTest:
         return f"{embedder.name}: {expected}-d, finite, unit length (from a synthetic aligned crop)"
 
     def check_database(self) -> str:
-        from core.db import Database
-        from core.gallery import Gallery
+        from core.storage.db import Database
+        from core.gallery.store import Gallery
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         path = self.data_dir / DB_NAME
@@ -165,10 +165,10 @@ class SelfTest:
     def check_recognition(self) -> str:
         import cv2
 
-        from core.enrol import Enroller
-        from core.imageio import read_image
-        from core.matching import TemplateIndex
-        from core.pipeline import FacePipeline
+        from core.gallery.enrol import Enroller
+        from core.vision.imageio import read_image
+        from core.gallery.matching import TemplateIndex
+        from core.vision.pipeline import FacePipeline
 
         pipeline = FacePipeline(self.state["detector"], self.state["embedder"])
         enroller = Enroller(pipeline, self.state["gallery"])
@@ -277,8 +277,8 @@ def bundle_dir() -> Path:
 
 def model_files() -> list[tuple[str, Callable[[], list[Path]], list[Path]]]:
     """(what, how the engine finds its files, where a bundle must have them) for each default model."""
-    from core.detect import mtcnn_weights
-    from core.models import dlib_resnet
+    from core.vision.detect import mtcnn_weights
+    from core.vision.models import dlib_resnet
 
     internal = bundle_dir()
     return [

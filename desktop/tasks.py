@@ -3,7 +3,7 @@ its result back on the GUI thread. Failures go to the notifier unless the caller
 
 The function receives a `TaskControl`: `progress(done, total, text)` reports,
 `cancelled` says whether the operator pressed Cancel (the function checks it
-between steps and raises `core.gallery.CancelledError`, or returns early).
+between steps and raises `core.gallery.store.CancelledError`, or returns early).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 
-from core.gallery import CancelledError
+from core.gallery.store import CancelledError
 from desktop.notifier import Notifier
 
 logger = logging.getLogger(__name__)

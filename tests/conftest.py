@@ -34,14 +34,14 @@ def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def dlib_model():
-    from core.models.dlib_resnet import load_dlib_resnet
+    from core.vision.models.dlib_resnet import load_dlib_resnet
 
     return load_dlib_resnet()
 
 
 @pytest.fixture(scope="session")
 def default_embedder(dlib_model):
-    from core.models.base import Embedder
+    from core.vision.models.base import Embedder
 
     return Embedder(dlib_model, name="dlib")
 
@@ -120,8 +120,8 @@ def one_torch_thread():
 @pytest.fixture(scope="session")
 def untrained_dsr(tmp_path_factory) -> Path:
     """A small untrained DSR saved as a Rollcall checkpoint (it upscales like bicubic)."""
-    from core.models.checkpoint import make_checkpoint, save_atomic
-    from core.models.dsr import DSRNet
+    from core.vision.models.checkpoint import make_checkpoint, save_atomic
+    from core.vision.models.dsr import DSRNet
 
     path = tmp_path_factory.mktemp("dsr") / "untrained.pt"
     return save_atomic(make_checkpoint(DSRNet(channels=4, blocks=0, up_channels=4)), path)

@@ -53,7 +53,7 @@ def test_importing_core_loads_no_qt_app_trainer_or_mtcnn_code() -> None:
 
     # The mtcnn package is only a source of weight files: its code (which imports TensorFlow) never runs.
     code = (
-        "import sys, core.pipeline, core.models.loading, core.detect.mtcnn, core.detect.yunet, core.cli\n"
+        "import sys, core.vision.pipeline, core.vision.models.loading, core.vision.detect.mtcnn, core.vision.detect.yunet, core.cli\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in\n"
         "       ('PySide6', 'desktop', 'trainer', 'mtcnn', 'tensorflow')]\n"
         "assert not bad, bad\n"

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from core.degrade import LANDMARK_NOISE, Degradation
+from core.vision.degrade import LANDMARK_NOISE, Degradation
 from core.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -103,7 +103,7 @@ def _coerce(value: object, hint: Any, where: str) -> object:
 class TrainingFacesConfig(JobConfig):
     """What the jobs that train on degraded faces (train-dsr, finetune) share."""
 
-    # the detector's landmark error that the degradation imitates, low-res pixels (core.degrade.LANDMARK_NOISE:
+    # the detector's landmark error that the degradation imitates, low-res pixels (core.vision.degrade.LANDMARK_NOISE:
     # MTCNN 0.4 / 0.5, YuNet 0.8 / 1.2): each point on its own, and all five together
     landmark_jitter_px: float = LANDMARK_NOISE["mtcnn"][0]
     landmark_shift_px: float = LANDMARK_NOISE["mtcnn"][1]
@@ -190,7 +190,7 @@ class EvalLowresConfig(JobConfig):
     """eval-lowres, two modes chosen by the data folder.
 
     Pairs mode (the folder holds pairs.txt and images/, e.g. ../shared/bench/celeba): the low-resolution
-    verification benchmark of `core.lowres_benchmark` (what bench/lowres.py runs), per face width in
+    verification benchmark of `core.benchmarks.lowres` (what bench/lowres.py runs), per face width in
     `sizes`. Subject-folder mode (one sub-folder of face images per person): PSNR, SSIM and identity
     similarity of a DSR checkpoint against bicubic upscaling.
     """
@@ -286,7 +286,7 @@ class FinetuneConfig(TrainingFacesConfig):
     max_val_images: int = 0  # cap on validation images (0: all)
     eval_sizes: tuple[int, ...] = (12, 16, 24, 32)  # final low-res evaluation on the val split; empty: none
     # a pairs benchmark folder (pairs.txt + images/, e.g. ../shared/bench/celeba) also run at the end for the
-    # untuned model and best.pt when it is there (core.lowres_benchmark, sizes eval_sizes); "": none
+    # untuned model and best.pt when it is there (core.benchmarks.lowres, sizes eval_sizes); "": none
     benchmark: str = ""
     benchmark_detector: str = "mtcnn"  # "mtcnn" or "yunet:PATH"
     collapse_similarity: float = 0.99  # embedding collapse: SR-HR similarity above this ...

@@ -8,7 +8,7 @@ template (their landmarks are the template's points); any other image goes
 through the MTCNN detector once and its largest face is used (images without
 a face are skipped and counted). Only the region around each face is kept.
 
-A training pair is (LR, HR): LR is `core.degrade.degrade_face` of the face
+A training pair is (LR, HR): LR is `core.vision.degrade.degrade_face` of the face
 (28 px aligned crop, random webcam-like degradation from a seeded
 `numpy.random.Generator`), HR is the same face aligned at 112 px.
 """
@@ -24,11 +24,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.align import ARCFACE_TEMPLATE, AlignmentTemplate, align_face, similarity_transform
-from core.degrade import Degradation, degrade_face, downscale_face, face_width
+from core.vision.align import ARCFACE_TEMPLATE, AlignmentTemplate, align_face, similarity_transform
+from core.vision.degrade import Degradation, degrade_face, downscale_face, face_width
 from core.errors import ConfigError, ImageReadError, RollcallError
-from core.imageio import read_image
-from core.models.base import InputSpec
+from core.vision.imageio import read_image
+from core.vision.models.base import InputSpec
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".ppm", ".webp", ".tif", ".tiff")
 HR_SIZE = ARCFACE_TEMPLATE.size  # 112
@@ -89,7 +89,7 @@ class FaceFinder:
 
     def __call__(self, image: np.ndarray) -> np.ndarray | None:
         if self._detector is None:
-            from core.detect import create_detector
+            from core.vision.detect import create_detector
 
             self._detector = create_detector("mtcnn", device=self.device)
         faces = self._detector.detect(image)
@@ -106,8 +106,8 @@ def is_gallery(data: str | Path) -> bool:
 
 def open_gallery(db_path: str | Path):
     """(Database, Gallery) of a gallery file, read for training; ConfigError when it is not one."""
-    from core.db import Database, DatabaseError
-    from core.gallery import Gallery
+    from core.storage.db import Database, DatabaseError
+    from core.gallery.store import Gallery
 
     try:
         db = Database(db_path)
@@ -285,7 +285,7 @@ def to_pixels(x: torch.Tensor) -> torch.Tensor:
 class EmbedderInput(torch.nn.Module):
     """Differentiable: 112 px ArcFace-aligned crops in [-1, 1] -> the embedder's own crop and normalisation.
 
-    The same similarity warp that `core.pipeline` applies to upscaled crops, done
+    The same similarity warp that `core.vision.pipeline` applies to upscaled crops, done
     with `grid_sample` so the gradient reaches the SR network (edges replicated).
     """
 

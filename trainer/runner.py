@@ -3,7 +3,7 @@
 A run folder holds config.yaml (the full config), events.jsonl (every event
 of every attempt, appended), last.pt (resumable: model, optimizer, step, RNG
 states, best metric) and best.pt (the best validation so far). Checkpoints are
-Rollcall checkpoints (`core.models.checkpoint`), written atomically.
+Rollcall checkpoints (`core.vision.models.checkpoint`), written atomically.
 
 A stop is requested by SIGTERM (or SIGINT), or by a line "stop" on stdin;
 the job finishes its current batch, saves last.pt and emits `finished` with
@@ -25,7 +25,7 @@ from typing import IO, Any
 import torch
 
 from core.errors import ConfigError, RollcallError
-from core.models.checkpoint import is_checkpoint, make_checkpoint, save_atomic
+from core.vision.models.checkpoint import is_checkpoint, make_checkpoint, save_atomic
 from trainer.config import CONFIG_FILENAME, JobConfig, save_config
 from trainer.events import CheckpointSaved, ErrorEvent, Event, EventWriter, WarningEvent
 

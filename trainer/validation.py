@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from core.metrics import kfold_accuracy
+from core.benchmarks.metrics import kfold_accuracy
 
 VAL_STREAM = 7_919  # a fixed sub-stream for validation degradations and pairs, never used by training steps
 

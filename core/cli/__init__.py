@@ -23,8 +23,8 @@ from core.cli.attendance_cmds import cmd_export, cmd_run, cmd_session
 from core.cli.context import Context
 from core.cli.engine_cmds import cmd_compare, cmd_evaluate, cmd_faces, cmd_identify
 from core.cli.gallery_cmds import cmd_calibrate, cmd_enroll, cmd_model, cmd_people
-from core.db import default_db_path
-from core.gallery import ENROL_JITTERS
+from core.storage.db import default_db_path
+from core.gallery.store import ENROL_JITTERS
 from core.errors import RollcallError
 
 

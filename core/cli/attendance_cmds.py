@@ -7,11 +7,12 @@ import datetime
 import sys
 import time
 
-from core.attendance import export_marks
+from core.attendance.marks import export_marks
 from core.cli.context import Context
-from core.gallery import NotFoundError
-from core.live import FrameSource, RecognitionSettings, Recogniser, SourceError
-from core.tracking import VotePolicy
+from core.gallery.store import NotFoundError
+from core.attendance.sources import FrameSource, SourceError
+from core.attendance.recogniser import RecognitionSettings, Recogniser
+from core.attendance.tracking import VotePolicy
 
 
 def _session(ctx: Context, name: str):

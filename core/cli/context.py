@@ -7,13 +7,13 @@ import argparse
 import functools
 from pathlib import Path
 
-from core.attendance import Attendance
-from core.db import Database
-from core.gallery import Gallery, GalleryError
-from core.models.base import Embedder
-from core.models.loading import DEFAULT_EMBEDDER, load_embedder
-from core.pipeline import FacePipeline, build_pipeline, resolve_device
-from core.detect import create_detector
+from core.attendance.marks import Attendance
+from core.storage.db import Database
+from core.gallery.store import Gallery, GalleryError
+from core.vision.models.base import Embedder
+from core.vision.models.loading import DEFAULT_EMBEDDER, load_embedder
+from core.vision.pipeline import FacePipeline, build_pipeline, resolve_device
+from core.vision.detect import create_detector
 
 
 class Context:

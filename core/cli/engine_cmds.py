@@ -11,10 +11,10 @@ import numpy as np
 
 from core.cli.console import Progress
 from core.cli.context import Context
-from core.evaluate import evaluate_folder
-from core.imageio import IMAGE_SUFFIXES, read_image
-from core.live import FrameSource
-from core.matching import TemplateIndex
+from core.benchmarks.identification import evaluate_folder
+from core.vision.imageio import IMAGE_SUFFIXES, read_image
+from core.attendance.sources import FrameSource
+from core.gallery.matching import TemplateIndex
 
 
 def cmd_faces(ctx: Context, args: argparse.Namespace) -> int:

@@ -6,14 +6,14 @@ import argparse
 import sys
 import threading
 
-from core.calibration import calibrate
+from core.gallery.calibration import calibrate
 from core.cli.console import Progress, confirm, read_key
 from core.cli.context import Context
-from core.enrol import RECOMMENDED_SAMPLES, Enroller, SampleVerdict
-from core.gallery import GalleryError, NotFoundError
-from core.live import FrameSource
-from core.models.loading import load_embedder
-from core.pipeline import resolve_device
+from core.gallery.enrol import RECOMMENDED_SAMPLES, Enroller, SampleVerdict
+from core.gallery.store import GalleryError, NotFoundError
+from core.attendance.sources import FrameSource
+from core.vision.models.loading import load_embedder
+from core.vision.pipeline import resolve_device
 
 
 def _print_verdicts(verdicts: list[SampleVerdict]) -> None:

@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.attendance import Mark, Session, export_marks
+from core.attendance.marks import Mark, Session, export_marks
 from core.errors import RollcallError
 from desktop.context import AppContext
 from desktop.tasks import Task

@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (
 )
 
 from core.errors import RollcallError
-from core.frames import SourceEvent
-from core.live import RecognitionSettings
+from core.attendance.grabber import SourceEvent
+from core.attendance.recogniser import RecognitionSettings
 from desktop import STARTED_AT
 from desktop.context import AppContext
 from desktop.live_worker import RecognitionWorker, RunRequest

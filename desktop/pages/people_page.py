@@ -20,9 +20,9 @@ from PySide6.QtWidgets import (
     QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget,
 )
 
-from core.enrol import Enroller
+from core.gallery.enrol import Enroller
 from core.errors import RollcallError
-from core.gallery import Gallery, GalleryError, Person
+from core.gallery.store import Gallery, GalleryError, Person
 from desktop.context import AppContext
 from desktop.enrol_wizard import PHOTO_FILTER, EnrolWizard
 from desktop.person_dialogs import DeletePersonDialog, RenameDialog

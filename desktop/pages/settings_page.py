@@ -42,15 +42,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.calibration import Calibration, calibrate
+from core.gallery.calibration import Calibration, calibrate
 from core.errors import ConfigError, RollcallError
-from core.frames import PACES
-from core.gallery import Gallery, ModelRecord
-from core.model_lifecycle import roll_back
-from core.models.base import Embedder
-from core.models.loading import DEFAULT_EMBEDDER, is_default_model, load_embedder
-from core.models.superres import SuperResolver
-from core.pipeline import FacePipeline, resolve_device
+from core.attendance.grabber import PACES
+from core.gallery.store import Gallery, ModelRecord
+from core.gallery.lifecycle import roll_back
+from core.vision.models.base import Embedder
+from core.vision.models.loading import DEFAULT_EMBEDDER, is_default_model, load_embedder
+from core.vision.models.superres import SuperResolver
+from core.vision.pipeline import FacePipeline, resolve_device
 from desktop.config import DEFAULT_SR_BELOW_PX, SR_BELOW_PX_RANGE
 from desktop.context import SMALL_FACES_TITLE, AppContext
 from desktop.model_switch import check_cancelled, reembedding_progress, start_model_switch
@@ -491,7 +491,7 @@ class SettingsPage(QWidget):
         return self._switch_model(work, lambda pipeline: f"now using {pipeline.embedder.name}")
 
     def roll_back_model(self) -> Task | None:
-        """Return to the model that was active before the current one (`core.model_lifecycle.roll_back`),
+        """Return to the model that was active before the current one (`core.gallery.lifecycle.roll_back`),
         in the background with a progress dialog; instant unless people were enrolled since."""
         previous = self.ctx.gallery.previous_model()
         if previous is None:

@@ -49,10 +49,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.degrade import landmark_noise
+from core.vision.degrade import landmark_noise
 from core.errors import ConfigError, RollcallError
-from core.models.loading import is_default_model
-from core.verification import is_pairs_benchmark
+from core.vision.models.loading import is_default_model
+from core.benchmarks.verification import is_pairs_benchmark
 from desktop.config import DEFAULT_SR_BELOW_PX
 from desktop.context import AppContext
 from desktop.model_review import ModelReview, evaluation_keys, run_evaluation, size_label

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
 
-from core.attendance import Mark
+from core.attendance.marks import Mark
 from desktop.context import AppContext
 from desktop.tables.records import RecordTableModel
 from desktop.tables.sessions_table import short_time

@@ -14,7 +14,7 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QPixmap
 
 from core.errors import RollcallError
-from core.gallery import Person
+from core.gallery.store import Person
 from desktop.context import AppContext
 from desktop.images import bgr_to_qimage, thumbnail
 from desktop.tables.records import RecordTableModel

@@ -9,7 +9,7 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt
 from PySide6.QtGui import QPixmap
 
 from core.errors import RollcallError
-from core.gallery import SampleInfo
+from core.gallery.store import SampleInfo
 from desktop.context import AppContext
 from desktop.images import bgr_to_qimage, thumbnail
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt
 from PySide6.QtGui import QPixmap
 
-from core.attendance import Attendance, Mark
+from core.attendance.marks import Attendance, Mark
 from desktop.images import jpeg_to_qimage, thumbnail
 
 THUMB = 56

@@ -9,7 +9,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 
-from core.attendance import Session
+from core.attendance.marks import Session
 from desktop.context import AppContext
 from desktop.tables.records import RecordTableModel
 

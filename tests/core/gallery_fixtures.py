@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import torch
 
-from core.gallery import FACE_SIZE, FACE_TEMPLATE, FaceSample
-from core.models.base import Embedder
-from core.models.edgeface import EdgeFace
+from core.gallery.store import FACE_SIZE, FACE_TEMPLATE, FaceSample
+from core.vision.models.base import Embedder
+from core.vision.models.edgeface import EdgeFace
 
 
 def synthetic_sample(seed: int, source: str = "test") -> FaceSample:

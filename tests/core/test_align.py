@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.align import ARCFACE_TEMPLATE, AlignmentTemplate, align_face, similarity_transform
-from core.models.dlib_resnet import dlib_chip_template
+from core.vision.align import ARCFACE_TEMPLATE, AlignmentTemplate, align_face, similarity_transform
+from core.vision.models.dlib_resnet import dlib_chip_template
 
 
 def _apply(m: np.ndarray, pts: np.ndarray) -> np.ndarray:

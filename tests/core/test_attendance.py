@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.attendance import EXPORT_COLUMNS, Attendance, export_marks
-from core.db import Database
-from core.gallery import Gallery, GalleryError, NotFoundError
+from core.attendance.marks import EXPORT_COLUMNS, Attendance, export_marks
+from core.storage.db import Database
+from core.gallery.store import Gallery, GalleryError, NotFoundError
 from tests.core.gallery_fixtures import synthetic_sample, tiny_embedder, unit
 
 

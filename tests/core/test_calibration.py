@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.calibration import calibrate, pair_scores, threshold_for_far
+from core.gallery.calibration import calibrate, pair_scores, threshold_for_far
 from tests.core.gallery_fixtures import unit
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from core.cli import main
-from core.imageio import read_image
+from core.vision.imageio import read_image
 from tests.conftest import shared_path
 
 
@@ -98,8 +98,8 @@ def test_calibrate_and_models(cli, tmp_path: Path) -> None:
 
     import torch
 
-    from core.models.checkpoint import make_checkpoint, save_atomic
-    from core.models.edgeface import EdgeFace
+    from core.vision.models.checkpoint import make_checkpoint, save_atomic
+    from core.vision.models.edgeface import EdgeFace
 
     torch.manual_seed(0)
     ckpt = save_atomic(make_checkpoint(EdgeFace.variant("xxs")), tmp_path / "xxs.pt")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.db import SCHEMA_VERSION, Database, DatabaseError, DatabaseLockedError, DatabaseVersionError
+from core.storage.db import SCHEMA_VERSION, Database, DatabaseError, DatabaseLockedError, DatabaseVersionError
 
 
 def test_new_database_is_migrated_and_uses_wal(tmp_path: Path) -> None:

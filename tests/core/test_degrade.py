@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.align import ARCFACE_TEMPLATE
-from core.degrade import Degradation, degrade_face, downscale_face, face_width, landmark_noise, training_pair
+from core.vision.align import ARCFACE_TEMPLATE
+from core.vision.degrade import (
+    Degradation, degrade_face, downscale_face, face_width, landmark_noise, training_pair,
+)
 
 
 def _face_image(face_px: float = 200.0) -> tuple[np.ndarray, np.ndarray]:
@@ -64,11 +66,11 @@ def test_every_step_can_be_forced() -> None:
 
 def _aligned_landmarks(monkeypatch, params: Degradation, seed: int) -> np.ndarray:
     """The low-res landmarks degrade_face aligns the crop with."""
-    import core.degrade
+    import core.vision.degrade
 
     seen = []
-    real = core.degrade.align_face
-    monkeypatch.setattr(core.degrade, "align_face", lambda img, lm, *a: seen.append(np.array(lm)) or real(img, lm, *a))
+    real = core.vision.degrade.align_face
+    monkeypatch.setattr(core.vision.degrade, "align_face", lambda img, lm, *a: seen.append(np.array(lm)) or real(img, lm, *a))
     image, lm = _face_image(180)
     degrade_face(image, lm, np.random.default_rng(seed), params=params)
     return seen[-1]

@@ -6,13 +6,13 @@ import cv2
 import numpy as np
 import pytest
 
-from core.db import Database
-from core.detect.base import Detection, Detector
-from core.detect.yunet import YuNetDetector
-from core.enrol import Enroller
-from core.gallery import Gallery, GalleryError
-from core.imageio import read_image
-from core.pipeline import FacePipeline
+from core.storage.db import Database
+from core.vision.detect.base import Detection, Detector
+from core.vision.detect.yunet import YuNetDetector
+from core.gallery.enrol import Enroller
+from core.gallery.store import Gallery, GalleryError
+from core.vision.imageio import read_image
+from core.vision.pipeline import FacePipeline
 from tests.conftest import shared_path
 
 

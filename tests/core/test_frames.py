@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from core.errors import ConfigError
-from core.frames import Backoff, Frame, FrameGrabber, LatestFrame, SourceEvent
-from core.live import FrameSource, SourceError
+from core.attendance.grabber import Backoff, Frame, FrameGrabber, LatestFrame, SourceEvent
+from core.attendance.sources import FrameSource, SourceError
 from tests.conftest import shared_path
 
 

@@ -3,8 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.db import Database
-from core.gallery import CancelledError, Gallery, GalleryError, NotFoundError, enrolment_embeddings, from_blob, model_crops
+from core.storage.db import Database
+from core.gallery.store import (
+    CancelledError, Gallery, GalleryError, NotFoundError, enrolment_embeddings, from_blob, model_crops,
+)
 from tests.core.gallery_fixtures import synthetic_sample, tiny_embedder, unit
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.db import Database
-from core.gallery import Gallery, model_crops
+from core.storage.db import Database
+from core.gallery.store import Gallery, model_crops
 from tests.core.gallery_fixtures import synthetic_sample, tiny_embedder
 
 REPO = Path(__file__).resolve().parents[2]
@@ -19,8 +19,8 @@ PRELUDE = """
 import sys, time
 sys.path.insert(0, {repo!r})
 import numpy as np
-from core.db import Database
-from core.gallery import Gallery, FaceSample
+from core.storage.db import Database
+from core.gallery.store import Gallery, FaceSample
 from tests.core.gallery_fixtures import synthetic_sample, tiny_embedder, unit
 gallery = Gallery(Database({db!r}))
 """

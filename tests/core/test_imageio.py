@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from core.errors import ImageReadError, ImageTooLargeError, InvalidImageError
-from core.imageio import decode_image, read_image, sniff_size, to_bgr8
+from core.vision.imageio import decode_image, read_image, sniff_size, to_bgr8
 from tests.conftest import shared_path
 
 

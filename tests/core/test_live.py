@@ -4,12 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from core.attendance import Attendance
-from core.db import Database
-from core.enrol import Enroller
-from core.gallery import Gallery
-from core.live import FrameSource, RecognitionSettings, Recogniser, SourceError
-from core.pipeline import build_pipeline
+from core.attendance.marks import Attendance
+from core.storage.db import Database
+from core.gallery.enrol import Enroller
+from core.gallery.store import Gallery
+from core.attendance.sources import FrameSource, SourceError
+from core.attendance.recogniser import RecognitionSettings, Recogniser
+from core.vision.pipeline import build_pipeline
 from tests.conftest import shared_path
 
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from core.errors import BenchmarkDataError
-from core.lowres_benchmark import (
+from core.benchmarks.lowres import (
     METHODS, BenchmarkStopped, LowresSettings, draw_plot, load_models, load_pairs_benchmark, run_benchmark,
 )
-from core.lowres_cache import HRPass, HRPassCache
-from core.models.base import Embedder
+from core.benchmarks.lowres_cache import HRPass, HRPassCache
+from core.vision.models.base import Embedder
 
 SIZES = (16, 24)
 IMAGES, DEGRADED = 12, 8  # in tiny_pairs: every image, and the image_b ones
@@ -166,7 +166,7 @@ def test_bad_benchmark_folders_are_clear_errors(tiny_pairs, tmp_path):
 
 def test_bench_verify_uses_the_core_helpers():
     import bench.verify
-    import core.verification
+    import core.benchmarks.verification
 
     for name in ("read_pairs", "score_pairs", "pair_metrics"):
-        assert getattr(bench.verify, name) is getattr(core.verification, name)
+        assert getattr(bench.verify, name) is getattr(core.benchmarks.verification, name)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.matching import TemplateIndex
+from core.gallery.matching import TemplateIndex
 from tests.core.gallery_fixtures import unit
 
 

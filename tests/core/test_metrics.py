@@ -5,7 +5,9 @@ import itertools
 import numpy as np
 import pytest
 
-from core.metrics import best_threshold, far_frr_curve, kfold_accuracy, roc_auc, stratified_folds, tar_at_far
+from core.benchmarks.metrics import (
+    best_threshold, far_frr_curve, kfold_accuracy, roc_auc, stratified_folds, tar_at_far,
+)
 
 
 def _scores(seed: int = 0, n: int = 500, gap: float = 1.0) -> tuple[np.ndarray, np.ndarray]:

@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 import torch
 
-from core.db import Database
+from core.storage.db import Database
 from core.errors import RollcallError
-from core.gallery import Gallery, model_crops
-from core.model_lifecycle import (
+from core.gallery.store import Gallery, model_crops
+from core.gallery.lifecycle import (
     NothingToRollBackError, evaluate_candidate, gallery_scores, install_model_file, promote, roll_back,
 )
-from core.models.checkpoint import make_checkpoint, save_atomic
-from core.models.edgeface import EdgeFace
-from core.models.loading import load_embedder
+from core.vision.models.checkpoint import make_checkpoint, save_atomic
+from core.vision.models.edgeface import EdgeFace
+from core.vision.models.loading import load_embedder
 from tests.conftest import REPO
 from tests.core.gallery_fixtures import synthetic_sample
 
@@ -130,10 +130,10 @@ def test_a_kill_during_promotion_leaves_the_old_model_active_and_a_retry_complet
     code = textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {str(REPO)!r})
-        from core.db import Database
-        from core.gallery import Gallery
-        from core.model_lifecycle import promote
-        from core.models.loading import load_embedder
+        from core.storage.db import Database
+        from core.gallery.store import Gallery
+        from core.gallery.lifecycle import promote
+        from core.vision.models.loading import load_embedder
 
         gallery = Gallery(Database({str(db)!r}))
         def progress(done, total):

@@ -4,14 +4,14 @@ import cv2
 import numpy as np
 import pytest
 
-from core.align import ARCFACE_TEMPLATE
-from core.detect.base import Detection, Detector
-from core.detect.yunet import YuNetDetector
+from core.vision.align import ARCFACE_TEMPLATE
+from core.vision.detect.base import Detection, Detector
+from core.vision.detect.yunet import YuNetDetector
 from core.errors import ConfigError, InvalidImageError
-from core.imageio import read_image
-from core.models.dsr import DSRNet
-from core.models.superres import BicubicResolver, SuperResolver
-from core.pipeline import FacePipeline, build_pipeline, resolve_device
+from core.vision.imageio import read_image
+from core.vision.models.dsr import DSRNet
+from core.vision.models.superres import BicubicResolver, SuperResolver
+from core.vision.pipeline import FacePipeline, build_pipeline, resolve_device
 from tests.conftest import shared_path
 
 
@@ -109,7 +109,7 @@ def test_build_pipeline_rejects_unknown_detector() -> None:
 
 
 class _TwoFaces(Detector):
-    """One face 160 px wide and one 16 px wide (face width as in core.degrade)."""
+    """One face 160 px wide and one 16 px wide (face width as in core.vision.degrade)."""
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         out = []

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.tracking import FaceTracker, Track, VotePolicy, cast_vote, iou_matrix, unknown_streak
+from core.attendance.tracking import FaceTracker, Track, VotePolicy, cast_vote, iou_matrix, unknown_streak
 
 
 def test_iou() -> None:

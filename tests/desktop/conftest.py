@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from core.db import Database
-from core.gallery import Gallery
+from core.storage.db import Database
+from core.gallery.store import Gallery
 from desktop.config import DesktopConfig
 from desktop.context import AppContext
 from desktop.notifier import Notifier
@@ -17,7 +17,7 @@ from desktop.tasks import TaskRunner
 
 @pytest.fixture(scope="session")
 def default_pipeline():
-    from core.pipeline import build_pipeline
+    from core.vision.pipeline import build_pipeline
 
     return build_pipeline()
 
@@ -56,7 +56,7 @@ def errors(ctx: AppContext) -> list[str]:
 
 def enrol_photos(ctx: AppContext, name: str, *photos: Path) -> int:
     """Enrol a person straight through core (for tests whose subject is not enrolment); returns the id."""
-    from core.enrol import Enroller
+    from core.gallery.enrol import Enroller
 
     enroller = Enroller(ctx.pipeline, ctx.gallery)
     verdicts = [enroller.check_file(p) for p in photos]

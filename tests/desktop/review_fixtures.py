@@ -7,10 +7,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from core.gallery import enrolment_embeddings, model_crops
-from core.models.base import Embedder
-from core.models.loading import load_embedder
-from core.pipeline import FacePipeline
+from core.gallery.store import enrolment_embeddings, model_crops
+from core.vision.models.base import Embedder
+from core.vision.models.loading import load_embedder
+from core.vision.pipeline import FacePipeline
 from desktop.context import AppContext
 from tests.core.gallery_fixtures import synthetic_sample
 from tests.trainer.conftest import tiny_embedder_file

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.live import FrameSource, SourceError
+from core.attendance.sources import FrameSource, SourceError
 from desktop.pages.live_page import LivePage
 from tests.conftest import shared_path
 from tests.desktop.conftest import enrol_photos, errors
@@ -116,8 +116,8 @@ class VanishingCamera(FrameSource):
 
 
 def test_a_camera_that_disappears_is_reported_once_and_reconnected(page, ctx, qtbot) -> None:
-    from core.frames import Backoff
-    from core.live import RecognitionSettings
+    from core.attendance.grabber import Backoff
+    from core.attendance.recogniser import RecognitionSettings
     from desktop.live_worker import RunRequest
 
     camera = VanishingCamera(shared_path("video", "hamilton_clip.mp4"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from core.live import RecognitionSettings
+from core.attendance.recogniser import RecognitionSettings
 from desktop.live_worker import RecognitionWorker, RunRequest
 from tests.conftest import shared_path
 

@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton
 
-from core.model_lifecycle import Comparison, GalleryScores
+from core.gallery.lifecycle import Comparison, GalleryScores
 from desktop import model_review
 from desktop.model_review import ComparisonTableModel, ModelReview, comparison_rows
 from tests.desktop.conftest import errors

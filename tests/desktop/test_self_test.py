@@ -88,7 +88,7 @@ def test_a_model_file_missing_from_a_bundle_is_named(tmp_path, monkeypatch):
     def missing():
         raise ModelPackageMissingError("mtcnn", "MTCNN face detector weights")
 
-    monkeypatch.setattr("core.detect.mtcnn_weights.weight_files", missing)
+    monkeypatch.setattr("core.vision.detect.mtcnn_weights.weight_files", missing)
     test = SelfTest(None, tmp_path / "data")
     check = test.run_check("models", test.check_models)
     assert check.ok is False

@@ -15,14 +15,14 @@ import pytest
 import torch
 from PySide6.QtWidgets import QPushButton
 
-from core.db import Database
-from core.degrade import face_width
-from core.gallery import Gallery
-from core.imageio import read_image
-from core.matching import TemplateIndex
-from core.models.checkpoint import make_checkpoint, save_atomic
-from core.models.dsr import DSRNet
-from core.models.superres import BicubicResolver, SuperResolver
+from core.storage.db import Database
+from core.vision.degrade import face_width
+from core.gallery.store import Gallery
+from core.vision.imageio import read_image
+from core.gallery.matching import TemplateIndex
+from core.vision.models.checkpoint import make_checkpoint, save_atomic
+from core.vision.models.dsr import DSRNet
+from core.vision.models.superres import BicubicResolver, SuperResolver
 from desktop.pages.settings_page import SettingsPage
 from tests.conftest import shared_path
 from tests.desktop.conftest import enrol_photos, errors

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.model_lifecycle import install_model_file, promote
-from core.models.loading import load_embedder
-from core.pipeline import FacePipeline
+from core.gallery.lifecycle import install_model_file, promote
+from core.vision.models.loading import load_embedder
+from core.vision.pipeline import FacePipeline
 from desktop.pages.settings_page import MODEL_TITLE
 from tests.desktop.conftest import errors
 from tests.desktop.review_fixtures import candidate_file, small_site, wait_task

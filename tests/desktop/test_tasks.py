@@ -3,7 +3,7 @@ from __future__ import annotations
 import threading
 
 from core.errors import RollcallError
-from core.gallery import CancelledError
+from core.gallery.store import CancelledError
 from desktop.notifier import Notifier
 from desktop.tasks import TaskRunner
 

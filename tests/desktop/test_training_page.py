@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from core.models.checkpoint import make_checkpoint, save_atomic
-from core.models.dsr import DSRNet
-from core.models.superres import SuperResolver
+from core.vision.models.checkpoint import make_checkpoint, save_atomic
+from core.vision.models.dsr import DSRNet
+from core.vision.models.superres import SuperResolver
 from desktop.config import DEFAULT_SR_BELOW_PX
 from desktop.pages.training_page import TrainingPage
 from desktop.trainer_process import train_dsr_command

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from core.models.checkpoint import make_checkpoint, save_atomic
-from core.models.dsr import DSRNet
+from core.vision.models.checkpoint import make_checkpoint, save_atomic
+from core.vision.models.dsr import DSRNet
 from desktop.pages.training_page import TrainingPage
 from desktop.trainer_process import finetune_command
 from tests.desktop.conftest import errors

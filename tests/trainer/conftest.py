@@ -23,9 +23,9 @@ def enrol_tiny_faces(gallery, tiny_faces: Path) -> None:
     the trainer reads only the stored faces)."""
     import numpy as np
 
-    from core.align import ARCFACE_TEMPLATE
-    from core.gallery import face_sample_from
-    from core.imageio import read_image
+    from core.vision.align import ARCFACE_TEMPLATE
+    from core.gallery.store import face_sample_from
+    from core.vision.imageio import read_image
     from tests.core.gallery_fixtures import tiny_embedder
 
     embedder = tiny_embedder()
@@ -40,8 +40,8 @@ def tiny_embedder_file(path: Path, seed: int = 0) -> Path:
     """A small random EdgeFace saved as a Rollcall checkpoint: the model the fine-tuning tests tune."""
     import torch
 
-    from core.models.checkpoint import make_checkpoint, save_atomic
-    from core.models.edgeface import EdgeFace
+    from core.vision.models.checkpoint import make_checkpoint, save_atomic
+    from core.vision.models.edgeface import EdgeFace
 
     torch.manual_seed(seed)
     model = EdgeFace(dims=(8, 16, 24, 32), depths=(1, 1, 1, 1), heads=(2, 2, 2, 2), embedding_dim=32)

@@ -107,8 +107,8 @@ def test_too_few_subjects_and_damaged_manifests_are_clear_errors(five_each, tmp_
 
 
 def test_the_gallery_is_a_source_and_its_samples_are_referenced_not_copied(tiny_faces, tmp_path):
-    from core.db import Database
-    from core.gallery import Gallery
+    from core.storage.db import Database
+    from core.gallery.store import Gallery
 
     db_path = tmp_path / "rollcall.db"
     with Database(db_path) as db:

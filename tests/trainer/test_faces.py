@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.align import ARCFACE_TEMPLATE, similarity_transform
+from core.vision.align import ARCFACE_TEMPLATE, similarity_transform
 from core.errors import ConfigError
-from core.models.dlib_resnet import INPUT_SPEC as DLIB_SPEC
-from core.models.edgeface import INPUT_SPEC as EDGEFACE_SPEC
+from core.vision.models.dlib_resnet import INPUT_SPEC as DLIB_SPEC
+from core.vision.models.edgeface import INPUT_SPEC as EDGEFACE_SPEC
 from trainer.faces import EmbedderInput, Face, batch_at, make_pair, psnr, split_subjects, ssim, to_tensor
 
 
@@ -86,7 +86,7 @@ def test_psnr_and_ssim_of_identical_and_different_images():
 
 
 def test_a_mirrored_face_aligns_to_the_mirror_image_of_its_crop():
-    from core.align import align_face
+    from core.vision.align import align_face
     from trainer.faces import mirrored
 
     rng = np.random.default_rng(1)

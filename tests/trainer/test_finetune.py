@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.models.loading import load_embedder
+from core.vision.models.loading import load_embedder
 from tests.conftest import REPO
 from tests.trainer.conftest import tiny_embedder_file
 from trainer.config import FinetuneConfig

@@ -16,8 +16,8 @@ import torch
 import yaml
 
 from core.errors import ConfigError
-from core.models.checkpoint import is_checkpoint
-from core.models.loading import load_super_resolver
+from core.vision.models.checkpoint import is_checkpoint
+from core.vision.models.loading import load_super_resolver
 from tests.conftest import REPO
 from tests.trainer.conftest import TINY, enrol_tiny_faces, write_config
 from trainer.config import DSRTrainConfig, load_config
@@ -206,8 +206,8 @@ def test_resume_refuses_a_folder_without_last_pt(tiny_faces, tmp_path):
 
 
 def test_eval_lowres_compares_a_dsr_checkpoint_with_bicubic(tiny_faces, tmp_path):
-    from core.models.checkpoint import make_checkpoint, save_atomic
-    from core.models.dsr import DSRNet
+    from core.vision.models.checkpoint import make_checkpoint, save_atomic
+    from core.vision.models.dsr import DSRNet
     from trainer.config import EvalLowresConfig
     from trainer.jobs import eval_lowres
 
@@ -224,8 +224,8 @@ def test_eval_lowres_compares_a_dsr_checkpoint_with_bicubic(tiny_faces, tmp_path
 
 
 def gallery_of(tiny_faces: Path, db_path: Path) -> Path:
-    from core.db import Database
-    from core.gallery import Gallery
+    from core.storage.db import Database
+    from core.gallery.store import Gallery
 
     with Database(db_path) as db:
         enrol_tiny_faces(Gallery(db), tiny_faces)
@@ -268,7 +268,7 @@ def test_extra_judges_add_to_the_identity_loss_and_report_per_model_metrics(tiny
 
 def embedder_file(tmp_path: Path, seed: int) -> Path:
     """A random EdgeFace-XXS saved as a Rollcall checkpoint (a distinct model per seed)."""
-    from core.models.checkpoint import make_checkpoint, save_atomic
+    from core.vision.models.checkpoint import make_checkpoint, save_atomic
     from tests.core.gallery_fixtures import tiny_embedder
 
     path = tmp_path / f"judge{seed}.pt"

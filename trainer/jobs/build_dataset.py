@@ -16,10 +16,10 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from core.align import ARCFACE_TEMPLATE
+from core.vision.align import ARCFACE_TEMPLATE
 from core.digest import file_sha256
 from core.errors import ConfigError, ImageReadError
-from core.imageio import read_image
+from core.vision.imageio import read_image
 from trainer.config import BuildDatasetConfig
 from trainer.events import DatasetSummary, Finished, RunStarted, Step
 from trainer.faces import HR_SIZE, FaceFinder, is_gallery, list_subjects, open_gallery, split_subjects

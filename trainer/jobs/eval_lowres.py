@@ -2,7 +2,7 @@
 
 Pairs mode, when the data folder holds pairs.txt (and images/), e.g.
 ../shared/bench/celeba: the low-resolution verification benchmark of
-`core.lowres_benchmark`, the same code as `python -m bench.lowres`. `step`
+`core.benchmarks.lowres`, the same code as `python -m bench.lowres`. `step`
 events report the images processed (`phase` "hr", then "16px" etc.), one
 `validation` event per face width carries its accuracies, `finished` holds the
 whole result (the layout of bench/lowres.py's JSON) under `summary.result`, and
@@ -27,11 +27,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.lowres_benchmark import (
+from core.benchmarks.lowres import (
     METHODS, BenchmarkStopped, LowresSettings, draw_plot, load_models, load_pairs_benchmark, run_benchmark,
 )
-from core.models.loading import load_embedder, load_super_resolver
-from core.verification import is_pairs_benchmark
+from core.vision.models.loading import load_embedder, load_super_resolver
+from core.benchmarks.verification import is_pairs_benchmark
 from trainer.config import EvalLowresConfig
 from trainer.events import Finished, RunStarted, Step, Validation
 from trainer.faces import EmbedderInput, list_subjects, load_faces, make_batch, psnr, ssim

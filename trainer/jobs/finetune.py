@@ -51,8 +51,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.degrade import Degradation, degrade_face
-from core.models.loading import load_embedder, load_super_resolver
+from core.vision.degrade import Degradation, degrade_face
+from core.vision.models.loading import load_embedder, load_super_resolver
 from trainer.arcface import ArcFaceHead
 from trainer.config import BuildDatasetConfig, FinetuneConfig
 from trainer.events import Epoch, Finished, RunStarted, Step, Validation
@@ -373,12 +373,12 @@ def final_evaluation(cfg: FinetuneConfig, run: Run, faces: list[Face], pairs: np
 
 
 def pairs_benchmark(cfg: FinetuneConfig, run: Run, device: torch.device) -> dict | None:
-    """The low-resolution pairs benchmark (`core.lowres_benchmark`) of the untuned model and best.pt, with
+    """The low-resolution pairs benchmark (`core.benchmarks.lowres`) of the untuned model and best.pt, with
     the run's DSR (bicubic without one): {"data", "models": {"base"|"tuned": {"hr", "12px", ...}}} of
     10-fold accuracies (the DSR method, else bicubic); None when the folder is not there (a warning) or
     the run was asked to stop meanwhile. Step events (phase "benchmark:base:16px" etc.) report progress."""
-    from core.lowres_benchmark import BenchmarkStopped, LowresSettings, run_benchmark
-    from core.verification import is_pairs_benchmark
+    from core.benchmarks.lowres import BenchmarkStopped, LowresSettings, run_benchmark
+    from core.benchmarks.verification import is_pairs_benchmark
 
     if not is_pairs_benchmark(cfg.benchmark):
         run.warn(f"the benchmark folder {cfg.benchmark} holds no pairs.txt and images/: skipped")
@@ -407,6 +407,6 @@ def pairs_benchmark(cfg: FinetuneConfig, run: Run, device: torch.device) -> dict
 
 
 def _aligned_hr(face: Face) -> np.ndarray:
-    from core.align import align_face
+    from core.vision.align import align_face
 
     return align_face(face.image, face.landmarks, ARCFACE_TEMPLATE, HR_SIZE)

@@ -34,9 +34,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.models.dsr import DSRNet
-from core.models.base import Embedder
-from core.models.loading import load_embedder
+from core.vision.models.dsr import DSRNet
+from core.vision.models.base import Embedder
+from core.vision.models.loading import load_embedder
 from trainer.config import DSRTrainConfig
 from trainer.events import Epoch, Finished, RunStarted, Step, Validation
 from trainer.faces import EmbedderInput, FaceFinder, batch_at, load_split, make_batch, psnr, ssim, write_split

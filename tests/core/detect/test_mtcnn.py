@@ -9,14 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.detect.base import Detection
-from core.detect.mtcnn import (
-    MTCNNDetector,
-    max_pool_same,
-    nms,
-    pack_levels,
-    to_network_input,
-)
+from core.vision.detect.base import Detection
+from core.vision.detect.mtcnn import MTCNNDetector, max_pool_same, nms, pack_levels, to_network_input
 from core.errors import ConfigError, InvalidImageError
 from tests.conftest import SHARED
 

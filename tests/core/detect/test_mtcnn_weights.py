@@ -13,14 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.detect import mtcnn_weights
-from core.detect.mtcnn import ONet, PNet, RNet
-from core.detect.mtcnn_weights import (
-    cache_path,
-    keras_to_state_dict,
-    load_mtcnn_weights,
-    read_keras_weights,
-    weight_files,
+from core.vision.detect import mtcnn_weights
+from core.vision.detect.mtcnn import ONet, PNet, RNet
+from core.vision.detect.mtcnn_weights import (
+    cache_path, keras_to_state_dict, load_mtcnn_weights, read_keras_weights, weight_files,
 )
 from core.errors import ModelFileError, ModelPackageMissingError
 

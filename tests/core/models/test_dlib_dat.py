@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from core.errors import ModelFileError
-from core.models.dlib_dat import looks_like_dlib_net, read_dlib_net
-from core.models.dlib_resnet import bundled_weights_path
-from core.models.loading import load_model
+from core.vision.models.dlib_dat import looks_like_dlib_net, read_dlib_net
+from core.vision.models.dlib_resnet import bundled_weights_path
+from core.vision.models.loading import load_model
 
 
 def test_parses_the_bundled_network() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.imageio import read_image
-from core.models.base import Embedder
-from core.models.dlib_resnet import INPUT_SPEC, DlibResNet, bundled_weights_path
+from core.vision.imageio import read_image
+from core.vision.models.base import Embedder
+from core.vision.models.dlib_resnet import INPUT_SPEC, DlibResNet, bundled_weights_path
 from tests.conftest import shared_path
 
 PARITY_IMAGES = [

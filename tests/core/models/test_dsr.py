@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from core.align import ARCFACE_TEMPLATE
+from core.vision.align import ARCFACE_TEMPLATE
 from core.errors import ArchitectureMismatchError, InvalidImageError, ModelFileError
-from core.models.checkpoint import make_checkpoint, save_atomic
-from core.models.dlib_resnet import DlibResNet
-from core.models.dsr import DSRNet, count_parameters
-from core.models.loading import load_model, load_resolver, load_super_resolver
-from core.models.registry import build_model
-from core.models.superres import BicubicResolver, SuperResolver
+from core.vision.models.checkpoint import make_checkpoint, save_atomic
+from core.vision.models.dlib_resnet import DlibResNet
+from core.vision.models.dsr import DSRNet, count_parameters
+from core.vision.models.loading import load_model, load_resolver, load_super_resolver
+from core.vision.models.registry import build_model
+from core.vision.models.superres import BicubicResolver, SuperResolver
 
 
 @pytest.fixture(scope="module")

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from core.align import align_face
-from core.detect.yunet import YuNetDetector
-from core.imageio import read_image
-from core.metrics import roc_auc
-from core.models.base import Embedder
-from core.models.edgeface import VARIANTS, EdgeFace, infer_edgeface_args
-from core.models.loading import load_model
+from core.vision.align import align_face
+from core.vision.detect.yunet import YuNetDetector
+from core.vision.imageio import read_image
+from core.benchmarks.metrics import roc_auc
+from core.vision.models.base import Embedder
+from core.vision.models.edgeface import VARIANTS, EdgeFace, infer_edgeface_args
+from core.vision.models.loading import load_model
 from tests.conftest import shared_path
 
 

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from core.errors import ArchitectureMismatchError, ModelFileError, UnsafeModelFileError
-from core.models.checkpoint import make_checkpoint, save_atomic
-from core.models.dlib_resnet import DlibResNet, bundled_weights_path
-from core.models.edgeface import EdgeFace
-from core.models.loading import load_embedder, load_model
+from core.vision.models.checkpoint import make_checkpoint, save_atomic
+from core.vision.models.dlib_resnet import DlibResNet, bundled_weights_path
+from core.vision.models.edgeface import EdgeFace
+from core.vision.models.loading import load_embedder, load_model
 from tests.conftest import shared_path
 
 

@@ -1,0 +1,1 @@
+"""Evaluation protocols: identification on person folders, pair verification, low-resolution pairs, metrics."""

@@ -1,0 +1,155 @@
+"""A cache of the low-resolution benchmark's full-resolution pass (embedding and landmarks per image).
+
+The HR pass of a 2,000-pair benchmark takes minutes (about 8 with dlib on two
+cores) and only depends on the images, the pairs, the detector, the embedder
+and the smallest face size, so `core.benchmarks.lowres` can keep it in a folder:
+one `hr-<digest>.npz` per key, where the key is
+
+- the data folder (resolved path) and a digest of its images' names, sizes and
+  modification times,
+- a digest of the pairs used (after any limit),
+- the detector spec (for YuNet, the sha256 of its model file),
+- the embedder's identity (`Embedder.identity`: sha256 of its weights),
+- the smallest face size.
+
+A different value of any of these is a different file, so a changed setting
+never reads stale results (and switching back to an earlier setting finds its
+file again). The key is also stored inside the file and compared on load; a
+file that does not match, or cannot be read, counts as a miss and is rewritten.
+Files are plain arrays written with `numpy.savez` and read with
+`allow_pickle=False`: nothing in them can run code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.digest import file_sha256
+
+logger = logging.getLogger(__name__)
+
+CACHE_VERSION = 1
+CACHE_PREFIX = "hr-"
+
+
+@dataclass
+class HRPass:
+    """The full-resolution pass: per image name, the largest face's embedding and landmarks (None: no face)."""
+
+    embeddings: dict[str, np.ndarray | None]
+    landmarks: dict[str, np.ndarray | None]
+
+    @property
+    def no_face(self) -> int:
+        return sum(e is None for e in self.embeddings.values())
+
+
+def detector_identity(spec: str) -> str:
+    """The detector spec, with a YuNet model file replaced by its digest (so moving it changes nothing)."""
+    kind, _, arg = spec.partition(":")
+    if kind == "yunet" and arg and Path(arg).is_file():
+        return f"yunet:sha256:{file_sha256(arg)}"
+    return spec
+
+
+def images_digest(images_dir: Path, names: list[str]) -> str:
+    """sha256 over each image's name, size and modification time: a replaced image changes it."""
+    h = hashlib.sha256()
+    for name in names:
+        st = (images_dir / name).stat()
+        h.update(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def pairs_digest(pairs: list[tuple[str, str]], labels: np.ndarray) -> str:
+    text = "\n".join(f"{a} {b} {int(same)}" for (a, b), same in zip(pairs, labels))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def hr_cache_key(data: Path, images_dir: Path, names: list[str], pairs: list[tuple[str, str]],
+                 labels: np.ndarray, detector: str, embedder_identity: str, min_face: int) -> dict:
+    """Everything the HR pass depends on, as a JSON-able mapping."""
+    return {
+        "version": CACHE_VERSION,
+        "data": str(Path(data).resolve()),
+        "images": images_digest(images_dir, names),
+        "pairs": pairs_digest(pairs, labels),
+        "detector": detector_identity(detector),
+        "embedder": embedder_identity,
+        "min_face": int(min_face),
+    }
+
+
+class HRPassCache:
+    """HR passes stored as .npz files in one folder, one per key."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+
+    def path_for(self, key: dict) -> Path:
+        return self.folder / f"{CACHE_PREFIX}{_key_digest(key)[:24]}.npz"
+
+    def load(self, key: dict, names: list[str]) -> HRPass | None:
+        """The stored HR pass for `key` covering exactly `names`, or None (a miss)."""
+        path = self.path_for(key)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                stored_key = str(npz["key"])
+                stored_names = [str(n) for n in npz["names"]]
+                has_face, embeddings, landmarks = npz["has_face"], npz["embeddings"], npz["landmarks"]
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            logger.warning("ignoring unreadable HR cache %s (%s); it will be rewritten", path, exc)
+            return None
+        if stored_key != _key_json(key) or stored_names != list(names):
+            logger.info("HR cache %s was made for other settings; recomputing", path)
+            return None
+        return _unpack(stored_names, has_face, embeddings, landmarks)
+
+    def save(self, key: dict, names: list[str], hr: HRPass, dim: int) -> Path:
+        """Write the HR pass for `key` atomically (a reader never sees a half-written file)."""
+        has_face, embeddings, landmarks = _pack(names, hr, dim)
+        path = self.path_for(key)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
+        with tmp.open("wb") as fh:
+            np.savez(fh, key=np.array(_key_json(key)), names=np.array(names, dtype=str),
+                     has_face=has_face, embeddings=embeddings, landmarks=landmarks)
+        tmp.replace(path)
+        logger.info("HR pass cached in %s", path)
+        return path
+
+
+def _key_json(key: dict) -> str:
+    return json.dumps(key, sort_keys=True, separators=(",", ":"))
+
+
+def _key_digest(key: dict) -> str:
+    return hashlib.sha256(_key_json(key).encode()).hexdigest()
+
+
+def _pack(names: list[str], hr: HRPass, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    has_face = np.array([hr.embeddings[n] is not None for n in names], dtype=bool)
+    embeddings = np.zeros((len(names), dim), np.float32)
+    landmarks = np.zeros((len(names), 5, 2), np.float64)
+    for i, name in enumerate(names):
+        if has_face[i]:
+            embeddings[i] = hr.embeddings[name]
+            landmarks[i] = hr.landmarks[name]
+    return has_face, embeddings, landmarks
+
+
+def _unpack(names: list[str], has_face: np.ndarray, embeddings: np.ndarray, landmarks: np.ndarray) -> HRPass:
+    return HRPass(
+        embeddings={n: embeddings[i].copy() if has_face[i] else None for i, n in enumerate(names)},
+        landmarks={n: landmarks[i].copy() if has_face[i] else None for i, n in enumerate(names)},
+    )

@@ -1,0 +1,1 @@
+"""Who is enrolled: people, samples and templates, enrolment, matching, calibration and the model lifecycle."""
