@@ -10,13 +10,8 @@ import pytest
 import torch
 
 from core.detect.base import Detection
-from core.detect.mtcnn import (
-    MTCNNDetector,
-    max_pool_same,
-    nms,
-    pack_levels,
-    to_network_input,
-)
+from core.detect.mtcnn import MTCNNDetector, nms, pack_levels
+from core.detect.mtcnn_nets import max_pool_same, to_network_input
 from core.errors import ConfigError, InvalidImageError
 from tests.conftest import SHARED
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from core.detect import mtcnn_weights
-from core.detect.mtcnn import ONet, PNet, RNet
+from core.detect.mtcnn_nets import ONet, PNet, RNet
 from core.detect.mtcnn_weights import (
     cache_path,
     keras_to_state_dict,
