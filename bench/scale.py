@@ -23,7 +23,9 @@ import numpy as np
 
 from bench.common import write_json
 from core.db import Database
-from core.gallery import FACE_SIZE, FaceSample, Gallery, normalise, now_iso, to_blob
+from core.gallery import Gallery
+from core.gallery_faces import FACE_SIZE, FaceSample
+from core.gallery_records import normalise, now_iso, to_blob
 from core.matching import TemplateIndex
 
 

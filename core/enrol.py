@@ -18,10 +18,9 @@ import numpy as np
 
 from core.detect.base import Detection
 from core.errors import ImageReadError, InvalidImageError
-from core.gallery import (
-    ENROL_JITTERS,
-    FaceSample, Gallery, GalleryError, ModelRecord, Person, enrolment_embeddings, face_sample_from, model_crops, normalise,
-)
+from core.gallery import Gallery, GalleryError, ModelRecord, Person
+from core.gallery_faces import ENROL_JITTERS, FaceSample, enrolment_embeddings, face_sample_from, model_crops
+from core.gallery_records import normalise
 from core.imageio import read_image, to_bgr8
 from core.matching import TemplateIndex
 from core.pipeline import FacePipeline

@@ -17,7 +17,8 @@ from pathlib import Path
 from core.db import Database
 from core.enrol import Enroller, QualityPolicy, SampleVerdict
 from core.errors import ImageReadError
-from core.gallery import ENROL_JITTERS, Gallery
+from core.gallery import Gallery
+from core.gallery_faces import ENROL_JITTERS
 from core.imageio import IMAGE_SUFFIXES, read_image
 from core.matching import TemplateIndex
 from core.pipeline import FacePipeline

@@ -17,7 +17,8 @@ import numpy as np
 
 from core.attendance import Attendance, Mark
 from core.errors import RollcallError
-from core.gallery import FACE_TEMPLATE, Gallery, GalleryError, ModelRecord
+from core.gallery import Gallery, GalleryError, ModelRecord
+from core.gallery_faces import FACE_TEMPLATE
 from core.align import align_face
 from core.matching import Match, TemplateIndex
 from core.pipeline import FacePipeline

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import torch
 
-from core.gallery import FACE_SIZE, FACE_TEMPLATE, FaceSample
+from core.gallery_faces import FACE_SIZE, FACE_TEMPLATE, FaceSample
 from core.models.base import Embedder
 from core.models.edgeface import EdgeFace
 

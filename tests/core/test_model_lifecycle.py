@@ -13,7 +13,8 @@ import torch
 
 from core.db import Database
 from core.errors import RollcallError
-from core.gallery import Gallery, model_crops
+from core.gallery import Gallery
+from core.gallery_faces import model_crops
 from core.model_lifecycle import (
     NothingToRollBackError, evaluate_candidate, gallery_scores, install_model_file, promote, roll_back,
 )

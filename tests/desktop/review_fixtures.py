@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from core.gallery import enrolment_embeddings, model_crops
+from core.gallery_faces import enrolment_embeddings, model_crops
 from core.models.base import Embedder
 from core.models.loading import load_embedder
 from core.pipeline import FacePipeline
