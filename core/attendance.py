@@ -88,8 +88,8 @@ class Attendance:
 
     def find_session(self, name: str) -> Session | None:
         """The most recent session with this name (open ones first)."""
-        found = rows(self.db, "SELECT * FROM sessions WHERE name = ? ORDER BY ended_at IS NOT NULL, started_at DESC, id DESC"
-                     " LIMIT 1", (name.strip(),))
+        found = rows(self.db, "SELECT * FROM sessions WHERE name = ?"
+                     " ORDER BY ended_at IS NOT NULL, started_at DESC, id DESC LIMIT 1", (name.strip(),))
         return from_row(Session, found[0]) if found else None
 
     def open_or_start(self, name: str, group_name: str = "") -> Session:
@@ -169,7 +169,8 @@ class Attendance:
 
     def mark_counts(self) -> dict[int, int]:
         """How many are marked in each session (session id -> count), counted by the database."""
-        return {r["session_id"]: r["n"] for r in rows(self.db, "SELECT session_id, COUNT(*) AS n FROM marks GROUP BY session_id")}
+        counted = rows(self.db, "SELECT session_id, COUNT(*) AS n FROM marks GROUP BY session_id")
+        return {r["session_id"]: r["n"] for r in counted}
 
     def evidence(self, mark_id: int) -> bytes | None:
         found = rows(self.db, "SELECT evidence_jpeg FROM marks WHERE id = ?", (mark_id,))

@@ -335,8 +335,8 @@ class Gallery:
     def templates(self, model_id: int) -> tuple[np.ndarray, list[str], np.ndarray]:
         """(person ids, names, (P, D) matrix of unit templates) for one model, in one query."""
         dim = self.model(model_id).dim
-        found = rows(self.db, "SELECT t.person_id, p.name, t.vector FROM templates t JOIN people p ON p.id = t.person_id"
-                     " WHERE t.model_id = ? ORDER BY t.person_id", (model_id,))
+        found = rows(self.db, "SELECT t.person_id, p.name, t.vector FROM templates t"
+                     " JOIN people p ON p.id = t.person_id WHERE t.model_id = ? ORDER BY t.person_id", (model_id,))
         ids = np.fromiter((r["person_id"] for r in found), dtype=np.int64, count=len(found))
         # one copy from the blobs straight into the matrix (little-endian float32 = native here)
         matrix = np.frombuffer(b"".join([r["vector"] for r in found]), dtype="<f4").reshape(len(found), dim)
@@ -394,7 +394,8 @@ class Gallery:
         stamp = now_iso()
         # A person only gets a template for a model once every one of their samples has an
         # embedding for it: a template from some of the samples would be a mixed state.
-        count_sql = "SELECT person_id, COUNT(*) AS n FROM samples" + (" WHERE person_id = ?" if person_id is not None else "")
+        count_sql = ("SELECT person_id, COUNT(*) AS n FROM samples"
+                     + (" WHERE person_id = ?" if person_id is not None else ""))
         counts = {r["person_id"]: r["n"] for r in rows(self.db, count_sql + " GROUP BY person_id", params[1:])}
         self.db.db["templates"].insert_all(
             {"person_id": pid, "model_id": model_id, "vector": to_blob(normalise(np.mean(vs, axis=0))),
@@ -403,8 +404,8 @@ class Gallery:
 
     def _stored_faces(self, sample_ids: list[int]) -> list[tuple[np.ndarray, np.ndarray]]:
         marks = ",".join("?" * len(sample_ids))
-        by_id = {r["id"]: r for r in rows(self.db, f"SELECT id, face_jpeg, landmarks FROM samples WHERE id IN ({marks})",
-                                          tuple(sample_ids))}
+        found = rows(self.db, f"SELECT id, face_jpeg, landmarks FROM samples WHERE id IN ({marks})", tuple(sample_ids))
+        by_id = {r["id"]: r for r in found}
         out = []
         for sid in sample_ids:
             row = by_id[sid]

@@ -104,6 +104,6 @@ def get_row(db: Database, table: str, pk: Any, what: str) -> dict[str, Any]:
     try:
         return db.db.table(table).get(pk)
     except NoSuchRow:
-        raise NotFoundError(f"no {what} with id {pk} in {db.label} (it may have been deleted; refresh the list)") from None
+        raise NotFoundError(f"no {what} with id {pk} in {db.label} (deleted meanwhile? refresh the list)") from None
     except sqlite3.OperationalError as exc:
         raise db._explain(exc) from None
