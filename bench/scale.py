@@ -23,7 +23,9 @@ import numpy as np
 
 from bench.common import write_json
 from core.storage.db import Database
-from core.gallery.store import FACE_SIZE, FaceSample, Gallery, normalise, now_iso, to_blob
+from core.gallery.store import Gallery
+from core.gallery.faces import FACE_SIZE, FaceSample
+from core.gallery.records import normalise, now_iso, to_blob
 from core.gallery.matching import TemplateIndex
 
 

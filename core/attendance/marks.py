@@ -1,5 +1,8 @@
 """Attendance: sessions, marks (at most one per person per session), manual changes with an audit
-trail, unknown sightings with a retention period, and export to CSV or XLSX."""
+trail, unknown sightings with a retention period, and export to CSV or XLSX.
+
+Rows are read as dicts with sqlite-utils and written with it inside `Database.transaction()`.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,10 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from core.storage.db import Database
-from core.gallery.store import GalleryError, NotFoundError, now_iso
+from core.gallery.records import GalleryError, NotFoundError, from_row, get_row, now_iso, rows
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,7 @@ class Mark:
 EXPORT_COLUMNS = ("session", "person", "person_id", "marked_at", "score", "source", "manual", "operator", "reason")
 
 _MARK_SQL = (
-    "SELECT m.id, m.session_id, s.name, m.person_id, m.person_name, m.marked_at, m.score, m.source, m.manual,"
+    "SELECT m.id, m.session_id, s.name AS session_name, m.person_id, m.person_name, m.marked_at, m.score, m.source, m.manual,"
     " m.operator, m.reason FROM marks m JOIN sessions s ON s.id = m.session_id"
 )
 
@@ -63,35 +67,30 @@ class Attendance:
         name = name.strip()
         if not name:
             raise GalleryError("a session needs a name")
-        with self.db.transaction() as conn:
-            cur = conn.execute(
-                "INSERT INTO sessions(name, group_name, started_at, scheduled_start, scheduled_end) VALUES (?, ?, ?, ?, ?)",
-                (name, group_name, now_iso(), scheduled_start, scheduled_end),
-            )
-        return self.session(cur.lastrowid)
+        sessions = self.db.db["sessions"]
+        with self.db.transaction():
+            sessions.insert({"name": name, "group_name": group_name, "started_at": now_iso(),
+                             "scheduled_start": scheduled_start, "scheduled_end": scheduled_end})
+        return self.session(sessions.last_rowid)
 
     def stop_session(self, session_id: int) -> Session:
         session = self.session(session_id)
         if session.open:
-            with self.db.transaction() as conn:
-                conn.execute("UPDATE sessions SET ended_at = ? WHERE id = ?", (now_iso(), session_id))
+            with self.db.transaction():
+                self.db.db["sessions"].update(session_id, {"ended_at": now_iso()})
         return self.session(session_id)
 
     def session(self, session_id: int) -> Session:
-        row = self.db.execute("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
-        if row is None:
-            raise NotFoundError(f"no session with id {session_id}")
-        return Session(*row)
+        return from_row(Session, get_row(self.db, "sessions", session_id, "session"))
 
     def sessions(self) -> list[Session]:
-        return [Session(*r) for r in self.db.execute("SELECT * FROM sessions ORDER BY started_at DESC, id DESC")]
+        return [from_row(Session, r) for r in rows(self.db, "SELECT * FROM sessions ORDER BY started_at DESC, id DESC")]
 
     def find_session(self, name: str) -> Session | None:
         """The most recent session with this name (open ones first)."""
-        row = self.db.execute(
-            "SELECT * FROM sessions WHERE name = ? ORDER BY ended_at IS NOT NULL, started_at DESC, id DESC LIMIT 1",
-            (name.strip(),)).fetchone()
-        return Session(*row) if row else None
+        found = rows(self.db, "SELECT * FROM sessions WHERE name = ?"
+                     " ORDER BY ended_at IS NOT NULL, started_at DESC, id DESC LIMIT 1", (name.strip(),))
+        return from_row(Session, found[0]) if found else None
 
     def open_or_start(self, name: str, group_name: str = "") -> Session:
         session = self.find_session(name)
@@ -102,50 +101,49 @@ class Attendance:
     def mark(self, session_id: int, person_id: int, person_name: str, *, score: float | None = None,
              source: str = "", evidence_jpeg: bytes | None = None) -> Mark | None:
         """Mark a recognised person. Returns None (and changes nothing) when already marked."""
+        marks = self.db.db["marks"]
         try:
-            with self.db.transaction() as conn:
-                cur = conn.execute(
-                    "INSERT INTO marks(session_id, person_id, person_name, marked_at, score, source, evidence_jpeg)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (session_id, person_id, person_name, now_iso(), score, source, evidence_jpeg),
-                )
+            with self.db.transaction():
+                marks.insert({"session_id": session_id, "person_id": person_id, "person_name": person_name,
+                              "marked_at": now_iso(), "score": score, "source": source, "evidence_jpeg": evidence_jpeg})
         except sqlite3.IntegrityError as exc:
             if "UNIQUE" in str(exc):
                 return None
             raise
-        return self._mark(cur.lastrowid)
+        return self._mark(marks.last_rowid)
 
     def is_marked(self, session_id: int, person_id: int) -> bool:
-        return self.db.execute("SELECT 1 FROM marks WHERE session_id = ? AND person_id = ?",
-                               (session_id, person_id)).fetchone() is not None
+        return bool(rows(self.db, "SELECT 1 AS hit FROM marks WHERE session_id = ? AND person_id = ?",
+                         (session_id, person_id)))
 
     def manual_mark(self, session_id: int, person_id: int, person_name: str, *, operator: str, reason: str) -> Mark:
         if not operator.strip() or not reason.strip():
             raise GalleryError("a manual mark needs the operator's name and a reason")
         self.session(session_id)
-        with self.db.transaction() as conn:
+        marks = self.db.db["marks"]
+        with self.db.transaction():
             try:
-                cur = conn.execute(
-                    "INSERT INTO marks(session_id, person_id, person_name, marked_at, source, manual, operator, reason)"
-                    " VALUES (?, ?, ?, ?, 'manual', 1, ?, ?)",
-                    (session_id, person_id, person_name, now_iso(), operator, reason),
-                )
+                marks.insert({"session_id": session_id, "person_id": person_id, "person_name": person_name,
+                              "marked_at": now_iso(), "source": "manual", "manual": 1, "operator": operator,
+                              "reason": reason})
             except sqlite3.IntegrityError:
                 raise GalleryError(f"{person_name} is already marked in this session") from None
-            self._audit(conn, operator, "mark", session_id, person_id, person_name, reason)
-        return self._mark(cur.lastrowid)
+            mark_id = marks.last_rowid
+            self._audit(operator, "mark", session_id, person_id, person_name, reason)
+        return self._mark(mark_id)
 
     def unmark(self, session_id: int, person_id: int, *, operator: str, reason: str) -> None:
         if not operator.strip() or not reason.strip():
             raise GalleryError("removing a mark needs the operator's name and a reason")
-        row = self.db.execute("SELECT id, person_name, marked_at, manual, score FROM marks"
-                              " WHERE session_id = ? AND person_id = ?", (session_id, person_id)).fetchone()
-        if row is None:
+        found = rows(self.db, "SELECT id, person_name, marked_at, manual, score FROM marks"
+                     " WHERE session_id = ? AND person_id = ?", (session_id, person_id))
+        if not found:
             raise NotFoundError("that person is not marked in this session")
+        row = found[0]
         with self.db.transaction() as conn:
-            conn.execute("DELETE FROM marks WHERE id = ?", (row[0],))
-            self._audit(conn, operator, "unmark", session_id, person_id, row[1], reason,
-                        {"marked_at": row[2], "was_manual": bool(row[3]), "score": row[4]})
+            conn.execute("DELETE FROM marks WHERE id = ?", (row["id"],))
+            self._audit(operator, "unmark", session_id, person_id, row["person_name"], reason,
+                        {"marked_at": row["marked_at"], "was_manual": bool(row["manual"]), "score": row["score"]})
 
     def marks(self, session_id: int | None = None, *, start: str | None = None, end: str | None = None,
               person_id: int | None = None, manual: bool | None = None) -> list[Mark]:
@@ -167,29 +165,28 @@ class Attendance:
             where.append("m.manual = ?")
             params.append(int(manual))
         sql = _MARK_SQL + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY m.marked_at, m.id"
-        return [self._row_to_mark(r) for r in self.db.execute(sql, tuple(params))]
+        return [self._row_to_mark(r) for r in rows(self.db, sql, tuple(params))]
 
     def mark_counts(self) -> dict[int, int]:
         """How many are marked in each session (session id -> count), counted by the database."""
-        return dict(self.db.execute("SELECT session_id, COUNT(*) FROM marks GROUP BY session_id").fetchall())
+        counted = rows(self.db, "SELECT session_id, COUNT(*) AS n FROM marks GROUP BY session_id")
+        return {r["session_id"]: r["n"] for r in counted}
 
     def evidence(self, mark_id: int) -> bytes | None:
-        row = self.db.execute("SELECT evidence_jpeg FROM marks WHERE id = ?", (mark_id,)).fetchone()
-        return row[0] if row else None
+        found = rows(self.db, "SELECT evidence_jpeg FROM marks WHERE id = ?", (mark_id,))
+        return found[0]["evidence_jpeg"] if found else None
 
     def audit_log(self, session_id: int | None = None) -> list[dict]:
         sql = "SELECT at, operator, action, session_id, person_id, person_name, reason, details FROM audit"
-        rows = self.db.execute(sql + (" WHERE session_id = ?" if session_id is not None else "") + " ORDER BY id",
-                               (session_id,) if session_id is not None else ())
-        keys = ("at", "operator", "action", "session_id", "person_id", "person_name", "reason", "details")
-        return [dict(zip(keys, r)) for r in rows]
+        return rows(self.db, sql + (" WHERE session_id = ?" if session_id is not None else "") + " ORDER BY id",
+                    (session_id,) if session_id is not None else ())
 
     # ------------------------------------------------------------------ unknown faces
 
     def record_unknown(self, session_id: int | None, face_jpeg: bytes, best_score: float | None, source: str = "") -> None:
-        with self.db.transaction() as conn:
-            conn.execute("INSERT INTO unknown_sightings(session_id, seen_at, best_score, source, face_jpeg)"
-                         " VALUES (?, ?, ?, ?, ?)", (session_id, now_iso(), best_score, source, face_jpeg))
+        with self.db.transaction():
+            self.db.db["unknown_sightings"].insert({"session_id": session_id, "seen_at": now_iso(),
+                                                    "best_score": best_score, "source": source, "face_jpeg": face_jpeg})
 
     def purge_unknown(self, retention_days: float) -> int:
         """Delete unknown sightings older than the retention period; returns how many."""
@@ -199,26 +196,28 @@ class Attendance:
 
     def count_unknown(self, session_id: int | None = None) -> int:
         if session_id is None:
-            return self.db.execute("SELECT COUNT(*) FROM unknown_sightings").fetchone()[0]
-        return self.db.execute("SELECT COUNT(*) FROM unknown_sightings WHERE session_id = ?", (session_id,)).fetchone()[0]
+            return rows(self.db, "SELECT COUNT(*) AS n FROM unknown_sightings")[0]["n"]
+        return rows(self.db, "SELECT COUNT(*) AS n FROM unknown_sightings WHERE session_id = ?", (session_id,))[0]["n"]
 
     # ------------------------------------------------------------------ internals
 
     def _mark(self, mark_id: int) -> Mark:
-        return self._row_to_mark(self.db.execute(_MARK_SQL + " WHERE m.id = ?", (mark_id,)).fetchone())
+        return self._row_to_mark(rows(self.db, _MARK_SQL + " WHERE m.id = ?", (mark_id,))[0])
 
     @staticmethod
-    def _row_to_mark(r: tuple) -> Mark:
-        return Mark(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8]), r[9], r[10])
+    def _row_to_mark(row: dict[str, Any]) -> Mark:
+        return from_row(Mark, {**row, "manual": bool(row["manual"])})
 
-    @staticmethod
-    def _audit(conn, operator: str, action: str, session_id: int, person_id: int | None, person_name: str,
+    def _audit(self, operator: str, action: str, session_id: int, person_id: int | None, person_name: str,
                reason: str, details: dict | None = None) -> None:
-        conn.execute(
-            "INSERT INTO audit(at, operator, action, session_id, person_id, person_name, reason, details)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (now_iso(), operator, action, session_id, person_id, person_name, reason, json.dumps(details or {})),
-        )
+        """Inside the caller's transaction: one audit entry."""
+        self.db.db["audit"].insert({"at": now_iso(), "operator": operator, "action": action, "session_id": session_id,
+                                    "person_id": person_id, "person_name": person_name, "reason": reason,
+                                    "details": json.dumps(details or {})})
+
+
+# A spreadsheet reads a cell starting with one of these as a formula (or the start of one).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def mark_rows(marks: list[Mark]) -> list[tuple]:
@@ -227,21 +226,33 @@ def mark_rows(marks: list[Mark]) -> list[tuple]:
             for m in marks]
 
 
+def _formula_like(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(FORMULA_PREFIXES)
+
+
+def csv_cell(value: object) -> object:
+    """A value as a CSV cell Excel shows as text: names and reasons typed by people can start with '=' or '@'
+    ("CSV injection"), so such text gets a leading apostrophe; numbers are left as numbers."""
+    return "'" + value if _formula_like(value) else value
+
+
 def export_marks(marks: list[Mark], path: str | Path, fmt: str | None = None) -> Path:
     """Write marks to CSV or XLSX (chosen by `fmt` or the file's suffix). Written to a temporary
-    file first, so a failed export never leaves a half-written file behind."""
+    file first, so a failed export never leaves a half-written file behind. No cell is ever a
+    formula: text that looks like one is kept as text (`csv_cell`; in XLSX a text cell with Excel's
+    quote prefix, so the text itself is unchanged)."""
     path = Path(path)
     fmt = (fmt or path.suffix.lstrip(".")).lower()
     if fmt not in ("csv", "xlsx"):
         raise GalleryError(f"cannot export to '{fmt}': use csv or xlsx")
     tmp = path.with_name(path.name + ".part")
-    rows = mark_rows(marks)
+    table = mark_rows(marks)
     try:
         if fmt == "csv":
             with tmp.open("w", newline="", encoding="utf-8-sig") as fh:  # BOM: Excel reads UTF-8 names right
                 writer = csv.writer(fh)
                 writer.writerow(EXPORT_COLUMNS)
-                writer.writerows(rows)
+                writer.writerows([csv_cell(v) for v in row] for row in table)
         else:
             from openpyxl import Workbook
 
@@ -249,8 +260,12 @@ def export_marks(marks: list[Mark], path: str | Path, fmt: str | None = None) ->
             ws = wb.active
             ws.title = "Attendance"
             ws.append(list(EXPORT_COLUMNS))
-            for row in rows:
+            for row in table:
                 ws.append(list(row))
+                for cell in ws[ws.max_row]:
+                    if _formula_like(cell.value):  # openpyxl would store "=..." as a formula
+                        cell.data_type = "s"
+                        cell.quotePrefix = True
             ws.freeze_panes = "A2"
             for col, width in zip("ABCDEFGHI", (24, 28, 10, 26, 8, 16, 8, 14, 30)):
                 ws.column_dimensions[col].width = width

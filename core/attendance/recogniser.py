@@ -16,7 +16,8 @@ import cv2
 import numpy as np
 
 from core.attendance.marks import Attendance, Mark
-from core.gallery.store import FACE_TEMPLATE, Gallery, GalleryError, ModelRecord
+from core.gallery.faces import FACE_TEMPLATE
+from core.gallery.store import Gallery, GalleryError, ModelRecord
 from core.vision.align import align_face
 from core.gallery.matching import Match, TemplateIndex
 from core.vision.pipeline import FacePipeline

@@ -17,7 +17,8 @@ from pathlib import Path
 from core.storage.db import Database
 from core.gallery.enrol import Enroller, QualityPolicy, SampleVerdict
 from core.errors import ImageReadError
-from core.gallery.store import ENROL_JITTERS, Gallery
+from core.gallery.store import Gallery
+from core.gallery.faces import ENROL_JITTERS
 from core.vision.imageio import IMAGE_SUFFIXES, read_image
 from core.gallery.matching import TemplateIndex
 from core.vision.pipeline import FacePipeline

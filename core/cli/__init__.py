@@ -24,7 +24,7 @@ from core.cli.context import Context
 from core.cli.engine_cmds import cmd_compare, cmd_evaluate, cmd_faces, cmd_identify
 from core.cli.gallery_cmds import cmd_calibrate, cmd_enroll, cmd_model, cmd_people
 from core.storage.db import default_db_path
-from core.gallery.store import ENROL_JITTERS
+from core.gallery.faces import ENROL_JITTERS
 from core.errors import RollcallError
 
 

@@ -18,10 +18,9 @@ import numpy as np
 
 from core.vision.detect.base import Detection
 from core.errors import ImageReadError, InvalidImageError
-from core.gallery.store import (
-    ENROL_JITTERS, FaceSample, Gallery, GalleryError, ModelRecord, Person, enrolment_embeddings,
-    face_sample_from, model_crops, normalise,
-)
+from core.gallery.store import Gallery, GalleryError, ModelRecord, Person
+from core.gallery.faces import ENROL_JITTERS, FaceSample, enrolment_embeddings, face_sample_from, model_crops
+from core.gallery.records import normalise
 from core.vision.imageio import read_image, to_bgr8
 from core.gallery.matching import TemplateIndex
 from core.vision.pipeline import FacePipeline

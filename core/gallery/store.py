@@ -1,171 +1,54 @@
 """The gallery: people, their face samples, per-model embeddings and templates, and the models.
 
-Every sample keeps a loosely aligned face image (`FACE_TEMPLATE`, JPEG) and its
-landmarks, so any model can re-embed it later. Embeddings and templates are
-stored per (sample, model) and (person, model): switching the active model
-computes what is missing, then switches all templates in one transaction;
-switching back is instant. A template is the L2-normalised mean of the
-person's sample embeddings for that model.
+Embeddings and templates are stored per (sample, model) and (person, model):
+switching the active model computes what is missing, then switches all
+templates in one transaction; switching back is instant. A template is the
+L2-normalised mean of the person's sample embeddings for that model. The
+stored face images and their embedding are `core.gallery.faces`; the records
+handed out are `core.gallery.records`.
 
-All writes go through this module, each inside one transaction.
+All writes go through this module, each inside one `Database.transaction()`.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-from core.vision.align import ARCFACE_TEMPLATE, AlignmentTemplate, align_face, similarity_transform
 from core.storage.db import Database
-from core.errors import RollcallError
+from core.gallery.faces import enrolment_embeddings, model_crops
+from core.gallery.records import (
+    CancelledError, GalleryError, ModelRecord, NotFoundError, Person, SampleInfo, from_blob, from_row,
+    get_row, normalise, now_iso, rows, to_blob,
+)
 from core.vision.models.base import Embedder
+
+if TYPE_CHECKING:
+    from core.gallery.faces import FaceSample
 
 logger = logging.getLogger(__name__)
 
-# Stored face images: the ArcFace layout enlarged 1.6x and centred in 256 px, which leaves
-# room for every model's crop (dlib's chip reaches further down the chin).
-FACE_SIZE = 256
-FACE_TEMPLATE = AlignmentTemplate(
-    tuple((x * 1.6 + (FACE_SIZE - 112 * 1.6) / 2, y * 1.6 + (FACE_SIZE - 112 * 1.6) / 2) for x, y in ARCFACE_TEMPLATE.points),
-    FACE_SIZE,
-)
-JPEG_QUALITY = 92
-ENROL_JITTERS = 10  # extra moved copies per enrolment crop (plus the crop and its mirror)
+# What `from core.gallery.store import ...` offers: the store and the records and errors of its methods.
+__all__ = [
+    "ACTIVE_MODEL_KEY", "PREVIOUS_MODEL_KEY", "CancelledError", "Gallery", "GalleryError", "ModelRecord",
+    "NotFoundError", "Person", "SampleInfo",
+]
+
 ACTIVE_MODEL_KEY = "active_model_id"
 PREVIOUS_MODEL_KEY = "previous_model_id"  # the model a roll back returns to
 
-
-class GalleryError(RollcallError):
-    """A gallery operation cannot be done as asked."""
-
-
-class NotFoundError(GalleryError):
-    """No such person, sample or model."""
-
-
-def now_iso() -> str:
-    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
-
-
-def normalise(v: np.ndarray) -> np.ndarray:
-    v = np.asarray(v, dtype=np.float32)
-    norm = np.linalg.norm(v, axis=-1, keepdims=True)
-    return v / np.maximum(norm, 1e-12)
-
-
-def to_blob(v: np.ndarray) -> bytes:
-    return np.asarray(v, dtype="<f4").tobytes()
-
-
-def from_blob(b: bytes) -> np.ndarray:
-    return np.frombuffer(b, dtype="<f4")
-
-
-@dataclass(frozen=True)
-class ModelRecord:
-    id: int
-    name: str
-    arch: str
-    file_hash: str
-    source: str
-    dim: int
-    threshold: float
-    threshold_origin: str
-
-
-@dataclass(frozen=True)
-class Person:
-    id: int
-    name: str
-    external_id: str | None
-    group_name: str
-    notes: str
-    created_at: str
-    updated_at: str
-    n_samples: int
-
-
-@dataclass(frozen=True)
-class SampleInfo:
-    id: int
-    person_id: int
-    face_size: float
-    sharpness: float
-    yaw: float
-    det_score: float
-    source: str
-    captured_at: str
-
-
-@dataclass
-class FaceSample:
-    """A face ready to store: the image in FACE_TEMPLATE layout, its landmarks there, quality and origin."""
-
-    face: np.ndarray  # BGR uint8 (FACE_SIZE, FACE_SIZE, 3)
-    landmarks: np.ndarray  # (5, 2) in `face` coordinates
-    face_size: float
-    sharpness: float
-    yaw: float
-    det_score: float
-    source: str
-
-    def jpeg(self) -> bytes:
-        ok, buf = cv2.imencode(".jpg", self.face, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-        if not ok:
-            raise GalleryError("could not encode a face image")
-        return buf.tobytes()
-
-
-def face_sample_from(image: np.ndarray, landmarks: np.ndarray, *, face_size: float, sharpness: float,
-                     yaw: float, det_score: float, source: str) -> FaceSample:
-    """Cut the stored face image out of a full image, and carry the landmarks into it."""
-    face = align_face(image, landmarks, FACE_TEMPLATE)
-    m = similarity_transform(np.asarray(landmarks, np.float64), FACE_TEMPLATE.array())
-    moved = np.asarray(landmarks, np.float64) @ m[:, :2].T + m[:, 2]
-    return FaceSample(face, moved.astype(np.float32), face_size, sharpness, yaw, det_score, source)
-
-
-def model_crops(embedder: Embedder, faces: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """Crops laid out for `embedder` from stored face images and their landmarks."""
-    spec = embedder.spec
-    crops = [align_face(face, lm, spec.template, spec.size) for face, lm in faces]
-    return np.stack(crops) if crops else np.zeros((0, spec.size, spec.size, 3), np.uint8)
-
-
-def jittered(crop: np.ndarray, n: int = ENROL_JITTERS, seed: int = 0) -> np.ndarray:
-    """The crop, its mirror image and `n` slightly moved copies (rotation within 3 degrees, scale
-    0.97-1, shift within 2 %, half of them mirrored), as dlib's face-descriptor jitter does.
-    Seeded, so that re-embedding a stored face always sees the same copies."""
-    rng = np.random.default_rng(seed)
-    size = crop.shape[0]
-    out = [crop, crop[:, ::-1]]
-    for _ in range(n):
-        m = cv2.getRotationMatrix2D((size / 2, size / 2), rng.uniform(-3, 3), 1.0 / rng.uniform(0.97, 1.0))
-        m[:, 2] += rng.uniform(-0.02, 0.02, 2) * size
-        copy = cv2.warpAffine(crop, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-        out.append(copy[:, ::-1] if rng.random() < 0.5 else copy)
-    return np.ascontiguousarray(np.stack(out))
-
-
-def enrolment_embeddings(embedder: Embedder, crops: np.ndarray, jitters: int = ENROL_JITTERS) -> np.ndarray:
-    """One embedding per enrolment crop: the normalised mean over the crop's jittered copies.
-    A sample's embedding is then less sensitive to the exact alignment of a single photo; the
-    same function serves enrolment and re-embedding, so both agree."""
-    if len(crops) == 0:
-        return np.zeros((0, embedder.dim), np.float32)
-    views = [jittered(c, jitters) for c in crops]
-    flat = embedder.embed(np.concatenate(views))
-    per = len(views[0])
-    return normalise(flat.reshape(len(crops), per, -1).mean(axis=1))
+_PERSON_SQL = (
+    "SELECT p.id, p.name, p.external_id, p.group_name, p.notes, p.created_at, p.updated_at, COUNT(s.id) AS n_samples"
+    " FROM people p LEFT JOIN samples s ON s.person_id = p.id"
+)
 
 
 class Gallery:
@@ -177,33 +60,29 @@ class Gallery:
     def register_model(self, embedder: Embedder, *, threshold: float | None = None, origin: str = "default") -> ModelRecord:
         """The model's record, created on first use (identified by the hash of its weights file)."""
         digest = embedder.identity
-        row = self.db.execute("SELECT * FROM models WHERE file_hash = ?", (digest,)).fetchone()
-        if row:
-            record = self._model(row)
+        found = rows(self.db, "SELECT * FROM models WHERE file_hash = ?", (digest,))
+        if found:
+            record = from_row(ModelRecord, found[0])
             moved = (embedder.source and record.source != embedder.source and Path(embedder.source).is_file()
                      and not Path(record.source).is_file())
             if moved:  # the same weights, found again at a new place: remember where they are now
-                with self.db.transaction() as conn:
-                    conn.execute("UPDATE models SET source = ? WHERE id = ?", (embedder.source, record.id))
+                with self.db.transaction():
+                    self.db.db["models"].update(record.id, {"source": embedder.source})
                 return self.model(record.id)
             return record
         value = threshold if threshold is not None else embedder.model.default_threshold
-        with self.db.transaction() as conn:
-            cur = conn.execute(
-                "INSERT INTO models(name, arch, file_hash, source, dim, threshold, threshold_origin, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (embedder.name, embedder.arch, digest, embedder.source, embedder.dim, float(value), origin, now_iso()),
-            )
-        return self.model(cur.lastrowid)
+        models = self.db.db["models"]
+        with self.db.transaction():
+            models.insert({"name": embedder.name, "arch": embedder.arch, "file_hash": digest, "source": embedder.source,
+                           "dim": embedder.dim, "threshold": float(value), "threshold_origin": origin,
+                           "created_at": now_iso()})
+        return self.model(models.last_rowid)
 
     def model(self, model_id: int) -> ModelRecord:
-        row = self.db.execute("SELECT * FROM models WHERE id = ?", (model_id,)).fetchone()
-        if row is None:
-            raise NotFoundError(f"no model with id {model_id}")
-        return self._model(row)
+        return from_row(ModelRecord, get_row(self.db, "models", model_id, "model"))
 
     def models(self) -> list[ModelRecord]:
-        return [self._model(r) for r in self.db.execute("SELECT * FROM models ORDER BY id")]
+        return [from_row(ModelRecord, r) for r in rows(self.db, "SELECT * FROM models ORDER BY id")]
 
     def active_model(self) -> ModelRecord | None:
         value = self.db.get_setting(ACTIVE_MODEL_KEY)
@@ -212,8 +91,9 @@ class Gallery:
     def set_threshold(self, model_id: int, threshold: float, origin: str = "manual") -> ModelRecord:
         if not -1.0 <= threshold <= 1.0:
             raise GalleryError(f"a cosine threshold must be between -1 and 1, got {threshold}")
-        with self.db.transaction() as conn:
-            conn.execute("UPDATE models SET threshold = ?, threshold_origin = ? WHERE id = ?", (threshold, origin, model_id))
+        self.model(model_id)
+        with self.db.transaction():
+            self.db.db["models"].update(model_id, {"threshold": threshold, "threshold_origin": origin})
         return self.model(model_id)
 
     def activate_model(
@@ -251,10 +131,10 @@ class Gallery:
             ids = todo[start : start + batch_size]
             faces = self._stored_faces(ids)
             vectors = enrolment_embeddings(embedder, model_crops(embedder, faces))
-            with self.db.transaction() as conn:
-                conn.executemany(
-                    "INSERT OR REPLACE INTO embeddings(sample_id, model_id, vector) VALUES (?, ?, ?)",
-                    [(sid, record.id, to_blob(v)) for sid, v in zip(ids, vectors)],
+            with self.db.transaction():
+                self.db.db["embeddings"].insert_all(
+                    ({"sample_id": sid, "model_id": record.id, "vector": to_blob(v)} for sid, v in zip(ids, vectors)),
+                    replace=True,
                 )
             done += len(ids)
             if progress:
@@ -263,8 +143,8 @@ class Gallery:
 
     def missing_embeddings(self, model_id: int) -> list[int]:
         """Ids of the samples that have no embedding for this model."""
-        return [r[0] for r in self.db.execute(
-            "SELECT s.id FROM samples s LEFT JOIN embeddings e ON e.sample_id = s.id AND e.model_id = ?"
+        return [r["id"] for r in rows(
+            self.db, "SELECT s.id FROM samples s LEFT JOIN embeddings e ON e.sample_id = s.id AND e.model_id = ?"
             " WHERE e.sample_id IS NULL ORDER BY s.id", (model_id,))]
 
     def switch_model(self, model_id: int) -> ModelRecord:
@@ -277,7 +157,7 @@ class Gallery:
                                f"compute them first (activate_model does)")
         current = self.db.get_setting(ACTIVE_MODEL_KEY)
         with self.db.transaction() as conn:
-            self._rebuild_templates(conn, record.id)
+            self._rebuild_templates(record.id)
             if current and int(current) != record.id:
                 self.db.set_setting(PREVIOUS_MODEL_KEY, current, conn)
             self.db.set_setting(ACTIVE_MODEL_KEY, str(record.id), conn)
@@ -314,45 +194,40 @@ class Gallery:
             raise GalleryError(f"no usable face samples for {name}; nothing was saved")
         self._check_embeddings(samples, embeddings, model)
         stamp = now_iso()
-        with self.db.transaction() as conn:
+        people = self.db.db["people"]
+        with self.db.transaction():
             try:
-                cur = conn.execute(
-                    "INSERT INTO people(name, external_id, group_name, notes, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (name, external_id or None, group_name, notes, stamp, stamp),
-                )
+                people.insert({"name": name, "external_id": external_id or None, "group_name": group_name,
+                               "notes": notes, "created_at": stamp, "updated_at": stamp})
             except sqlite3.IntegrityError as exc:
                 if "UNIQUE" in str(exc):
                     raise GalleryError(f"another person already has the external id '{external_id}'") from None
                 raise
-            person_id = cur.lastrowid
-            self._insert_samples(conn, person_id, samples, embeddings, model.id, stamp)
-            self._rebuild_templates(conn, model.id, person_id)
+            person_id = people.last_rowid
+            self._insert_samples(person_id, samples, embeddings, model.id, stamp)
+            self._rebuild_templates(model.id, person_id)
         return self.person(person_id)
 
     def add_samples(self, person_id: int, samples: list[FaceSample], embeddings: np.ndarray, model: ModelRecord) -> Person:
         self.person(person_id)
         self._check_embeddings(samples, embeddings, model)
         with self.db.transaction() as conn:
-            self._insert_samples(conn, person_id, samples, embeddings, model.id, now_iso())
+            self._insert_samples(person_id, samples, embeddings, model.id, now_iso())
             conn.execute("UPDATE people SET updated_at = ? WHERE id = ?", (now_iso(), person_id))
-            for mid in self._model_ids(conn):
-                self._rebuild_templates(conn, mid, person_id)
+            for mid in self._model_ids():
+                self._rebuild_templates(mid, person_id)
         return self.person(person_id)
 
     def remove_sample(self, sample_id: int) -> None:
-        row = self.db.execute("SELECT person_id FROM samples WHERE id = ?", (sample_id,)).fetchone()
-        if row is None:
-            raise NotFoundError(f"no sample with id {sample_id}")
-        person_id = row[0]
-        left = self.db.execute("SELECT COUNT(*) FROM samples WHERE person_id = ?", (person_id,)).fetchone()[0]
+        person_id = get_row(self.db, "samples", sample_id, "sample")["person_id"]
+        left = rows(self.db, "SELECT COUNT(*) AS n FROM samples WHERE person_id = ?", (person_id,))[0]["n"]
         if left <= 1:
             raise GalleryError("this is the person's last sample; delete the person instead")
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM samples WHERE id = ?", (sample_id,))
             conn.execute("UPDATE people SET updated_at = ? WHERE id = ?", (now_iso(), person_id))
-            for mid in self._model_ids(conn):
-                self._rebuild_templates(conn, mid, person_id)
+            for mid in self._model_ids():
+                self._rebuild_templates(mid, person_id)
 
     def update_person(self, person_id: int, **fields: str | None) -> Person:
         allowed = {"name", "external_id", "group_name", "notes"}
@@ -363,13 +238,12 @@ class Gallery:
             raise GalleryError("a person needs a name")
         self.person(person_id)
         if fields:
-            sets = ", ".join(f"{k} = ?" for k in fields)
-            values = [v.strip() if isinstance(v, str) and k == "name" else (v or None if k == "external_id" else v)
-                      for k, v in fields.items()]
+            values = {k: v.strip() if isinstance(v, str) and k == "name" else (v or None if k == "external_id" else v)
+                      for k, v in fields.items()}
             with self.db.transaction() as conn:
-                conn.execute(f"UPDATE people SET {sets}, updated_at = ? WHERE id = ?", (*values, now_iso(), person_id))
-                if "name" in fields:  # attendance shows the person's current name while they are enrolled
-                    conn.execute("UPDATE marks SET person_name = ? WHERE person_id = ?", (values[list(fields).index("name")], person_id))
+                self.db.db["people"].update(person_id, {**values, "updated_at": now_iso()})
+                if "name" in values:  # attendance shows the person's current name while they are enrolled
+                    conn.execute("UPDATE marks SET person_name = ? WHERE person_id = ?", (values["name"], person_id))
         return self.person(person_id)
 
     def delete_person(self, person_id: int, *, erase_history: bool = False, operator: str = "") -> None:
@@ -380,38 +254,34 @@ class Gallery:
             if erase_history:
                 conn.execute("DELETE FROM marks WHERE person_id = ?", (person_id,))
             conn.execute("DELETE FROM people WHERE id = ?", (person_id,))
-            conn.execute(
-                "INSERT INTO audit(at, operator, action, person_id, person_name, details) VALUES (?, ?, ?, ?, ?, ?)",
-                (now_iso(), operator, "delete_person", person_id, person.name,
-                 json.dumps({"erase_history": erase_history})),
-            )
+            self.db.db["audit"].insert({"at": now_iso(), "operator": operator, "action": "delete_person",
+                                        "person_id": person_id, "person_name": person.name,
+                                        "details": json.dumps({"erase_history": erase_history})})
 
     def person(self, person_id: int) -> Person:
-        row = self.db.execute(_PERSON_SQL + " WHERE p.id = ? GROUP BY p.id", (person_id,)).fetchone()
-        if row is None:
-            raise NotFoundError(f"no person with id {person_id}")
-        return Person(*row)
+        found = rows(self.db, _PERSON_SQL + " WHERE p.id = ? GROUP BY p.id", (person_id,))
+        if not found:
+            raise NotFoundError(f"no person with id {person_id} in {self.db.label} (deleted? refresh the list)")
+        return from_row(Person, found[0])
 
     def people(self, search: str = "") -> list[Person]:
         if search:
             like = f"%{search.strip()}%"
-            rows = self.db.execute(
-                _PERSON_SQL + " WHERE p.name LIKE ? OR p.external_id LIKE ? OR p.group_name LIKE ?"
-                " GROUP BY p.id ORDER BY p.name COLLATE NOCASE", (like, like, like))
+            found = rows(self.db, _PERSON_SQL + " WHERE p.name LIKE ? OR p.external_id LIKE ? OR p.group_name LIKE ?"
+                         " GROUP BY p.id ORDER BY p.name COLLATE NOCASE", (like, like, like))
         else:
-            rows = self.db.execute(_PERSON_SQL + " GROUP BY p.id ORDER BY p.name COLLATE NOCASE")
-        return [Person(*r) for r in rows]
+            found = rows(self.db, _PERSON_SQL + " GROUP BY p.id ORDER BY p.name COLLATE NOCASE")
+        return [from_row(Person, r) for r in found]
 
     def find_people(self, name: str) -> list[Person]:
-        rows = self.db.execute(_PERSON_SQL + " WHERE p.name = ? COLLATE NOCASE OR p.external_id = ? GROUP BY p.id",
-                               (name.strip(), name.strip()))
-        return [Person(*r) for r in rows]
+        found = rows(self.db, _PERSON_SQL + " WHERE p.name = ? COLLATE NOCASE OR p.external_id = ? GROUP BY p.id",
+                     (name.strip(), name.strip()))
+        return [from_row(Person, r) for r in found]
 
     def samples(self, person_id: int) -> list[SampleInfo]:
-        rows = self.db.execute(
-            "SELECT id, person_id, face_size, sharpness, yaw, det_score, source, captured_at"
-            " FROM samples WHERE person_id = ? ORDER BY id", (person_id,))
-        return [SampleInfo(*r) for r in rows]
+        found = rows(self.db, "SELECT id, person_id, face_size, sharpness, yaw, det_score, source, captured_at"
+                     " FROM samples WHERE person_id = ? ORDER BY id", (person_id,))
+        return [from_row(SampleInfo, r) for r in found]
 
     def stored_faces(self) -> Iterator[tuple[Person, list[tuple[np.ndarray, np.ndarray]]]]:
         """Every person with the stored face images of their samples and the landmarks in them
@@ -426,63 +296,55 @@ class Gallery:
         training manifest refers to; read only, no image is decoded."""
         out = []
         for person in self.people():
-            rows = self.db.execute("SELECT id, face_jpeg, landmarks FROM samples WHERE person_id = ? ORDER BY id",
-                                   (person.id,))
-            digests = [(r[0], hashlib.sha256(r[1]).hexdigest(), np.array(json.loads(r[2]), dtype=np.float64))
-                       for r in rows]
+            found = rows(self.db, "SELECT id, face_jpeg, landmarks FROM samples WHERE person_id = ? ORDER BY id",
+                         (person.id,))
+            digests = [(r["id"], hashlib.sha256(r["face_jpeg"]).hexdigest(),
+                        np.array(json.loads(r["landmarks"]), dtype=np.float64)) for r in found]
             if digests:
                 out.append((person, digests))
         return out
 
     def sample_faces(self, sample_ids: list[int]) -> list[tuple[np.ndarray, np.ndarray]]:
         """The stored face images of these samples and their landmarks, in the order given."""
-        missing = set(sample_ids) - {r[0] for r in self.db.execute(
-            f"SELECT id FROM samples WHERE id IN ({','.join('?' * len(sample_ids))})", tuple(sample_ids))}
+        missing = set(sample_ids) - {r["id"] for r in rows(
+            self.db, f"SELECT id FROM samples WHERE id IN ({','.join('?' * len(sample_ids))})", tuple(sample_ids))}
         if missing:
             raise NotFoundError(f"no sample(s) with id {', '.join(map(str, sorted(missing)[:5]))} in {self.db.label}")
         return self._stored_faces(list(sample_ids))
 
     def sample_face(self, sample_id: int) -> np.ndarray:
-        row = self.db.execute("SELECT face_jpeg FROM samples WHERE id = ?", (sample_id,)).fetchone()
-        if row is None:
-            raise NotFoundError(f"no sample with id {sample_id}")
-        return cv2.imdecode(np.frombuffer(row[0], np.uint8), cv2.IMREAD_COLOR)
+        jpeg = get_row(self.db, "samples", sample_id, "sample")["face_jpeg"]
+        return cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
 
     def count_people(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM people").fetchone()[0]
+        return rows(self.db, "SELECT COUNT(*) AS n FROM people")[0]["n"]
 
     # ------------------------------------------------------------------ templates
 
     def templates(self, model_id: int) -> tuple[np.ndarray, list[str], np.ndarray]:
         """(person ids, names, (P, D) matrix of unit templates) for one model, in one query."""
         dim = self.model(model_id).dim
-        rows = self.db.execute(
-            "SELECT t.person_id, p.name, t.vector FROM templates t JOIN people p ON p.id = t.person_id"
-            " WHERE t.model_id = ? ORDER BY t.person_id", (model_id,)).fetchall()
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        found = rows(self.db, "SELECT t.person_id, p.name, t.vector FROM templates t"
+                     " JOIN people p ON p.id = t.person_id WHERE t.model_id = ? ORDER BY t.person_id", (model_id,))
+        ids = np.fromiter((r["person_id"] for r in found), dtype=np.int64, count=len(found))
         # one copy from the blobs straight into the matrix (little-endian float32 = native here)
-        matrix = np.frombuffer(b"".join([r[2] for r in rows]), dtype="<f4").reshape(len(rows), dim)
-        return ids, [r[1] for r in rows], matrix.astype(np.float32, copy=False)
+        matrix = np.frombuffer(b"".join([r["vector"] for r in found]), dtype="<f4").reshape(len(found), dim)
+        return ids, [r["name"] for r in found], matrix.astype(np.float32, copy=False)
 
     def sample_embeddings(self, model_id: int) -> tuple[np.ndarray, np.ndarray]:
         """(person id per sample, (S, D) sample embeddings) for one model."""
-        rows = self.db.execute(
-            "SELECT s.person_id, e.vector FROM embeddings e JOIN samples s ON s.id = e.sample_id"
-            " WHERE e.model_id = ? ORDER BY s.person_id, s.id", (model_id,)).fetchall()
+        found = rows(self.db, "SELECT s.person_id, e.vector FROM embeddings e JOIN samples s ON s.id = e.sample_id"
+                     " WHERE e.model_id = ? ORDER BY s.person_id, s.id", (model_id,))
         dim = self.model(model_id).dim
-        if not rows:
+        if not found:
             return np.zeros(0, np.int64), np.zeros((0, dim), np.float32)
-        labels = np.array([r[0] for r in rows], dtype=np.int64)
-        return labels, np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), dim).copy()
+        labels = np.array([r["person_id"] for r in found], dtype=np.int64)
+        return labels, np.frombuffer(b"".join(r["vector"] for r in found), dtype="<f4").reshape(len(found), dim).copy()
 
     # ------------------------------------------------------------------ internals
 
-    @staticmethod
-    def _model(row: tuple) -> ModelRecord:
-        return ModelRecord(*row[:8])
-
-    def _model_ids(self, conn) -> list[int]:
-        return [r[0] for r in conn.execute("SELECT id FROM models")]
+    def _model_ids(self) -> list[int]:
+        return [r["id"] for r in rows(self.db, "SELECT id FROM models")]
 
     @staticmethod
     def _check_embeddings(samples: list[FaceSample], embeddings: np.ndarray, model: ModelRecord) -> None:
@@ -491,61 +353,51 @@ class Gallery:
         if len(embeddings) and np.asarray(embeddings).shape[1] != model.dim:
             raise GalleryError(f"embeddings have {np.asarray(embeddings).shape[1]} dimensions, model {model.name} has {model.dim}")
 
-    @staticmethod
-    def _insert_samples(conn, person_id: int, samples: list[FaceSample], embeddings: np.ndarray, model_id: int, stamp: str) -> None:
+    def _insert_samples(self, person_id: int, samples: list[FaceSample], embeddings: np.ndarray, model_id: int,
+                        stamp: str) -> None:
+        """Inside the caller's transaction: the samples and their embeddings for `model_id`."""
+        table, stored = self.db.db["samples"], []
         for sample, vector in zip(samples, normalise(embeddings)):
-            cur = conn.execute(
-                "INSERT INTO samples(person_id, face_jpeg, landmarks, face_size, sharpness, yaw, det_score, source,"
-                " captured_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (person_id, sample.jpeg(), json.dumps(np.round(sample.landmarks, 2).tolist()), float(sample.face_size),
-                 float(sample.sharpness), float(sample.yaw), float(sample.det_score), sample.source, stamp),
-            )
-            conn.execute("INSERT INTO embeddings(sample_id, model_id, vector) VALUES (?, ?, ?)",
-                         (cur.lastrowid, model_id, to_blob(vector)))
+            table.insert({"person_id": person_id, "face_jpeg": sample.jpeg(),
+                          "landmarks": json.dumps(np.round(sample.landmarks, 2).tolist()),
+                          "face_size": float(sample.face_size), "sharpness": float(sample.sharpness),
+                          "yaw": float(sample.yaw), "det_score": float(sample.det_score), "source": sample.source,
+                          "captured_at": stamp})
+            stored.append({"sample_id": table.last_rowid, "model_id": model_id, "vector": to_blob(vector)})
+        self.db.db["embeddings"].insert_all(stored)
 
-    @staticmethod
-    def _rebuild_templates(conn, model_id: int, person_id: int | None = None) -> None:
-        """Templates of `model_id` (for one person or everyone) from the sample embeddings stored for it."""
+    def _rebuild_templates(self, model_id: int, person_id: int | None = None) -> None:
+        """Inside the caller's transaction: the templates of `model_id` (for one person or everyone) from
+        the sample embeddings stored for it."""
         where = "AND s.person_id = ?" if person_id is not None else ""
         params: tuple = (model_id, person_id) if person_id is not None else (model_id,)
-        rows = conn.execute(
-            f"SELECT s.person_id, e.vector FROM embeddings e JOIN samples s ON s.id = e.sample_id"
-            f" WHERE e.model_id = ? {where} ORDER BY s.person_id", params).fetchall()
+        found = rows(self.db, f"SELECT s.person_id, e.vector FROM embeddings e JOIN samples s ON s.id = e.sample_id"
+                     f" WHERE e.model_id = ? {where} ORDER BY s.person_id", params)
         if person_id is not None:
-            conn.execute("DELETE FROM templates WHERE model_id = ? AND person_id = ?", (model_id, person_id))
+            self.db.conn.execute("DELETE FROM templates WHERE model_id = ? AND person_id = ?", (model_id, person_id))
         else:
-            conn.execute("DELETE FROM templates WHERE model_id = ?", (model_id,))
+            self.db.conn.execute("DELETE FROM templates WHERE model_id = ?", (model_id,))
         by_person: dict[int, list[np.ndarray]] = {}
-        for pid, blob in rows:
-            by_person.setdefault(pid, []).append(from_blob(blob))
+        for r in found:
+            by_person.setdefault(r["person_id"], []).append(from_blob(r["vector"]))
         stamp = now_iso()
         # A person only gets a template for a model once every one of their samples has an
         # embedding for it: a template from some of the samples would be a mixed state.
-        count_sql = "SELECT person_id, COUNT(*) FROM samples" + (" WHERE person_id = ?" if person_id is not None else "")
-        counts = dict(conn.execute(count_sql + " GROUP BY person_id", params[1:]).fetchall())
-        conn.executemany(
-            "INSERT INTO templates(person_id, model_id, vector, n_samples, updated_at) VALUES (?, ?, ?, ?, ?)",
-            [(pid, model_id, to_blob(normalise(np.mean(vs, axis=0))), len(vs), stamp)
-             for pid, vs in by_person.items() if len(vs) == counts.get(pid, 0)],
-        )
+        count_sql = ("SELECT person_id, COUNT(*) AS n FROM samples"
+                     + (" WHERE person_id = ?" if person_id is not None else ""))
+        counts = {r["person_id"]: r["n"] for r in rows(self.db, count_sql + " GROUP BY person_id", params[1:])}
+        self.db.db["templates"].insert_all(
+            {"person_id": pid, "model_id": model_id, "vector": to_blob(normalise(np.mean(vs, axis=0))),
+             "n_samples": len(vs), "updated_at": stamp}
+            for pid, vs in by_person.items() if len(vs) == counts.get(pid, 0))
 
     def _stored_faces(self, sample_ids: list[int]) -> list[tuple[np.ndarray, np.ndarray]]:
         marks = ",".join("?" * len(sample_ids))
-        rows = {r[0]: r for r in self.db.execute(
-            f"SELECT id, face_jpeg, landmarks FROM samples WHERE id IN ({marks})", tuple(sample_ids))}
+        found = rows(self.db, f"SELECT id, face_jpeg, landmarks FROM samples WHERE id IN ({marks})", tuple(sample_ids))
+        by_id = {r["id"]: r for r in found}
         out = []
         for sid in sample_ids:
-            _, jpeg, lm = rows[sid]
-            face = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-            out.append((face, np.array(json.loads(lm), dtype=np.float64)))
+            row = by_id[sid]
+            face = cv2.imdecode(np.frombuffer(row["face_jpeg"], np.uint8), cv2.IMREAD_COLOR)
+            out.append((face, np.array(json.loads(row["landmarks"]), dtype=np.float64)))
         return out
-
-
-class CancelledError(GalleryError):
-    """The operator cancelled a long operation; nothing was switched."""
-
-
-_PERSON_SQL = (
-    "SELECT p.id, p.name, p.external_id, p.group_name, p.notes, p.created_at, p.updated_at, COUNT(s.id)"
-    " FROM people p LEFT JOIN samples s ON s.person_id = p.id"
-)

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import torch
 
-from core.gallery.store import FACE_SIZE, FACE_TEMPLATE, FaceSample
+from core.gallery.faces import FACE_SIZE, FACE_TEMPLATE, FaceSample
 from core.vision.models.base import Embedder
 from core.vision.models.edgeface import EdgeFace
 

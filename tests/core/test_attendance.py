@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import sqlite3
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from core.attendance.marks import EXPORT_COLUMNS, Attendance, export_marks
+from core.attendance.marks import EXPORT_COLUMNS, Attendance, Mark, export_marks
 from core.storage.db import Database
 from core.gallery.store import Gallery, GalleryError, NotFoundError
 from tests.core.gallery_fixtures import synthetic_sample, tiny_embedder, unit
@@ -127,3 +129,50 @@ def test_csv_and_xlsx_exports_hold_the_marks(env, tmp_path: Path) -> None:
 
     with pytest.raises(GalleryError, match="csv or xlsx"):
         export_marks(marks, tmp_path / "music.pdf")
+
+
+def test_a_manual_mark_whose_audit_fails_is_not_kept(env, monkeypatch) -> None:
+    att, _, (ana, _, _) = env
+    s = att.start_session("Art")
+
+    def broken_audit(*args, **kwargs):
+        raise sqlite3.IntegrityError("audit refused")
+
+    monkeypatch.setattr(Attendance, "_audit", broken_audit)
+    with pytest.raises(sqlite3.IntegrityError):
+        att.manual_mark(s.id, ana.id, ana.name, operator="op", reason="late")
+    assert att.marks(s.id) == [] and not att.is_marked(s.id, ana.id)
+    monkeypatch.undo()
+    assert att.manual_mark(s.id, ana.id, ana.name, operator="op", reason="late").manual
+    with pytest.raises(NotFoundError, match="no session with id 999"):
+        att.session(999)
+
+
+FORMULA_TEXTS = ["=HYPERLINK(\"http://x\",\"y\")", "+1+2", "-3+4", "@SUM(A1)", "\tcmd", "\rcmd"]
+
+
+def _mark(i: int, text: str, score: float | None) -> Mark:
+    return Mark(i, 1, text, None, text, "2024-01-01T09:00:00+00:00", score, text, True, text, text)
+
+
+def test_exports_never_write_a_formula(tmp_path: Path) -> None:
+    marks = [_mark(i, text, -0.25 if i == 0 else None) for i, text in enumerate(FORMULA_TEXTS)]
+
+    with export_marks(marks, tmp_path / "m.csv").open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))[1:]
+    for text, row in zip(FORMULA_TEXTS, rows):
+        text_cells = [row[i] for i in (0, 1, 5, 7, 8)]  # session, person, source, operator, reason
+        assert text_cells == ["'" + text] * 5
+    assert rows[0][4] == "-0.25"  # a number stays a number
+
+    from openpyxl import load_workbook
+
+    xlsx = export_marks(marks, tmp_path / "m.xlsx")
+    with zipfile.ZipFile(xlsx) as z:
+        assert "<f>" not in z.read("xl/worksheets/sheet1.xml").decode()
+    ws = load_workbook(xlsx).active
+    for text, row in zip(FORMULA_TEXTS, ws.iter_rows(min_row=2)):
+        for cell in (row[i] for i in (0, 1, 5, 7, 8)):
+            # text unchanged (XML turns a lone CR into LF), stored as text with Excel's quote prefix
+            assert (cell.value, cell.data_type, cell.quotePrefix) == (text.replace("\r", "\n"), "s", True)
+    assert ws.cell(2, 5).value == -0.25 and ws.cell(2, 5).data_type == "n"

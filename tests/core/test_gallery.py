@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import sqlite3
+
 import numpy as np
 import pytest
 
 from core.storage.db import Database
-from core.gallery.store import (
-    CancelledError, Gallery, GalleryError, NotFoundError, enrolment_embeddings, from_blob, model_crops,
-)
+from core.gallery.store import CancelledError, Gallery, GalleryError, NotFoundError
+from core.gallery.faces import FaceSample, enrolment_embeddings, model_crops
+from core.gallery.records import from_blob
 from tests.core.gallery_fixtures import synthetic_sample, tiny_embedder, unit
 
 
@@ -156,3 +158,57 @@ def test_vectors_are_stored_little_endian_float32(gallery: Gallery, embedder_a) 
     gallery.add_person("Jo", [synthetic_sample(9)], v, model)
     blob = gallery.db.execute("SELECT vector FROM embeddings").fetchone()[0]
     assert len(blob) == 512 * 4 and np.allclose(from_blob(blob), v[0])
+
+
+def test_sqlite_utils_writes_join_our_transaction_and_roll_back_with_it(tmp_path) -> None:
+    """sqlite-utils (4.x) writes inside an open transaction use a savepoint, never COMMIT: a failure after
+    them undoes them, and no other connection ever sees them."""
+    db = Database(tmp_path / "t.db")
+    other = sqlite3.connect(tmp_path / "t.db")
+    seen = {}
+    with pytest.raises(RuntimeError, match="after the writes"):
+        with db.transaction():
+            people = db.db["people"].insert({"name": "Ada", "created_at": "t", "updated_at": "t"})
+            people.update(people.last_rowid, {"notes": "x"})
+            db.db["settings"].upsert({"key": "k", "value": "v"}, pk="key")
+            db.db["audit"].insert_all([{"at": "t", "operator": "o", "action": "a"}] * 3)
+            seen["open"] = db.conn.in_transaction
+            seen["elsewhere"] = [other.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                                 for t in ("people", "settings", "audit")]
+            raise RuntimeError("after the writes")
+    assert seen == {"open": True, "elsewhere": [0, 0, 0]}
+    assert [db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("people", "settings", "audit")] == [0, 0, 0]
+    other.close()
+    db.close()
+
+
+def test_a_failed_enrolment_leaves_nothing_behind(gallery: Gallery, embedder_a, monkeypatch) -> None:
+    model = gallery.register_model(embedder_a)
+    original, calls = FaceSample.jpeg, []
+
+    def fail_on_third(self):
+        calls.append(1)
+        if len(calls) == 3:  # the person and two samples are already inserted in the transaction
+            raise GalleryError("could not encode a face image")
+        return original(self)
+
+    monkeypatch.setattr(FaceSample, "jpeg", fail_on_third)
+    with pytest.raises(GalleryError, match="encode"):
+        gallery.add_person("Half", [synthetic_sample(i) for i in range(4)], unit(np.ones((4, 512))), model)
+    for table in ("people", "samples", "embeddings", "templates"):
+        assert gallery.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == 0
+    monkeypatch.setattr(FaceSample, "jpeg", original)
+    assert gallery.add_person("Whole", [synthetic_sample(0)], unit(np.ones((1, 512))), model).n_samples == 1
+
+
+def test_lookups_of_missing_rows_say_what_is_missing(gallery: Gallery, embedder_a) -> None:
+    with pytest.raises(NotFoundError, match=r"no model with id 41 in .*g\.db"):
+        gallery.model(41)
+    with pytest.raises(NotFoundError, match="no sample with id 7"):
+        gallery.sample_face(7)
+    with pytest.raises(NotFoundError, match="no sample with id 7"):
+        gallery.remove_sample(7)
+    with pytest.raises(NotFoundError, match="no person with id 3"):
+        gallery.update_person(3, name="X")
+    with pytest.raises(NotFoundError, match="no model with id 9"):
+        gallery.set_threshold(9, 0.3)

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from core.storage.db import Database
-from core.gallery.store import Gallery, model_crops
+from core.gallery.store import Gallery
+from core.gallery.faces import model_crops
 from tests.core.gallery_fixtures import synthetic_sample, tiny_embedder
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,7 +21,8 @@ import sys, time
 sys.path.insert(0, {repo!r})
 import numpy as np
 from core.storage.db import Database
-from core.gallery.store import Gallery, FaceSample
+from core.gallery.store import Gallery
+from core.gallery.faces import FaceSample
 from tests.core.gallery_fixtures import synthetic_sample, tiny_embedder, unit
 gallery = Gallery(Database({db!r}))
 """

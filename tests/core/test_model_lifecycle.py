@@ -13,7 +13,8 @@ import torch
 
 from core.storage.db import Database
 from core.errors import RollcallError
-from core.gallery.store import Gallery, model_crops
+from core.gallery.store import Gallery
+from core.gallery.faces import model_crops
 from core.gallery.lifecycle import (
     NothingToRollBackError, evaluate_candidate, gallery_scores, install_model_file, promote, roll_back,
 )

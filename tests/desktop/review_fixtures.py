@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from core.gallery.store import enrolment_embeddings, model_crops
+from core.gallery.faces import enrolment_embeddings, model_crops
 from core.vision.models.base import Embedder
 from core.vision.models.loading import load_embedder
 from core.vision.pipeline import FacePipeline

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import Qt
 
-from core.gallery.store import FACE_SIZE, FaceSample
+from core.gallery.faces import FACE_SIZE, FaceSample
 
 from desktop.tables.marks_table import KIND_COL, OPERATOR_COL, PERSON_COL, REASON_COL, SCORE_COL, MarksTableModel
 from desktop.tables.sessions_table import ENDED_COL, MARKED_COL, NAME_COL, SessionsTableModel

@@ -24,7 +24,7 @@ def enrol_tiny_faces(gallery, tiny_faces: Path) -> None:
     import numpy as np
 
     from core.vision.align import ARCFACE_TEMPLATE
-    from core.gallery.store import face_sample_from
+    from core.gallery.faces import face_sample_from
     from core.vision.imageio import read_image
     from tests.core.gallery_fixtures import tiny_embedder
 

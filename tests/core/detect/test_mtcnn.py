@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from core.vision.detect.base import Detection
-from core.vision.detect.mtcnn import MTCNNDetector, max_pool_same, nms, pack_levels, to_network_input
+from core.vision.detect.mtcnn import MTCNNDetector, nms, pack_levels
+from core.vision.detect.mtcnn_nets import max_pool_same, to_network_input
 from core.errors import ConfigError, InvalidImageError
 from tests.conftest import SHARED
 

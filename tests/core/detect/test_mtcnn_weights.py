@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from core.vision.detect import mtcnn_weights
-from core.vision.detect.mtcnn import ONet, PNet, RNet
+from core.vision.detect.mtcnn_nets import ONet, PNet, RNet
 from core.vision.detect.mtcnn_weights import (
     cache_path, keras_to_state_dict, load_mtcnn_weights, read_keras_weights, weight_files,
 )

@@ -1,0 +1,109 @@
+"""What the gallery stores and hands out: its errors, its records built from database rows, vectors as blobs.
+
+Rows are read with sqlite-utils as dicts (`rows`, `get_row`) and turned into
+the frozen dataclasses here by column name (`from_row`), never by position.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import sqlite3
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
+
+import numpy as np
+from sqlite_utils.db import NotFoundError as NoSuchRow
+
+from core.storage.db import Database
+from core.errors import RollcallError
+
+T = TypeVar("T")
+
+
+class GalleryError(RollcallError):
+    """A gallery operation cannot be done as asked."""
+
+
+class NotFoundError(GalleryError):
+    """No such person, sample or model."""
+
+
+class CancelledError(GalleryError):
+    """The operator cancelled a long operation; nothing was switched."""
+
+
+def now_iso() -> str:
+    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def normalise(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float32)
+    norm = np.linalg.norm(v, axis=-1, keepdims=True)
+    return v / np.maximum(norm, 1e-12)
+
+
+def to_blob(v: np.ndarray) -> bytes:
+    return np.asarray(v, dtype="<f4").tobytes()
+
+
+def from_blob(b: bytes) -> np.ndarray:
+    return np.frombuffer(b, dtype="<f4")
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    id: int
+    name: str
+    arch: str
+    file_hash: str
+    source: str
+    dim: int
+    threshold: float
+    threshold_origin: str
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int
+    name: str
+    external_id: str | None
+    group_name: str
+    notes: str
+    created_at: str
+    updated_at: str
+    n_samples: int
+
+
+@dataclass(frozen=True)
+class SampleInfo:
+    id: int
+    person_id: int
+    face_size: float
+    sharpness: float
+    yaw: float
+    det_score: float
+    source: str
+    captured_at: str
+
+
+def from_row(cls: type[T], row: dict[str, Any]) -> T:
+    """A dataclass from a row dict, by field name; columns the class does not have are ignored."""
+    return cls(**{f.name: row[f.name] for f in fields(cls)})  # type: ignore[arg-type]
+
+
+def rows(db: Database, sql: str, params: tuple | list | dict = ()) -> list[dict[str, Any]]:
+    """All rows of a query as dicts (sqlite-utils), with database trouble explained as `core.storage.db` does."""
+    try:
+        return list(db.db.query(sql, params))
+    except sqlite3.OperationalError as exc:
+        raise db._explain(exc) from None  # locked, damaged: the same message every core.storage.db call gives
+
+
+def get_row(db: Database, table: str, pk: Any, what: str) -> dict[str, Any]:
+    """The row of `table` with primary key `pk`; NotFoundError naming `what` when there is none."""
+    try:
+        return db.db.table(table).get(pk)
+    except NoSuchRow:
+        raise NotFoundError(f"no {what} with id {pk} in {db.label} (deleted meanwhile? refresh the list)") from None
+    except sqlite3.OperationalError as exc:
+        raise db._explain(exc) from None
