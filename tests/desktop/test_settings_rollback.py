@@ -8,7 +8,7 @@ import pytest
 from core.gallery.lifecycle import install_model_file, promote
 from core.vision.models.loading import load_embedder
 from core.vision.pipeline import FacePipeline
-from desktop.pages.settings_page import MODEL_TITLE
+from desktop.pages.settings.model import MODEL_TITLE
 from tests.desktop.conftest import errors
 from tests.desktop.review_fixtures import candidate_file, small_site, wait_task
 from tests.desktop.test_settings_page import page  # noqa: F401 - the Settings page fixture

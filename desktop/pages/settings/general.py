@@ -1,0 +1,88 @@
+"""The Settings tab's General group: the device the models run on, the data folder, the operator who
+signs manual marks, and whether faces nobody matched are kept for review."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from PySide6.QtWidgets import QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit, QPushButton
+
+from core.errors import ConfigError
+from core.vision.pipeline import resolve_device
+from desktop.config import DesktopConfig
+from desktop.context import AppContext
+from desktop.pages.settings.base import SettingsGroup, SettingsHost
+from desktop.widgets.helpers import signals_blocked
+
+
+class GeneralGroup(SettingsGroup):
+    def __init__(self, ctx: AppContext, host: SettingsHost) -> None:
+        super().__init__("General", ctx, host)
+        form = QFormLayout(self)
+        self.device_combo = QComboBox()
+        self.device_combo.addItem("CPU", "cpu")
+        if torch.cuda.is_available():
+            self.device_combo.addItem("CUDA (GPU)", "cuda")
+            self.device_combo.addItem("Automatic (GPU when present)", "auto")
+        self.device_combo.activated.connect(lambda: self.apply_device(self.device_combo.currentData()))
+        form.addRow("Run models on", self.device_combo)
+
+        self.data_folder_edit = QLineEdit()
+        self.data_folder_edit.setPlaceholderText("the user data folder")
+        browse = QPushButton("Folder…")
+        browse.clicked.connect(self._browse_data_folder)
+        apply = QPushButton("Apply")
+        apply.clicked.connect(lambda: self.apply_data_folder(self.data_folder_edit.text()))
+        row = QHBoxLayout()
+        row.addWidget(self.data_folder_edit, 1)
+        row.addWidget(browse)
+        row.addWidget(apply)
+        form.addRow("Data folder", row)
+
+        self.operator_edit = QLineEdit()
+        self.operator_edit.setPlaceholderText("signs manual marks and removals")
+        self.operator_edit.editingFinished.connect(lambda: self.apply_operator(self.operator_edit.text()))
+        form.addRow("Operator", self.operator_edit)
+
+        self.record_unknown_check = QCheckBox("Keep photos of faces nobody matched (for review)")
+        self.record_unknown_check.toggled.connect(self.apply_record_unknown)
+        form.addRow("Unknown faces", self.record_unknown_check)
+
+    def load(self, config: DesktopConfig) -> None:
+        with signals_blocked(self.device_combo, self.data_folder_edit, self.operator_edit, self.record_unknown_check):
+            self.device_combo.setCurrentIndex(max(self.device_combo.findData(config.device), 0))
+            self.data_folder_edit.setText(config.data_folder)
+            self.operator_edit.setText(config.operator)
+            self.record_unknown_check.setChecked(config.record_unknown)
+
+    def apply_device(self, device: str) -> bool:
+        try:
+            resolve_device(device)
+        except ConfigError as exc:
+            return self._refuse("Device", str(exc))
+        return self._apply("Device", device=device)
+
+    def apply_data_folder(self, folder: str | Path) -> bool:
+        folder = str(folder).strip()
+        if self.host.busy:
+            return self._refuse("Data folder", "Wait until the model switch or calibration has finished.")
+        if folder and Path(folder).exists() and not Path(folder).is_dir():
+            return self._refuse("Data folder", f"{folder} is a file, not a folder.")
+        return self._apply("Data folder", data_folder=folder)
+
+    def apply_operator(self, name: str) -> bool:
+        if name.strip() == self.ctx.config.operator:
+            return True
+        return self._apply("Operator", operator=name.strip())
+
+    def apply_record_unknown(self, on: bool) -> bool:
+        if bool(on) == self.ctx.config.record_unknown:
+            return True
+        return self._apply("Unknown faces", record_unknown=bool(on))
+
+    def _browse_data_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Data folder", self.data_folder_edit.text())
+        if folder:
+            self.data_folder_edit.setText(folder)
+            self.apply_data_folder(folder)
