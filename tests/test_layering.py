@@ -1,4 +1,5 @@
-"""The layering rule: core imports neither Qt nor the app/trainer; the trainer never imports the app."""
+"""The layering rules: core imports neither Qt nor the app/trainer; the trainer never imports the app; inside
+core, each sub-package imports only the layers beneath it."""
 
 from __future__ import annotations
 
@@ -37,6 +38,61 @@ def test_package_does_not_import_forbidden_layers(package: str) -> None:
         if name.split(".")[0] in FORBIDDEN[package]
     ]
     assert not violations, "layering rule broken:\n" + "\n".join(violations)
+
+
+# What each core sub-package may import from the others (core.errors, core.paths and core.digest are open
+# to all). The adapters sit on top: the CLI on the service, the service on everything beneath it.
+CORE_LAYERS = {
+    "vision": set(),
+    "storage": set(),
+    "gallery": {"vision", "storage"},
+    "attendance": {"vision", "storage", "gallery"},
+    "benchmarks": {"vision", "storage", "gallery"},
+    "service": {"vision", "storage", "gallery", "attendance", "benchmarks"},
+    "cli": {"service", "vision", "storage", "gallery", "attendance", "benchmarks"},
+}
+CORE_SHARED = {"errors", "paths", "digest"}
+
+
+def core_layer_violations(core_dir: Path) -> list[str]:
+    problems = []
+    for path in sorted(core_dir.rglob("*.py")):
+        parts = path.relative_to(core_dir).parts
+        if len(parts) == 1:
+            own = None  # a shared top-level module: may import no sub-package
+        elif parts[0] in CORE_LAYERS:
+            own = parts[0]
+        else:
+            problems.append(f"{path.relative_to(core_dir.parent)}: sub-package '{parts[0]}' is not in CORE_LAYERS")
+            continue
+        allowed = CORE_LAYERS.get(own, set()) | CORE_SHARED | ({own} if own else set())
+        for line, name in imported_modules(path):
+            bits = name.split(".")
+            if bits[0] == "core" and len(bits) > 1 and bits[1] not in allowed:
+                problems.append(f"{path.relative_to(core_dir.parent)}:{line} ({own or 'core'}) imports {name}")
+    return problems
+
+
+def test_core_sub_packages_import_only_the_layers_beneath() -> None:
+    problems = core_layer_violations(REPO / "core")
+    assert not problems, "core layering broken:\n" + "\n".join(problems)
+
+
+def test_core_layer_check_sees_upward_imports(tmp_path: Path) -> None:
+    core = tmp_path / "core"
+    (core / "vision").mkdir(parents=True)
+    (core / "gallery").mkdir()
+    (core / "vision" / "pipeline.py").write_text("from core.gallery.store import Gallery\nfrom core.errors import X\n")
+    (core / "gallery" / "store.py").write_text("import core.vision.pipeline\nfrom core.attendance.marks import M\n")
+    (core / "errors.py").write_text("from core.storage.db import Database\n")
+    (core / "gui").mkdir()
+    (core / "gui" / "x.py").write_text("")
+    found = core_layer_violations(core)
+    assert any("vision/pipeline.py:1" in p for p in found)
+    assert any("gallery/store.py:2" in p for p in found)
+    assert any("errors.py:1" in p for p in found)
+    assert any("'gui' is not in CORE_LAYERS" in p for p in found)
+    assert len(found) == 4  # the allowed imports (core.errors, core.vision from gallery) are not reported
 
 
 def test_checker_sees_violations(tmp_path: Path) -> None:

@@ -104,13 +104,3 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     if n_pos == 0 or n_neg == 0:
         raise ValueError("ROC AUC needs both genuine and impostor pairs")
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
-
-
-def far_frr_curve(genuine: np.ndarray, impostor: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """False-accept and false-reject rates at each threshold (accept when score >= threshold)."""
-    genuine = np.sort(np.asarray(genuine, dtype=np.float64))
-    impostor = np.sort(np.asarray(impostor, dtype=np.float64))
-    t = np.asarray(thresholds, dtype=np.float64)
-    far = 1.0 - np.searchsorted(impostor, t, side="left") / max(len(impostor), 1)
-    frr = np.searchsorted(genuine, t, side="left") / max(len(genuine), 1)
-    return far, frr

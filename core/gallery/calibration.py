@@ -7,8 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.benchmarks.metrics import far_frr_curve
-
 MAX_IMPOSTOR_PAIRS = 2_000_000
 MAX_SAMPLES = 20_000
 
@@ -24,6 +22,16 @@ class Calibration:
     curve_thresholds: np.ndarray
     curve_far: np.ndarray
     curve_frr: np.ndarray
+
+
+def far_frr_curve(genuine: np.ndarray, impostor: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """False-accept and false-reject rates at each threshold (accept when score >= threshold)."""
+    genuine = np.sort(np.asarray(genuine, dtype=np.float64))
+    impostor = np.sort(np.asarray(impostor, dtype=np.float64))
+    t = np.asarray(thresholds, dtype=np.float64)
+    far = 1.0 - np.searchsorted(impostor, t, side="left") / max(len(impostor), 1)
+    frr = np.searchsorted(genuine, t, side="left") / max(len(genuine), 1)
+    return far, frr
 
 
 def pair_scores(labels: np.ndarray, embeddings: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -31,7 +31,7 @@ from core.gallery.calibration import pair_scores
 from core.digest import file_sha256
 from core.errors import RollcallError
 from core.gallery.store import Gallery, GalleryError, ModelRecord
-from core.benchmarks.metrics import far_frr_curve
+from core.gallery.calibration import far_frr_curve
 from core.vision.models.base import Embedder
 from core.vision.models.loading import DEFAULT_EMBEDDER, load_embedder
 
