@@ -59,11 +59,13 @@ class FrameResult:
 
 
 def resolve_device(device: str) -> torch.device:
-    """"auto" picks CUDA when present; asking for CUDA without one is a clear error."""
+    """"auto" picks CUDA when present; asking for CUDA without one is a clear error. The one device
+    rule of the app, the CLI and the trainer."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("CUDA was requested but no CUDA device is available; choose CPU in Settings")
+        raise ConfigError(f"the device '{device}' (CUDA) was requested but no CUDA device is available; "
+                          f"choose 'cpu' (Settings in the app, device in a config file), or 'auto'")
     if device != "cpu" and not device.startswith("cuda"):
         raise ConfigError(f"unknown device '{device}': use 'cpu', 'cuda' or 'auto'")
     return torch.device(device)
