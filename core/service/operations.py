@@ -169,17 +169,21 @@ class Operations:
         self._adopt(embedder)
         return record
 
-    def adopt_model(self, embedder: Embedder, pipeline: FacePipeline | None = None) -> None:
-        """The gallery switched to `embedder` (outside the service, e.g. on a worker's connection):
-        install `pipeline` (or the current detector around it) and report the switch."""
-        self._adopt(embedder, pipeline)
+    def adopt_model(self, embedder: Embedder, pipeline: FacePipeline | None = None,
+                    problems: list[str] | None = None) -> None:
+        """The gallery switched to `embedder` on another connection (a worker's): install `pipeline`
+        (default: the current detector and small-face route around it) with `problems` (default: the
+        current ones) and report the switch."""
+        self._adopt(embedder, pipeline, problems)
 
-    def _adopt(self, embedder: Embedder, pipeline: FacePipeline | None = None) -> None:
+    def _adopt(self, embedder: Embedder, pipeline: FacePipeline | None = None,
+               problems: list[str] | None = None) -> None:
         current = self.engine.pipeline
         if pipeline is None and current is not None:
             pipeline = with_embedder(current, embedder)
-        self.engine.install(pipeline, self.engine.problems if pipeline is not None else ())
-        self._report(model=True, engine=True)  # None: rebuilt on next use, with the new model
+        kept = tuple(problems) if problems is not None else self.engine.problems
+        self.engine.install(pipeline, kept if pipeline is not None else ())  # None: rebuilt on next use
+        self._report(model=True, engine=True)
 
     def set_threshold(self, model_id: int, threshold: float, origin: str = "manual") -> ModelRecord:
         record = self.gallery.set_threshold(model_id, threshold, origin=origin)

@@ -74,10 +74,10 @@ class Rollcall(Operations):
                                "open the service on a database file")
         return Rollcall(Database(self._db.path), hub=self.hub, engine=self.engine)
 
-    def use_database(self, location: str | Path) -> None:
-        """Switch to another database file or data folder (opened first: nothing changes when that
-        fails). The pipeline is rebuilt on next use, for the new gallery's model."""
-        db = Database(database_location(location))
+    def use_database(self, location: Database | str | Path) -> None:
+        """Switch to another database (an open one, a file or a data folder; opened first: nothing
+        changes when that fails). The pipeline is rebuilt on next use, for the new gallery's model."""
+        db = location if isinstance(location, Database) else Database(database_location(location))
         old, self._db = self._db, db
         self._gallery, self._attendance = Gallery(db), Attendance(db)
         old.close()
@@ -173,7 +173,8 @@ class Rollcall(Operations):
         return current
 
     def install_pipeline(self, pipeline: FacePipeline | None, problems: tuple[str, ...] | list[str] = ()) -> None:
-        """Make a pipeline built elsewhere (`build_pipeline` on a worker) the active one; None drops it."""
+        """Make a pipeline built elsewhere (`build_pipeline` on a worker) the active one, with the
+        reasons its DSR model is not in use; None drops it (rebuilt on next use)."""
         self.engine.install(pipeline, tuple(problems))
         self._report(engine=True)
 

@@ -70,9 +70,11 @@ class SourceRun:
     def close(self) -> None:
         self.slot.close()
 
-    def frames(self, stop: threading.Event | None = None) -> Iterator[tuple[Frame, FrameReport]]:
+    def frames(self, stop: threading.Event | None = None,
+               before_frame: Callable[[Recogniser], None] | None = None) -> Iterator[tuple[Frame, FrameReport]]:
         """Recognise the newest frame, again and again, until the source ends or fails, `stop` is set or
-        the run is closed. Changes made to `self.recogniser` between two frames apply to the next."""
+        the run is closed. `before_frame(recogniser)` runs just before each frame is recognised (to
+        switch the session or reload the templates)."""
         self.grabber.start()
         try:
             while stop is None or not stop.is_set():
@@ -81,6 +83,8 @@ class SourceRun:
                     if self.slot.closed:
                         return
                     continue
+                if before_frame is not None:
+                    before_frame(self.recogniser)
                 report = self.recogniser.process(frame.image, frame.t)
                 if report.new_marks:
                     self.service.hub.report(Changes(marks=True))
