@@ -146,30 +146,34 @@ class Rollcall(Operations):
     def build_pipeline(self, problems: list[str] | None = None) -> FacePipeline:
         """Build the active pipeline without installing it (slow). An empty gallery gets the default
         model activated (reported). DSR problems go to `problems` (raised without a list)."""
+        pipeline, activated = self._build(problems)
+        self._report(model=activated)
+        return pipeline
+
+    def _build(self, problems: list[str] | None) -> tuple[FacePipeline, bool]:
+        """The pipeline, and whether the default model was activated on an empty gallery for it."""
         empty = self.gallery.active_model() is None
         pipeline = engine_module.build_active_pipeline(self.engine.settings, self.gallery,
                                                        default_model=self.engine.default_model, problems=problems)
-        if empty:
-            self._report(model=True)
-        return pipeline
+        return pipeline, empty and self.gallery.active_model() is not None
 
     def pipeline(self) -> FacePipeline:
         """The active pipeline, built on first use (one build at a time, whatever the thread)."""
         current = self.engine.pipeline
         if current is not None:
             return current
-        installed = False
+        installed = activated = False
         with self.engine.lock:
             current = self.engine.pipeline
             if current is None:
                 generation = self.engine.generation
                 problems: list[str] = []
-                current = self.build_pipeline(problems)
+                current, activated = self._build(problems)
                 for problem in problems:
                     logger.warning("%s", problem)
                 installed = self.engine.install(current, tuple(problems), generation)
-        if installed:  # reported outside the lock: a subscriber may ask for the pipeline
-            self._report(engine=True)
+        # one report, outside the lock (a subscriber may ask for the pipeline)
+        self._report(model=activated, engine=installed)
         return current
 
     def install_pipeline(self, pipeline: FacePipeline | None, problems: tuple[str, ...] | list[str] = ()) -> None:
