@@ -57,7 +57,7 @@ class DesktopConfig:
             raise ConfigError(f"file_pace must be one of {', '.join(PACES)}, got '{self.file_pace}'")
         if not str(self.source).strip():
             raise ConfigError("the source is empty: give a camera number, a video file or a stream URL")
-        self.engine  # noqa: B018 - validates the engine's fields
+        _ = self.engine  # validates the engine's fields (core.service.EngineSettings)
 
     @property
     def engine(self) -> EngineSettings:

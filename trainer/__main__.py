@@ -17,7 +17,7 @@ from pathlib import Path
 from core.errors import ConfigError, RollcallError
 from trainer.config import CONFIG_FILENAME, JOB_CONFIGS, load_config
 from trainer.events import ErrorEvent, EventWriter, Finished
-from trainer.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_STOPPED, EXIT_USAGE  # noqa: F401 (EXIT_STOPPED: a job's own)
+from trainer.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from trainer.runner import Run, StopRequest, TrainerError, setup_logging
 
 logger = logging.getLogger("trainer")
