@@ -9,8 +9,9 @@ poked only when it has taken the previous one, so a busy GUI can never build up
 a backlog of stale frames. New attendance marks are never dropped: they travel
 on their own signal.
 
-The worker only talks through signals; it never touches a widget. It opens its
-own database connection.
+The worker only talks through signals; it never touches a widget. It runs the
+source through its own worker-scoped service (core.service, on its own database
+connection): the service's run loop over core.attendance.grabber' grabber.
 """
 
 from __future__ import annotations
@@ -24,19 +25,16 @@ from dataclasses import dataclass, field
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
-from core.attendance.marks import Attendance
-from core.storage.db import Database
-from core.attendance.grabber import Backoff, FrameGrabber, LatestFrame
-from core.gallery.store import Gallery
+from core.attendance.grabber import Backoff
 from core.attendance.sources import FrameSource
 from core.attendance.recogniser import RecognitionSettings, Recogniser
 from core.vision.pipeline import FacePipeline
+from core.vision.quality import is_blurry, is_small
+from core.service import Rollcall, SourceRun
 from desktop.images import bgr_to_qimage
 
 logger = logging.getLogger(__name__)
 
-SMALL_FACE_PX = 48  # below this a face is recognised less reliably: say so on screen
-BLURRY = 25.0  # Laplacian variance (at 112 px) below which a face is called blurry
 FPS_WINDOW_S = 2.0
 
 
@@ -78,8 +76,7 @@ def overlays(report) -> list[FaceOverlay]:
     out = []
     for face in report.faces:
         q = face.quality
-        hint = (f"small face ({q.face_size:.0f} px)" if q.face_size < SMALL_FACE_PX
-                else "blurry" if q.sharpness < BLURRY else "")
+        hint = f"small face ({q.face_size:.0f} px)" if is_small(q) else "blurry" if is_blurry(q) else ""
         m = face.match
         out.append(FaceOverlay(tuple(float(v) for v in face.box), m.name if m is not None and m.known else None,
                                float(m.score) if m is not None else -1.0, face.track_id, hint))
@@ -104,7 +101,8 @@ class RecognitionWorker(QObject):
         self._session_id: int | None = None
         self._latest: LiveFrame | None = None
         self._poked = False
-        self._slot: LatestFrame | None = None
+        self._run: SourceRun | None = None
+        self._frame_started = 0.0
         self.running = False
         self.frames_processed = 0
         self._thread = threading.Thread(target=self._loop, name="recognition", daemon=True)
@@ -147,8 +145,8 @@ class RecognitionWorker(QObject):
 
     def _stop_current(self) -> None:
         self._stop_run.set()
-        if self._slot is not None:
-            self._slot.close()
+        if self._run is not None:
+            self._run.close()
 
     # ------------------------------------------------------------------ worker thread
 
@@ -164,7 +162,7 @@ class RecognitionWorker(QObject):
             self.running = True
             self.running_changed.emit(True)
             try:
-                self._run(request)
+                self._run_request(request)
             except Exception as exc:  # reaches the notifier through the page
                 logger.exception("recognition stopped")
                 self.failed.emit(exc)
@@ -172,49 +170,40 @@ class RecognitionWorker(QObject):
                 self.running = False
                 self.running_changed.emit(False)
 
-    def _run(self, request: RunRequest) -> None:
-        with Database(request.db_path) as db:
-            gallery, attendance = Gallery(db), Attendance(db)
-            source = request.source if isinstance(request.source, FrameSource) else FrameSource(request.source)
-            recogniser = Recogniser(request.pipeline, gallery, attendance, request.session_id,
-                                    request.settings, source.label)
-            slot = LatestFrame()
+    def _run_request(self, request: RunRequest) -> None:
+        with Rollcall.open(request.db_path) as service:
+            run = service.open_run(request.source, request.session_id, request.settings, pace=request.pace,
+                                   on_event=self.source_event.emit, backoff=request.backoff,
+                                   pipeline=request.pipeline)
             with self._lock:
                 if self._stop_run.is_set():
                     return
-                self._slot = slot
-            grabber = FrameGrabber(source, slot, pace=request.pace, on_event=self.source_event.emit,
-                                   backoff=request.backoff).start()
+                self._run = run
             done: deque[float] = deque()
             try:
-                while not self._stop_run.is_set():
-                    frame = slot.take(timeout=0.25)
-                    if frame is None:
-                        if slot.closed:
-                            break
-                        continue
-                    if self._reload.is_set():
-                        self._reload.clear()
-                        recogniser.reload()
-                    recogniser.session_id = self._session_id
-                    started = time.perf_counter()
-                    report = recogniser.process(frame.image, frame.t)
+                for frame, report in run.frames(self._stop_run, self._before_frame):
                     now = time.monotonic()
                     done.append(now)
                     while done and now - done[0] > FPS_WINDOW_S:
                         done.popleft()
                     fps = (len(done) - 1) / (done[-1] - done[0]) if len(done) > 1 and done[-1] > done[0] else 0.0
                     self.frames_processed += 1
+                    process_ms = (time.perf_counter() - self._frame_started) * 1e3
                     live = LiveFrame(bgr_to_qimage(frame.image), overlays(report), frame.index, frame.t,
-                                     frame.grabbed_at, now, (time.perf_counter() - started) * 1e3, fps, slot.dropped,
-                                     report.timings_ms)
+                                     frame.grabbed_at, now, process_ms, fps, run.dropped, report.timings_ms)
                     if report.new_marks:
                         self.marks_added.emit(list(report.new_marks))
                     self._publish(live)
             finally:
-                grabber.stop()
                 with self._lock:
-                    self._slot = None
+                    self._run = None
+
+    def _before_frame(self, recogniser: Recogniser) -> None:
+        self._frame_started = time.perf_counter()
+        if self._reload.is_set():
+            self._reload.clear()
+            recogniser.reload()
+        recogniser.session_id = self._session_id
 
     def _publish(self, frame: LiveFrame) -> None:
         with self._lock:

@@ -3,11 +3,12 @@ Cancel: what choosing a weights file, rolling back (Settings) and promoting a fi
 share.
 
 `start_model_switch(ctx, parent, title, work, describe)` runs `work(control, gallery, device)` on the
-task pool with a gallery on the worker's own database connection; `work` makes the gallery switch
-(through core: `Gallery.activate_model`, `core.gallery.lifecycle.promote` / `roll_back`) and returns the
-embedder that is now active. The new pipeline keeps the detector and the small-face route of the one
-in use (or loads them from the settings when none is). On the GUI thread the pipeline is installed
-(`ctx.set_pipeline`), `ctx.gallery_changed` fires and `describe(pipeline)` is said as information.
+task pool with the gallery of a worker-scoped service (`ctx.service.connect()`); `work` makes the
+gallery switch (through core: `Gallery.activate_model`, `core.gallery.lifecycle.promote` / `roll_back`)
+and returns the embedder that is now active. The service builds the new pipeline (the detector and
+small-face route of the one in use, or of the settings when none is); on the GUI thread the service
+adopts it (`Rollcall.adopt_model`: its change report fires `engine_changed` and `gallery_changed`) and
+`describe(pipeline)` is said as information.
 A failure reaches the notifier under `title`; a cancel (core's `CancelledError`) leaves the old model
 active. One switch at a time per context: a second one is refused with a warning.
 """
@@ -24,7 +25,7 @@ from PySide6.QtWidgets import QProgressDialog, QWidget
 from core.gallery.store import CancelledError, Gallery
 from core.vision.models.base import Embedder
 from core.vision.pipeline import FacePipeline, resolve_device
-from desktop.context import SMALL_FACES_TITLE, AppContext, pipeline_for
+from desktop.context import SMALL_FACES_TITLE, AppContext
 from desktop.tasks import Task, TaskControl
 
 SwitchWork = Callable[[TaskControl, Gallery, torch.device], Embedder]
@@ -86,27 +87,21 @@ def start_model_switch(ctx: AppContext, parent: QWidget, title: str, work: Switc
     if ctx.engine_loading:
         ctx.notifier.warning(title, "The models are still loading; try again in a moment.")
         return None
-    config = ctx.config
-    old = ctx.pipeline if ctx.engine_ready else None  # read here, on the GUI thread
+    service, device_name = ctx.service, ctx.config.device
     problems: list[str] = []
 
     def run(control: TaskControl) -> FacePipeline:
-        device = resolve_device(config.device)
+        device = resolve_device(device_name)
         check_cancelled(control)
-        with ctx.open_database() as db:
-            embedder = work(control, Gallery(db), device)
-        if old is not None:  # the detector and the small-face route stay as they are
-            return FacePipeline(old.detector, embedder, max_detect_side=old.max_detect_side, resolver=old.resolver,
-                                sr_below_px=old.sr_below_px)
-        return pipeline_for(config, embedder, device, problems)
+        with service.connect() as worker:
+            embedder = work(control, worker.gallery, device)
+        return service.pipeline_for(embedder, problems)
 
     def done(pipeline: FacePipeline) -> None:
-        if problems:
-            ctx.resolver_error = "\n".join(problems)
-            for problem in problems:
-                ctx.notifier.error(SMALL_FACES_TITLE, problem)
-        ctx.set_pipeline(pipeline)
-        ctx.gallery_changed.emit()
+        for problem in problems:
+            ctx.notifier.error(SMALL_FACES_TITLE, problem)
+        ctx.engine_error = ""
+        service.adopt_model(pipeline.embedder, pipeline, problems if problems else None)
         ctx.notifier.info(title, describe(pipeline))
 
     task = ctx.tasks.run(title, run, on_done=done)  # a failure goes to the notifier under `title`

@@ -23,12 +23,10 @@ from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signa
 from core.paths import user_data_dir
 from trainer.config import CONFIG_FILENAME, JOB_CONFIGS, save_config
 from trainer.events import EventError, parse_event
+from trainer.exit_codes import EXIT_FAILED, EXIT_MEANINGS, EXIT_OK, EXIT_STOPPED, EXIT_USAGE  # noqa: F401 (the Training tab imports them from here)
 
 logger = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 3
-EXIT_MEANINGS = {EXIT_OK: "finished", EXIT_FAILED: "failed", EXIT_USAGE: "bad command line or config",
-                 EXIT_STOPPED: "stopped on request"}
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TRAINER_EXE = "rollcall-train"  # build.spec's console executable, beside the app's executable
 DSR_JOB, FINETUNE_JOB = "train-dsr", "finetune"

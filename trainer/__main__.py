@@ -17,9 +17,9 @@ from pathlib import Path
 from core.errors import ConfigError, RollcallError
 from trainer.config import CONFIG_FILENAME, JOB_CONFIGS, load_config
 from trainer.events import ErrorEvent, EventWriter, Finished
+from trainer.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from trainer.runner import Run, StopRequest, TrainerError, setup_logging
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 3
 logger = logging.getLogger("trainer")
 
 

@@ -26,6 +26,7 @@ import torch
 
 from core.errors import ConfigError, RollcallError
 from core.vision.models.checkpoint import is_checkpoint, make_checkpoint, save_atomic
+from core.vision.pipeline import resolve_device
 from trainer.config import CONFIG_FILENAME, JobConfig, save_config
 from trainer.events import CheckpointSaved, ErrorEvent, Event, EventWriter, WarningEvent
 
@@ -89,14 +90,6 @@ class StopRequest:
         thread = threading.Thread(target=read, name="trainer-stdin", daemon=True)
         thread.start()
         return thread
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device is 'cuda' but no CUDA device is available: set device to 'auto' or 'cpu'")
-    return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:

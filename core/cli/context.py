@@ -1,19 +1,17 @@
-"""What the CLI commands share: the database, the gallery, attendance and the pipeline of the
-gallery's active model, opened lazily from the command-line options."""
+"""What the CLI commands share: the application service (core.service.Rollcall) opened lazily on --db
+with the engine settings of the command line, and the pipelines it builds. No wiring here."""
 
 from __future__ import annotations
 
 import argparse
 import functools
-from pathlib import Path
 
-from core.attendance.marks import Attendance
 from core.storage.db import Database
-from core.gallery.store import Gallery, GalleryError
-from core.vision.models.base import Embedder
-from core.vision.models.loading import DEFAULT_EMBEDDER, load_embedder
-from core.vision.pipeline import FacePipeline, build_pipeline, resolve_device
-from core.vision.detect import create_detector
+from core.gallery.enrol import Enroller
+from core.vision.models.loading import DEFAULT_EMBEDDER
+from core.vision.pipeline import FacePipeline
+from core.service import EngineSettings, Rollcall
+from core.service import engine as service_engine
 
 
 class Context:
@@ -21,50 +19,31 @@ class Context:
         self.args = args
 
     @functools.cached_property
-    def db(self) -> Database:
-        return Database(self.args.db)
+    def settings(self) -> EngineSettings:
+        a = self.args
+        return EngineSettings(detector=a.detector, min_face_size=a.min_face, device=a.device)
 
     @functools.cached_property
-    def gallery(self) -> Gallery:
-        return Gallery(self.db)
-
-    @functools.cached_property
-    def attendance(self) -> Attendance:
-        return Attendance(self.db)
+    def service(self) -> Rollcall:
+        """The service on --db (the file as given; the default database without it)."""
+        return Rollcall(Database(self.args.db), self.settings, default_model=self.args.embedder or DEFAULT_EMBEDDER)
 
     def standalone_pipeline(self) -> FacePipeline:
-        """A pipeline from --detector/--embedder, for commands that do not use the gallery."""
-        a = self.args
-        return build_pipeline(a.detector, a.embedder or DEFAULT_EMBEDDER, device=a.device, min_face_size=a.min_face)
+        """A pipeline from --detector/--embedder for commands that do not use the gallery (no database)."""
+        return service_engine.standalone_pipeline(self.settings, self.args.embedder or DEFAULT_EMBEDDER)
 
-    @functools.cached_property
+    @property
     def pipeline(self) -> FacePipeline:
-        """The pipeline of the gallery's active model (the default model activates an empty gallery)."""
-        a = self.args
-        device = resolve_device(a.device)
-        active = self.gallery.active_model()
-        if active is None:
-            embedder = load_embedder(a.embedder or DEFAULT_EMBEDDER, device=device)
-            self.gallery.activate_model(embedder)
-        else:
-            embedder = self._active_embedder(active.source, device)
-            if a.embedder and load_embedder(a.embedder).identity != active.file_hash:
-                raise GalleryError(
-                    f"--embedder {a.embedder} is not the gallery's active model ({active.name}); "
-                    f"switch with: rollcall model activate {a.embedder}"
-                )
-        detector = create_detector(a.detector, min_face_size=a.min_face, device=str(device))
-        return FacePipeline(detector, embedder)
+        """The service's pipeline of the gallery's active model; --embedder must be that model."""
+        if self.args.embedder:
+            self.service.check_model(self.args.embedder)
+        return self.service.pipeline()
 
-    @staticmethod
-    def _active_embedder(source: str, device) -> Embedder:
-        if not Path(source).is_file():
-            raise GalleryError(
-                f"the active model's file {source} is missing; copy it back or activate another model "
-                f"(rollcall model activate PATH)"
-            )
-        return load_embedder(source, device=device)
+    def enroller(self) -> Enroller:
+        if self.args.embedder:
+            self.service.check_model(self.args.embedder)
+        return self.service.enroller()
 
     def close(self) -> None:
-        if "db" in self.__dict__:
-            self.db.close()
+        if "service" in self.__dict__:
+            self.service.close()

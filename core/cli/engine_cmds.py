@@ -80,8 +80,9 @@ def _identify_frames(target: Path):
 
 def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
     pipeline = ctx.pipeline
-    model = ctx.gallery.active_model()
-    index = TemplateIndex(*ctx.gallery.templates(model.id))
+    gallery = ctx.service.gallery
+    model = gallery.active_model()
+    index = TemplateIndex(*gallery.templates(model.id))
     threshold = args.threshold if args.threshold is not None else model.threshold
     if len(index) == 0:
         print("the gallery is empty: enrol people first (rollcall enroll NAME PHOTO...)", file=sys.stderr)

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 
-from core.gallery.calibration import calibrate
 from core.cli.console import Progress, confirm, read_key
 from core.cli.context import Context
 from core.gallery.enrol import RECOMMENDED_SAMPLES, Enroller, SampleVerdict
-from core.gallery.store import GalleryError, NotFoundError
+from core.attendance.grabber import FrameGrabber, LatestFrame
+from core.gallery.store import GalleryError
 from core.attendance.sources import FrameSource
-from core.vision.models.loading import load_embedder
-from core.vision.pipeline import resolve_device
+from core.service import CalibrationError
 
 
 def _print_verdicts(verdicts: list[SampleVerdict]) -> None:
@@ -23,20 +21,11 @@ def _print_verdicts(verdicts: list[SampleVerdict]) -> None:
 
 
 def _capture_from_camera(enroller: Enroller, index: int, wanted: int) -> list[SampleVerdict]:
-    """SPACE captures the newest camera frame, q stops. Each capture is checked at once."""
-    latest: dict = {"frame": None}
-    stop = threading.Event()
-    source = FrameSource(index).open()
-
-    def reader() -> None:  # keep only the newest frame
-        while not stop.is_set():
-            frame, _ = source.read()
-            if frame is None:
-                break
-            latest["frame"] = frame
-
-    thread = threading.Thread(target=reader, daemon=True)
-    thread.start()
+    """SPACE captures the newest camera frame (core.attendance.grabber' grabber keeps only that one), q stops.
+    Each capture is checked at once."""
+    slot = LatestFrame()
+    grabber = FrameGrabber(FrameSource(index), slot,
+                           on_event=lambda e: print(f"  {e.message}") if e.kind != "opened" else None).start()
     verdicts: list[SampleVerdict] = []
     print(f"Look at camera {index}. Press SPACE to capture ({wanted} wanted), q to finish.")
     try:
@@ -46,23 +35,23 @@ def _capture_from_camera(enroller: Enroller, index: int, wanted: int) -> list[Sa
                 break
             if key != " ":
                 continue
-            frame = latest["frame"]
+            frame = slot.take(timeout=1.0)
             if frame is None:
-                print("  no frame from the camera yet")
+                print("  no frame from the camera" + (" (it could not be opened)" if slot.closed else " yet"))
+                if slot.closed:
+                    break
                 continue
-            verdict = enroller.check(frame.copy(), f"camera {index}")
+            verdict = enroller.check(frame.image, f"camera {index}")
             verdicts.append(verdict)
             good = sum(v.ok for v in verdicts)
             print(f"  capture {len(verdicts)}: " + (f"ok ({good}/{wanted})" if verdict.ok else f"rejected: {verdict.reason}"))
     finally:
-        stop.set()
-        thread.join(timeout=2)
-        source.close()
+        grabber.stop()
     return verdicts
 
 
 def cmd_enroll(ctx: Context, args: argparse.Namespace) -> int:
-    enroller = Enroller(ctx.pipeline, ctx.gallery)
+    enroller = ctx.enroller()
     if args.camera is not None:
         verdicts = _capture_from_camera(enroller, args.camera, args.captures)
     else:
@@ -88,37 +77,26 @@ def cmd_enroll(ctx: Context, args: argparse.Namespace) -> int:
     if duplicates and not confirm("Save as a new person anyway?", args.yes):
         print("not saved")
         return 1
-    person = enroller.enrol(args.name, verdicts, external_id=args.external_id, group_name=args.group or "",
-                            notes=args.notes or "")
+    person = ctx.service.enrol(args.name, verdicts, external_id=args.external_id, group_name=args.group or "",
+                               notes=args.notes or "")
     print(f"enrolled {person.name} (id {person.id}) with {person.n_samples} sample(s)")
     return 0
 
 
-def _resolve_person(ctx: Context, ref: str):
-    if ref.isdigit():
-        return ctx.gallery.person(int(ref))
-    found = ctx.gallery.find_people(ref)
-    if not found:
-        raise NotFoundError(f"nobody called '{ref}' is enrolled")
-    if len(found) > 1:
-        ids = ", ".join(str(p.id) for p in found)
-        raise GalleryError(f"several people are called '{ref}' (ids {ids}); use the id")
-    return found[0]
-
-
 def cmd_people(ctx: Context, args: argparse.Namespace) -> int:
+    service = ctx.service
     action = args.people_action or "list"
     if action == "list":
-        people = ctx.gallery.people(args.search or "")
+        people = service.gallery.people(args.search or "")
         if not people:
             print("nobody enrolled" + (f" matching '{args.search}'" if args.search else ""))
         for p in people:
             extra = " ".join(x for x in (f"[{p.external_id}]" if p.external_id else "", p.group_name) if x)
             print(f"{p.id:5d}  {p.name}  {extra}  ({p.n_samples} samples)")
         return 0
-    person = _resolve_person(ctx, args.person)
+    person = service.find_person(args.person)
     if action == "rename":
-        updated = ctx.gallery.update_person(person.id, name=args.new_name)
+        updated = service.update_person(person.id, name=args.new_name)
         print(f"renamed {person.name} to {updated.name}")
         return 0
     if action == "delete":
@@ -126,38 +104,33 @@ def cmd_people(ctx: Context, args: argparse.Namespace) -> int:
         if not confirm(f"Delete {person.name} (id {person.id}) {what}for good?", args.yes):
             print("not deleted")
             return 1
-        ctx.gallery.delete_person(person.id, erase_history=args.erase_history, operator=args.operator or "")
+        service.delete_person(person.id, erase_history=args.erase_history, operator=args.operator or "")
         print(f"deleted {person.name}")
         return 0
     raise GalleryError(f"unknown people action '{action}'")
 
 
 def cmd_model(ctx: Context, args: argparse.Namespace) -> int:
+    gallery = ctx.service.gallery
     action = args.model_action or "list"
     if action == "list":
-        active = ctx.gallery.active_model()
-        for m in ctx.gallery.models():
+        active = gallery.active_model()
+        for m in gallery.models():
             flag = "*" if active and m.id == active.id else " "
             print(f"{flag} {m.id:3d}  {m.name}  {m.arch}  dim {m.dim}  threshold {m.threshold:.3f} ({m.threshold_origin})  {m.source}")
         return 0
     if action == "activate":
-        embedder = load_embedder(args.path, device=resolve_device(args.device))
-        record = ctx.gallery.activate_model(embedder, progress=Progress("re-embedding samples"))
+        record = ctx.service.activate_model(args.path, progress=Progress("re-embedding samples"))
         print(f"active model: {record.name} (threshold {record.threshold:.3f})")
         return 0
     raise GalleryError(f"unknown model action '{action}'")
 
 
 def cmd_calibrate(ctx: Context, args: argparse.Namespace) -> int:
-    model = ctx.gallery.active_model()
-    if model is None:
-        print("no active model yet: enrol people first", file=sys.stderr)
-        return 1
-    labels, embeddings = ctx.gallery.sample_embeddings(model.id)
     try:
-        result = calibrate(labels, embeddings, args.target_far)
-    except ValueError as exc:
-        print(f"cannot calibrate: {exc}", file=sys.stderr)
+        model, result = ctx.service.calibrate(args.target_far, apply=args.apply)
+    except CalibrationError as exc:
+        print(str(exc), file=sys.stderr)
         return 1
     print(f"{result.genuine_pairs} genuine and {result.impostor_pairs} impostor sample pairs ({model.name})")
     print(f"{'threshold':>9s} {'FAR':>8s} {'FRR':>8s}")
@@ -166,6 +139,5 @@ def cmd_calibrate(ctx: Context, args: argparse.Namespace) -> int:
     print(f"suggested threshold for FAR {args.target_far:g}: {result.threshold:.4f} "
           f"(FAR {result.far:.4f}, FRR {result.frr:.4f}; current {model.threshold:.4f})")
     if args.apply:
-        ctx.gallery.set_threshold(model.id, result.threshold, origin="calibrated")
         print("applied")
     return 0

@@ -24,7 +24,7 @@ from core.gallery.records import normalise
 from core.vision.imageio import read_image, to_bgr8
 from core.gallery.matching import TemplateIndex
 from core.vision.pipeline import FacePipeline
-from core.vision.quality import measure_quality
+from core.vision.quality import BLURRY_SHARPNESS, SMALL_FACE_PX, measure_quality
 
 logger = logging.getLogger(__name__)
 
@@ -35,10 +35,11 @@ DOMINANT_FACE_RATIO = 2.0
 @dataclass(frozen=True)
 class QualityPolicy:
     """Gates a sample must pass. face_size: box side in pixels; sharpness: variance of the
-    Laplacian of the face at 112 px; yaw: nose offset from the eyes' midline in eye distances."""
+    Laplacian of the face at 112 px (both default to core.vision.quality's thresholds); yaw: nose offset
+    from the eyes' midline in eye distances."""
 
-    min_face_size: float = 48.0
-    min_sharpness: float = 40.0
+    min_face_size: float = SMALL_FACE_PX
+    min_sharpness: float = BLURRY_SHARPNESS
     max_abs_yaw: float = 0.4
 
 

@@ -59,11 +59,13 @@ class FrameResult:
 
 
 def resolve_device(device: str) -> torch.device:
-    """"auto" picks CUDA when present; asking for CUDA without one is a clear error."""
+    """"auto" picks CUDA when present; asking for CUDA without one is a clear error. The one device
+    rule of the app, the CLI and the trainer."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("CUDA was requested but no CUDA device is available; choose CPU in Settings")
+        raise ConfigError(f"the device '{device}' (CUDA) was requested but no CUDA device is available; "
+                          f"choose 'cpu' (Settings in the app, device in a config file), or 'auto'")
     if device != "cpu" and not device.startswith("cuda"):
         raise ConfigError(f"unknown device '{device}': use 'cpu', 'cuda' or 'auto'")
     return torch.device(device)
@@ -158,20 +160,32 @@ class FacePipeline:
 
 def build_pipeline(
     detector: str = "mtcnn",
-    embedder: str = "dlib",
+    embedder: str | Embedder = "dlib",
     device: str = "cpu",
     min_face_size: int = 20,
     max_detect_side: int = DEFAULT_MAX_DETECT_SIDE,
-    dsr: str = "none",
+    dsr: str | SuperResolver | BicubicResolver = "none",
     sr_below_px: float = 0.0,
 ) -> FacePipeline:
-    """A pipeline from short specs: detector "mtcnn" | "yunet:PATH"; embedder "dlib" | model file path;
-    dsr "none" (bicubic) | DSR checkpoint path, used for faces narrower than `sr_below_px` (0: off)."""
+    """A pipeline from short specs: detector "mtcnn" | "yunet:PATH"; embedder "dlib" | model file path
+    (or an embedder already loaded); dsr "none" (bicubic) | DSR checkpoint path (or a resolver already
+    loaded), used for faces narrower than `sr_below_px` (0: off)."""
     dev = resolve_device(device)
+    if isinstance(embedder, str):
+        embedder = load_embedder(embedder, device=dev)
+    resolver = None
+    if sr_below_px > 0:
+        resolver = load_resolver(dsr, device=dev) if isinstance(dsr, str) else dsr
     return FacePipeline(
         create_detector(detector, min_face_size=min_face_size, device=str(dev)),
-        load_embedder(embedder, device=dev),
+        embedder,
         max_detect_side=max_detect_side,
-        resolver=load_resolver(dsr, device=dev) if sr_below_px > 0 else None,
+        resolver=resolver,
         sr_below_px=sr_below_px,
     )
+
+
+def with_embedder(pipeline: FacePipeline, embedder: Embedder) -> FacePipeline:
+    """The same detector and small-face route around another embedder (after a model switch)."""
+    return FacePipeline(pipeline.detector, embedder, max_detect_side=pipeline.max_detect_side,
+                        resolver=pipeline.resolver, sr_below_px=pipeline.sr_below_px)

@@ -9,12 +9,22 @@ import numpy as np
 
 SHARPNESS_SIZE = 112  # sharpness is measured on crops resampled to this size, so faces compare
 
+# The quality thresholds every part of Rollcall uses: enrolment's gates and the live view's hints, so
+# that what enrolment rejects and what the live view calls "small" or "blurry" agree (the live hint
+# used 25 and this docstring said ~50 before). Both are the enrolment gates the project started with
+# (the first core/gallery/enrol.py), not a benchmark result. 48 px is a face box about half the 112 px crop the
+# embedders see. Sharpness of the main face in three shared photos (faces/misc/obama.jpg, biden.jpg,
+# faces/knn/train/obama/obama2.jpg, MTCNN + dlib): sharp 330-550; Gaussian blur sigma 2: 110-190,
+# sigma 4: 28-57, sigma 6: 12-26. So 40 calls sigma 6 blurry and most of sigma 4, never sigma 2.
+SMALL_FACE_PX = 48.0  # face box side (pixels) below which a face is "small"
+BLURRY_SHARPNESS = 40.0  # sharpness (variance of the Laplacian at 112 px) below which a face is "blurry"
+
 
 @dataclass(frozen=True)
 class FaceQuality:
     """face_size: box side in source pixels (max of width and height);
     eye_distance: pixels between the eye landmarks;
-    sharpness: variance of the Laplacian of the grey aligned crop at 112 px (blurry < ~50);
+    sharpness: variance of the Laplacian of the grey aligned crop at 112 px (blurry below BLURRY_SHARPNESS);
     yaw: nose offset from the eyes' midline, in eye distances (0 frontal, |yaw| > 0.5 strongly turned);
     roll: eye-line angle in degrees."""
 
@@ -43,6 +53,14 @@ def measure_quality(box: np.ndarray, landmarks: np.ndarray, crop: np.ndarray) ->
         yaw=yaw,
         roll=roll,
     )
+
+
+def is_small(quality: FaceQuality) -> bool:
+    return quality.face_size < SMALL_FACE_PX
+
+
+def is_blurry(quality: FaceQuality) -> bool:
+    return quality.sharpness < BLURRY_SHARPNESS
 
 
 def sharpness(crop: np.ndarray) -> float:

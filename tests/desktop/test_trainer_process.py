@@ -71,3 +71,22 @@ def test_the_trainer_name_matches_the_executable_build_spec_makes():
     spec = (REPO_ROOT / "build.spec").read_text(encoding="utf-8")
     assert f'name="{trainer_process.TRAINER_EXE}"' in spec
     assert 'name="Rollcall"' in spec
+
+
+def test_a_job_stopped_on_request_exits_with_the_code_the_app_reads_as_stopped(tiny_faces, tmp_path, monkeypatch):
+    """The trainer's exit code of a stopped job (`sys.exit(main())`) is the one the Training tab calls stopped."""
+    import json
+
+    import trainer.__main__ as trainer_main
+
+    class StoppedAtOnce(trainer_main.StopRequest):
+        def __init__(self) -> None:
+            super().__init__()
+            self.set("test")
+
+    monkeypatch.setattr(trainer_main, "StopRequest", StoppedAtOnce)
+    config = tmp_path / "build.json"
+    config.write_text(json.dumps({"data": str(tiny_faces), "find_faces": False}))
+    code = trainer_main.main(["build-dataset", "--config", str(config), "--out", str(tmp_path / "run"), "--no-stdin"])
+    assert code == trainer_process.EXIT_STOPPED and trainer_process.EXIT_MEANINGS[code] == "stopped on request"
+    assert trainer_main.main(["no-such-job"]) == trainer_process.EXIT_USAGE

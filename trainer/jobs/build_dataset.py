@@ -22,6 +22,7 @@ from core.errors import ConfigError, ImageReadError
 from core.vision.imageio import read_image
 from trainer.config import BuildDatasetConfig
 from trainer.events import DatasetSummary, Finished, RunStarted, Step
+from trainer.exit_codes import EXIT_OK, EXIT_STOPPED
 from trainer.faces import HR_SIZE, FaceFinder, is_gallery, list_subjects, open_gallery, split_subjects
 from trainer.manifest import (
     MANIFEST_FILENAME, SAMPLE_PREFIX, Entry, Manifest, check_no_leak, save_manifest, split_images,
@@ -29,7 +30,6 @@ from trainer.manifest import (
 from trainer.runner import Run, Throughput
 
 logger = logging.getLogger("trainer.build_dataset")
-EXIT_OK, EXIT_STOPPED = 0, 3
 
 
 def gallery_entries(db_path: str | Path) -> tuple[dict[str, list[Entry]], int]:

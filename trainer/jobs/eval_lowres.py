@@ -31,15 +31,16 @@ from core.benchmarks.lowres import (
     METHODS, BenchmarkStopped, LowresSettings, draw_plot, load_models, load_pairs_benchmark, run_benchmark,
 )
 from core.vision.models.loading import load_embedder, load_super_resolver
+from core.vision.pipeline import resolve_device
 from core.benchmarks.verification import is_pairs_benchmark
 from trainer.config import EvalLowresConfig
 from trainer.events import Finished, RunStarted, Step, Validation
+from trainer.exit_codes import EXIT_OK, EXIT_STOPPED
 from trainer.faces import EmbedderInput, list_subjects, load_faces, make_batch, psnr, ssim
-from trainer.runner import Run, TrainerError, resolve_device, seed_everything
+from trainer.runner import Run, TrainerError, seed_everything
 
 logger = logging.getLogger("trainer.eval_lowres")
 EVAL_STREAM = 7_919  # the stream train-dsr's validation uses: same seed, same degraded faces
-EXIT_OK, EXIT_STOPPED = 0, 3
 RESULT_FILENAME = "lowres.json"
 PLOT_FILENAME = "lowres.png"
 METRIC_KEYS = ("accuracy", "tar_at_far_1e-2", "auc")

@@ -53,23 +53,24 @@ import torch.nn.functional as F
 
 from core.vision.degrade import Degradation, degrade_face
 from core.vision.models.loading import load_embedder, load_super_resolver
+from core.vision.pipeline import resolve_device
 from trainer.arcface import ArcFaceHead
 from trainer.config import BuildDatasetConfig, FinetuneConfig
 from trainer.events import Epoch, Finished, RunStarted, Step, Validation
+from trainer.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_STOPPED
 from trainer.faces import (
     ARCFACE_TEMPLATE, HR_SIZE, LR_SIZE, EmbedderInput, Face, FaceFinder, batch_at, make_batch, manifest_faces, to_tensor,
 )
 from trainer.jobs.build_dataset import build_manifest
 from trainer.manifest import is_manifest, load_manifest
 from trainer.runner import (
-    EVALUATION_FILENAME, BatchTally, Run, Throughput, TrainerError, optimizer_step, resolve_device, seed_everything,
+    EVALUATION_FILENAME, BatchTally, Run, Throughput, TrainerError, optimizer_step, seed_everything,
 )
 from trainer.validation import VAL_STREAM, verification_accuracy, verification_pairs
 
 logger = logging.getLogger("trainer.finetune")
 
 BEST_METRIC = "similarity"
-EXIT_OK, EXIT_FAILED, EXIT_STOPPED = 0, 1, 3
 BatchHook = Callable[[int, torch.Tensor], torch.Tensor]  # (step, LR batch) -> LR batch; tests poison batches
 StepHook = Callable[[int, int], None]  # (step, stage) after each batch; tests look at the parameters
 

@@ -37,11 +37,13 @@ import torch.nn.functional as F
 from core.vision.models.dsr import DSRNet
 from core.vision.models.base import Embedder
 from core.vision.models.loading import load_embedder
+from core.vision.pipeline import resolve_device
 from trainer.config import DSRTrainConfig
 from trainer.events import Epoch, Finished, RunStarted, Step, Validation
+from trainer.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_STOPPED
 from trainer.faces import EmbedderInput, FaceFinder, batch_at, load_split, make_batch, psnr, ssim, write_split
 from trainer.runner import (
-    BatchTally, Run, Throughput, TrainerError, optimizer_step, resolve_device, seed_everything,
+    BatchTally, Run, Throughput, TrainerError, optimizer_step, seed_everything,
 )
 from trainer.validation import VAL_STREAM, verification_accuracy, verification_pairs
 
@@ -49,7 +51,6 @@ logger = logging.getLogger("trainer.train_dsr")
 
 BEST_METRIC = "identity"
 
-EXIT_OK, EXIT_FAILED, EXIT_STOPPED = 0, 1, 3
 BatchHook = Callable[[int, torch.Tensor], torch.Tensor]  # (step, LR batch) -> LR batch; tests poison batches
 
 

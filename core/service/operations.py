@@ -1,0 +1,206 @@
+"""The operations on people, attendance and models: each one the single place the CLI and the app go
+through. They delegate to core (Gallery, Attendance, Enroller, model_lifecycle, calibration), and each
+that commits reports one `Changes` after its transaction committed; one that fails reports nothing.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from pathlib import Path
+
+from core.gallery import lifecycle as model_lifecycle
+from core.attendance.marks import Attendance, Mark, Session, export_marks
+from core.gallery.calibration import Calibration, calibrate
+from core.gallery.enrol import Enroller, QualityPolicy, SampleVerdict
+from core.errors import RollcallError
+from core.gallery.store import Gallery, GalleryError, ModelRecord, NotFoundError, Person
+from core.vision.models.base import Embedder
+from core.vision.models.loading import load_embedder
+from core.vision.pipeline import FacePipeline, resolve_device, with_embedder
+from core.service.changes import Changes
+from core.service.engine import Engine
+
+Progress = Callable[[int, int], None] | None
+Cancelled = Callable[[], bool] | None
+
+
+class CalibrationError(RollcallError):
+    """The gallery cannot be calibrated (no active model, too few people or samples)."""
+
+
+class Operations:
+    """Mixed into `Rollcall`, which provides the attributes below."""
+
+    gallery: Gallery
+    attendance: Attendance
+    engine: Engine
+
+    def pipeline(self) -> FacePipeline:  # provided by Rollcall
+        raise NotImplementedError
+
+    def _report(self, **flags: bool) -> None:  # provided by Rollcall
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ people
+
+    def enroller(self, policy: QualityPolicy | None = None) -> Enroller:
+        """Checks photos or frames for enrolment with the active pipeline (builds it when needed)."""
+        return Enroller(self.pipeline(), self.gallery, policy)
+
+    def enrol(self, name: str, verdicts: list[SampleVerdict], **fields: str | None) -> Person:
+        """A new person from the accepted verdicts, all or nothing."""
+        person = self.enroller().enrol(name, verdicts, **fields)
+        self._report(people=True, samples=True)
+        return person
+
+    def add_samples(self, person_id: int, verdicts: list[SampleVerdict]) -> Person:
+        person = self.enroller().add_to(person_id, verdicts)
+        self._report(samples=True)
+        return person
+
+    def remove_sample(self, sample_id: int) -> None:
+        self.gallery.remove_sample(sample_id)
+        self._report(samples=True)
+
+    def update_person(self, person_id: int, **fields: str | None) -> Person:
+        """Rename or edit a person (name, external_id, group_name, notes)."""
+        person = self.gallery.update_person(person_id, **fields)
+        self._report(people=True)
+        return person
+
+    def delete_person(self, person_id: int, *, erase_history: bool = False, operator: str = "") -> None:
+        self.gallery.delete_person(person_id, erase_history=erase_history, operator=operator)
+        self._report(people=True, samples=True, marks=True)  # their marks are erased or unlinked
+
+    def find_person(self, ref: str) -> Person:
+        """A person by id (digits) or by a name only one person has."""
+        if ref.isdigit():
+            return self.gallery.person(int(ref))
+        found = self.gallery.find_people(ref)
+        if not found:
+            raise NotFoundError(f"nobody called '{ref}' is enrolled")
+        if len(found) > 1:
+            ids = ", ".join(str(p.id) for p in found)
+            raise GalleryError(f"several people are called '{ref}' (ids {ids}); use the id")
+        return found[0]
+
+    # ------------------------------------------------------------------ sessions and marks
+
+    def start_session(self, name: str, group_name: str = "") -> Session:
+        session = self.attendance.start_session(name, group_name)
+        self._report(sessions=True)
+        return session
+
+    def stop_session(self, session_id: int) -> Session:
+        was_open = self.attendance.session(session_id).open
+        session = self.attendance.stop_session(session_id)
+        if was_open:
+            self._report(sessions=True)
+        return session
+
+    def open_or_start(self, name: str, group_name: str = "") -> Session:
+        """The open session called `name`, or a new one."""
+        before = self.attendance.find_session(name)
+        session = self.attendance.open_or_start(name, group_name)
+        if before is None or before.id != session.id:
+            self._report(sessions=True)
+        return session
+
+    def find_session(self, name: str) -> Session:
+        session = self.attendance.find_session(name)
+        if session is None:
+            raise NotFoundError(f"no session called '{name}' (rollcall session list)")
+        return session
+
+    def manual_mark(self, session_id: int, person_id: int, *, operator: str, reason: str) -> Mark:
+        """Mark a person present by hand; the operator and the reason are required and audited."""
+        person = self.gallery.person(person_id)
+        mark = self.attendance.manual_mark(session_id, person.id, person.name, operator=operator, reason=reason)
+        self._report(marks=True)
+        return mark
+
+    def unmark(self, session_id: int, person_id: int, *, operator: str, reason: str) -> None:
+        """Remove a mark; the operator and the reason are required and audited."""
+        self.attendance.unmark(session_id, person_id, operator=operator, reason=reason)
+        self._report(marks=True)
+
+    def purge_unknown(self, retention_days: float) -> int:
+        """Delete kept unknown faces older than `retention_days`; how many were deleted."""
+        purged = self.attendance.purge_unknown(retention_days)
+        if purged:
+            self._report(marks=True)
+        return purged
+
+    def export_marks(self, path: str | Path, *, session_id: int | None = None, start: str | None = None,
+                     end: str | None = None, fmt: str | None = None) -> tuple[list[Mark], Path]:
+        """Write marks (of a session and/or a time range) to CSV or XLSX. `end` as a date (YYYY-MM-DD)
+        includes that whole day."""
+        if session_id is None and not (start or end):
+            raise GalleryError("choose a session or a date range to export")
+        if end and len(end) == 10:
+            end = (datetime.date.fromisoformat(end) + datetime.timedelta(days=1)).isoformat()
+        marks = self.attendance.marks(session_id, start=start, end=end)
+        return marks, export_marks(marks, path, fmt)
+
+    # ------------------------------------------------------------------ models
+
+    def activate_model(self, model: str | Embedder, *, progress: Progress = None,
+                       cancelled: Cancelled = None) -> ModelRecord:
+        """Make a model (a file, "dlib", or a loaded embedder) the active one, re-embedding the gallery."""
+        embedder = (load_embedder(model, device=resolve_device(self.engine.settings.device))
+                    if isinstance(model, str) else model)
+        record = self.gallery.activate_model(embedder, progress=progress, cancelled=cancelled)
+        self._adopt(embedder)
+        return record
+
+    def promote(self, embedder: Embedder, *, progress: Progress = None, cancelled: Cancelled = None) -> ModelRecord:
+        """Make a candidate the active model (all templates switch at once); roll_back returns."""
+        # At merge: core.storage.backup.backup_database(self.db, "before-promotion") here, before the switch.
+        record = model_lifecycle.promote(self.gallery, embedder, progress=progress, cancelled=cancelled)
+        self._adopt(embedder)
+        return record
+
+    def roll_back(self, *, progress: Progress = None, cancelled: Cancelled = None) -> ModelRecord:
+        """Return to the model that was active before the current one."""
+        device = str(resolve_device(self.engine.settings.device))
+        record, embedder = model_lifecycle.roll_back(self.gallery, device=device, progress=progress,
+                                                     cancelled=cancelled)
+        self._adopt(embedder)
+        return record
+
+    def adopt_model(self, embedder: Embedder, pipeline: FacePipeline | None = None,
+                    problems: list[str] | None = None) -> None:
+        """The gallery switched to `embedder` on another connection (a worker's): install `pipeline`
+        (default: the current detector and small-face route around it) with `problems` (default: the
+        current ones) and report the switch."""
+        self._adopt(embedder, pipeline, problems)
+
+    def _adopt(self, embedder: Embedder, pipeline: FacePipeline | None = None,
+               problems: list[str] | None = None) -> None:
+        current = self.engine.pipeline
+        if pipeline is None and current is not None:
+            pipeline = with_embedder(current, embedder)
+        kept = tuple(problems) if problems is not None else self.engine.problems
+        self.engine.install(pipeline, kept if pipeline is not None else ())  # None: rebuilt on next use
+        self._report(model=True, engine=True)
+
+    def set_threshold(self, model_id: int, threshold: float, origin: str = "manual") -> ModelRecord:
+        record = self.gallery.set_threshold(model_id, threshold, origin=origin)
+        self._report(model=True)
+        return record
+
+    def calibrate(self, target_far: float = 1e-3, *, apply: bool = False) -> tuple[ModelRecord, Calibration]:
+        """FAR/FRR of the gallery's own samples under the active model and the threshold for
+        `target_far`; `apply` makes it the model's threshold (origin "calibrated")."""
+        model = self.gallery.active_model()
+        if model is None:
+            raise CalibrationError("no active model yet: enrol people first")
+        labels, embeddings = self.gallery.sample_embeddings(model.id)
+        try:
+            result = calibrate(labels, embeddings, target_far)
+        except ValueError as exc:
+            raise CalibrationError(f"cannot calibrate {model.name}: {exc}") from None
+        if apply:
+            self.set_threshold(model.id, result.threshold, origin="calibrated")
+        return model, result
