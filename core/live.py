@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from core.attendance import Attendance, Mark
+from core.db import ensure_not_database_file
 from core.errors import RollcallError
 from core.gallery import FACE_TEMPLATE, Gallery, GalleryError, ModelRecord
 from core.align import align_face
@@ -50,6 +51,8 @@ class FrameSource:
     def open(self) -> FrameSource:
         from pathlib import Path
 
+        if self.is_file:
+            ensure_not_database_file(str(self.spec), "a video")  # opening it would drop SQLite's locks
         if self.is_file and not Path(str(self.spec)).is_file():
             raise SourceError(f"The video file {self.spec} does not exist.")
         cap = cv2.VideoCapture(int(self.spec)) if self.is_camera else cv2.VideoCapture(str(self.spec))
