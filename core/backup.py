@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from core.db import SCHEMA_VERSION, Database, DatabaseDamagedError, DatabaseError, explain_database_error, open_count
+from core.db import (SCHEMA_VERSION, Database, DatabaseDamagedError, DatabaseError, explain_database_error,
+                     open_count, quick_check_problems)
 from core.instance_lock import InstanceLock, held_here
 
 logger = logging.getLogger(__name__)
@@ -94,8 +95,9 @@ def list_backups(folder: str | Path) -> list[BackupInfo]:
     return sorted(found, key=lambda b: (b.created, b.seq), reverse=True)
 
 
-def prune_backups(folder: str | Path, keep: int = KEEP_AUTOMATIC) -> list[Path]:
-    """Delete all but the newest `keep` automatic backups of each reason; manual ones are kept."""
+def prune_backups(folder: str | Path, keep: int | None = None) -> list[Path]:
+    """Delete all but the newest `keep` (KEEP_AUTOMATIC) automatic backups of each reason; manual ones are kept."""
+    keep = KEEP_AUTOMATIC if keep is None else keep
     seen: dict[str, int] = {}
     removed = []
     for b in list_backups(folder):
@@ -131,7 +133,7 @@ def check_backup(path: str | Path) -> int:
     try:
         conn = _connect(path, readonly=True)
         try:
-            problems = [r[0] for r in conn.execute("PRAGMA quick_check(5)") if r[0] != "ok"]
+            problems = quick_check_problems(conn)
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         finally:
@@ -141,7 +143,7 @@ def check_backup(path: str | Path) -> int:
             raise BackupError(f"The file {path} is not a Rollcall database backup ({exc}). Choose another file.") from None
         raise BackupError(f"The backup {path} is damaged ({exc}). Choose another backup.") from None
     if problems:
-        raise BackupError(f"The backup {path} is damaged ({'; '.join(problems[:3])}). Choose another backup.")
+        raise BackupError(f"The backup {path} is damaged ({problems}). Choose another backup.")
     if version == 0 or not _REQUIRED_TABLES <= tables:
         raise BackupError(f"The file {path} is not a Rollcall database backup (it has no Rollcall tables). "
                           f"Choose another file.")
@@ -193,12 +195,12 @@ def _copy_into(src: sqlite3.Connection, db_path: Path) -> None:
         dst = _connect(db_path)
         try:
             src.backup(dst)
-            problems = [r[0] for r in dst.execute("PRAGMA quick_check(5)") if r[0] != "ok"]
+            problems = quick_check_problems(dst)
         finally:
             dst.close()
         if not problems:
             return
-        error: sqlite3.DatabaseError = sqlite3.DatabaseError("; ".join(problems[:3]))
+        error: sqlite3.DatabaseError = sqlite3.DatabaseError(f"database disk image is malformed: {problems}")
     except sqlite3.DatabaseError as exc:
         error = exc
     explained = explain_database_error(error, db_path)
@@ -254,7 +256,8 @@ def _fresh_copy(src: sqlite3.Connection, folder: Path, prefix: str) -> Path:
 
 def _claim_name(tmp: Path, folder: Path, reason: str) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    for seq in range(1, 1000):
+    first = 1 + max((b.seq for b in list_backups(folder) if f"{b.created:%Y%m%d-%H%M%S}" == stamp), default=0)
+    for seq in range(first, first + 1000):
         name = f"rollcall-{stamp}-{reason}.db" if seq == 1 else f"rollcall-{stamp}-{seq}-{reason}.db"
         target = folder / name
         try:
@@ -273,7 +276,7 @@ def _claim_name(tmp: Path, folder: Path, reason: str) -> Path:
 def _quick_check_file(path: Path) -> str:
     conn = _connect(path, readonly=True)
     try:
-        return "; ".join(r[0] for r in conn.execute("PRAGMA quick_check(5)") if r[0] != "ok")
+        return quick_check_problems(conn)
     except sqlite3.DatabaseError as exc:
         return str(exc)
     finally:

@@ -102,6 +102,13 @@ def explain_database_error(exc: sqlite3.Error, path: str | Path) -> DatabaseErro
     return DatabaseError(f"Database error in {path}: {text}")
 
 
+def quick_check_problems(conn: sqlite3.Connection) -> str:
+    """'' when PRAGMA quick_check finds nothing wrong, else its first findings on one line."""
+    found = [str(r[0]) for r in conn.execute("PRAGMA quick_check(5)").fetchall() if r[0] != "ok"]
+    text = " ".join("; ".join(found).split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
 def _needs_explaining(exc: BaseException) -> bool:
     """Errors of the file or the connection (not a constraint the caller handles, like IntegrityError)."""
     return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
@@ -413,7 +420,7 @@ class Database:
 
         self.conn.set_progress_handler(progress, 20_000)
         try:
-            rows = self.conn.execute("PRAGMA quick_check(5)").fetchall()
+            problems = quick_check_problems(self.conn)
         except sqlite3.OperationalError as exc:
             if cut and "interrupt" in str(exc):
                 logger.info("the quick check of %s was cut short after %.1f s (a large file); not checked fully",
@@ -422,9 +429,8 @@ class Database:
             raise
         finally:
             self.conn.set_progress_handler(None, 0)
-        problems = [str(r[0]) for r in rows if r[0] != "ok"]
         if problems:
-            raise DatabaseDamagedError(self.label, "quick check: " + "; ".join(problems[:3]))
+            raise DatabaseDamagedError(self.label, f"quick check: {problems}")
 
     def _has_data(self) -> bool:
         tables = [r[0] for r in self.conn.execute(
