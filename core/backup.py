@@ -140,7 +140,8 @@ def check_backup(path: str | Path) -> int:
             conn.close()
     except sqlite3.DatabaseError as exc:
         if "not a database" in str(exc):
-            raise BackupError(f"The file {path} is not a Rollcall database backup ({exc}). Choose another file.") from None
+            raise BackupError(f"The file {path} is not a Rollcall database backup ({exc}). "
+                              f"Choose another file.") from None
         raise BackupError(f"The backup {path} is damaged ({exc}). Choose another backup.") from None
     if problems:
         raise BackupError(f"The backup {path} is damaged ({problems}). Choose another backup.")

@@ -1,20 +1,12 @@
 """The SQLite database: opening it safely, its schema and its migrations.
 
-One file holds the gallery (people, samples, embeddings, templates, models)
-and attendance (sessions, marks, audit, unknown sightings). WAL journaling,
-foreign keys on, and every multi-row change inside one transaction
-(`transaction()`), so a crash never leaves half a change behind.
-
-Opening a file runs a time-bounded `PRAGMA quick_check`: a damaged file gives
-`DatabaseDamagedError` (saying how to restore a backup) instead of failing later.
-The schema version lives in `PRAGMA user_version`. Opening a database from a
-newer Rollcall is refused (never "upgraded down"); older ones are backed up,
-then migrated in one transaction per step.
-
-SQLite locks with POSIX record locks, which the process loses when it closes
-ANY descriptor of the file. So the files this process has open as databases
-are registered here, and readers of user-chosen files (images, videos, models)
-call `ensure_not_database_file` before opening one.
+One file holds the gallery and attendance; WAL journaling, foreign keys on, and
+every multi-row change in one `transaction()`. Opening runs a time-bounded
+quick_check (damage: `DatabaseDamagedError`, saying how to restore a backup).
+The schema version is `PRAGMA user_version`: newer is refused, older is backed
+up, then migrated one transaction per step. SQLite's POSIX locks are lost when
+the process closes ANY descriptor of the file, so open database files are
+registered here and readers of user-chosen files call `ensure_not_database_file`.
 """
 
 from __future__ import annotations
@@ -37,7 +29,8 @@ logger = logging.getLogger(__name__)
 
 DB_FILENAME = "rollcall.db"
 QUICK_CHECK_SECONDS = 2.0  # the check on open stops after this long (a huge file is not fully checked)
-RESTORE_HINT = "Restore a backup (rollcall restore BACKUP, or File > Restore backup in the app), or open another database (--db)."
+RESTORE_HINT = ("Restore a backup (rollcall restore BACKUP, or File > Restore backup in the app), "
+                "or open another database (--db).")
 
 
 class DatabaseError(RollcallError):
@@ -68,7 +61,7 @@ class ProtectedFileError(RollcallError):
 
     def __init__(self, path: str | Path, database: str | Path, purpose: str, companion: str = "") -> None:
         self.path = Path(path)
-        what = "Rollcall's database" if not companion else f"a working file ({companion}) of Rollcall's database {database}"
+        what = f"a working file ({companion}) of Rollcall's database {database}" if companion else "Rollcall's database"
         super().__init__(f"{path} is {what}; choose another file as {purpose}.")
 
 
@@ -81,22 +74,16 @@ def explain_database_error(exc: sqlite3.Error, path: str | Path) -> DatabaseErro
     text = str(exc)
     code = getattr(exc, "sqlite_errorname", "") or ""
     if "locked" in text or "busy" in text or code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
-        return DatabaseLockedError(
-            f"The database {path} is locked by another program (another Rollcall window or "
-            f"command?). Close it and try again."
-        )
+        return DatabaseLockedError(f"The database {path} is locked by another program (another Rollcall window "
+                                   f"or command?). Close it and try again.")
     if "readonly" in text or "read-only" in text or code.startswith("SQLITE_READONLY"):
-        return DatabaseError(
-            f"The database {path} is read-only. Check the file's permissions or choose a "
-            f"data folder you can write to."
-        )
+        return DatabaseError(f"The database {path} is read-only. Check the file's permissions or choose a "
+                             f"data folder you can write to.")
     if "malformed" in text or "not a database" in text or code.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
         return DatabaseDamagedError(path, text)
     if "disk I/O error" in text or code.startswith("SQLITE_IOERR"):
-        return DatabaseError(
-            f"Cannot read or write the database {path} ({text}). Check the disk or network drive it is on "
-            f"and try again; if it keeps failing, {RESTORE_HINT[0].lower()}{RESTORE_HINT[1:]}"
-        )
+        return DatabaseError(f"Cannot read or write the database {path} ({text}). Check the disk or network drive "
+                             f"it is on and try again; if it keeps failing, r{RESTORE_HINT[1:]}")
     if "full" in text or code.startswith("SQLITE_FULL"):
         return DatabaseError(f"The disk holding the database {path} is full ({text}). Free some space and try again.")
     return DatabaseError(f"Database error in {path}: {text}")
@@ -125,20 +112,17 @@ def _key(path: str | Path) -> str:
     return os.path.normcase(str(Path(path).absolute().resolve()))
 
 
-def register_database_file(path: str | Path) -> None:
+def register_database_file(path: str | Path, delta: int = 1) -> None:
     """Protect `path` and its -wal, -shm, -journal and .lock files until the matching unregister."""
     with _open_files_lock:
         key = _key(path)
-        _open_files[key] = _open_files.get(key, 0) + 1
+        _open_files[key] = _open_files.get(key, 0) + delta
+        if _open_files[key] <= 0:
+            del _open_files[key]
 
 
 def unregister_database_file(path: str | Path) -> None:
-    with _open_files_lock:
-        key = _key(path)
-        if _open_files.get(key, 0) <= 1:
-            _open_files.pop(key, None)
-        else:
-            _open_files[key] -= 1
+    register_database_file(path, -1)
 
 
 def open_count(path: str | Path) -> int:
@@ -161,21 +145,16 @@ def ensure_not_database_file(path: str | Path, purpose: str) -> None:
         key = _key(path)
     except (OSError, RuntimeError):
         key = os.path.normcase(os.path.abspath(path))
-    try:
-        st = os.stat(path)
-    except (OSError, ValueError):
-        st = None
     for root in roots:
         for suffix in DATABASE_FILE_SUFFIXES:
-            protected = root + suffix
-            if key == protected or (st is not None and _same_file(st, protected)):
+            if key == root + suffix or (os.path.exists(path) and _samefile(path, root + suffix)):
                 raise ProtectedFileError(path, root, purpose, suffix)
 
 
-def _same_file(st: os.stat_result, other: str) -> bool:
+def _samefile(a: str | Path, b: str) -> bool:  # stat only: never opens either file
     try:
-        return os.path.samestat(st, os.stat(other))
-    except OSError:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
         return False
 
 
@@ -409,25 +388,39 @@ class Database:
             logger.warning("rollback in %s failed after an error: %s", self.label, exc)
 
     def _quick_check(self, seconds: float) -> None:
-        """PRAGMA quick_check, stopped after `seconds` (a cut-short check is not damage)."""
+        """PRAGMA quick_check, stopped after `seconds` (a cut-short check is not damage). The progress
+        handler stops it between VM steps; SQLite < 3.44 never calls that during the b-tree walk,
+        so a timer interrupts the connection too."""
         deadline = time.monotonic() + seconds
-        cut = False
+        state = {"cut": False, "running": True}
+        guard = threading.Lock()
 
         def progress() -> int:
-            nonlocal cut
-            cut = time.monotonic() > deadline
-            return int(cut)
+            state["cut"] = state["cut"] or time.monotonic() > deadline
+            return int(state["cut"])
 
+        def stop() -> None:
+            with guard:
+                if state["running"]:
+                    state["cut"] = True
+                    self.conn.interrupt()
+
+        timer = threading.Timer(seconds, stop)
+        timer.daemon = True
         self.conn.set_progress_handler(progress, 20_000)
+        timer.start()
         try:
             problems = quick_check_problems(self.conn)
         except sqlite3.OperationalError as exc:
-            if cut and "interrupt" in str(exc):
+            if state["cut"] and "interrupt" in str(exc):
                 logger.info("the quick check of %s was cut short after %.1f s (a large file); not checked fully",
                             self.label, seconds)
                 return
             raise
         finally:
+            with guard:
+                state["running"] = False
+            timer.cancel()
             self.conn.set_progress_handler(None, 0)
         if problems:
             raise DatabaseDamagedError(self.label, f"quick check: {problems}")

@@ -141,7 +141,8 @@ def test_daily_backup_once_a_calendar_day(tmp_path: Path) -> None:
 def test_migration_takes_a_backup_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "r.db"
     build_register(path, people=3)
-    monkeypatch.setattr(db_mod, "MIGRATIONS", [*db_mod.MIGRATIONS, lambda c: c.execute("ALTER TABLE people ADD nick TEXT")])
+    extra = [lambda conn: conn.execute("ALTER TABLE people ADD nick TEXT")]
+    monkeypatch.setattr(db_mod, "MIGRATIONS", [*db_mod.MIGRATIONS, *extra])
     monkeypatch.setattr(db_mod, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     with Database(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
