@@ -61,7 +61,13 @@ def backup_database(db: Database | str | Path, reason: str, folder: Path | None 
         if db.path is None and folder is None:
             raise BackupError("An in-memory database has no folder for backups; give one.")
         label, folder = db.label, Path(folder) if folder is not None else backup_folder(db.path)
-        path = _write_backup(db.conn, label, reason, folder)
+        # inside a transaction the connection would copy its uncommitted changes: read the file instead
+        src = _connect(db.path, readonly=True) if db.conn.in_transaction and db.path else db.conn
+        try:
+            path = _write_backup(src, label, reason, folder)
+        finally:
+            if src is not db.conn:
+                src.close()
     else:
         label, folder = str(db), Path(folder) if folder is not None else backup_folder(db)
         if not Path(db).is_file():

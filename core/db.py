@@ -91,8 +91,9 @@ def explain_database_error(exc: sqlite3.Error, path: str | Path) -> DatabaseErro
 
 def quick_check_problems(conn: sqlite3.Connection) -> str:
     """'' when PRAGMA quick_check finds nothing wrong, else its first findings on one line."""
-    found = [str(r[0]) for r in conn.execute("PRAGMA quick_check(5)").fetchall() if r[0] != "ok"]
-    text = " ".join("; ".join(found).split())
+    rows = [str(r[0]) for r in conn.execute("PRAGMA quick_check(5)").fetchall() if r[0] != "ok"]
+    lines = [line.strip() for row in rows for line in row.splitlines()]
+    text = "; ".join(line for line in lines if line and not line.startswith("*** in database"))
     return text if len(text) <= 300 else text[:297] + "..."
 
 
@@ -105,6 +106,7 @@ def _needs_explaining(exc: BaseException) -> bool:
 
 DATABASE_FILE_SUFFIXES = ("", "-wal", "-shm", "-journal", ".lock")
 _open_files: dict[str, int] = {}
+_checked: set[str] = set()  # quick_check'ed since this process opened them: other connections skip it
 _open_files_lock = threading.Lock()
 
 
@@ -119,6 +121,7 @@ def register_database_file(path: str | Path, delta: int = 1) -> None:
         _open_files[key] = _open_files.get(key, 0) + delta
         if _open_files[key] <= 0:
             del _open_files[key]
+            _checked.discard(key)
 
 
 def unregister_database_file(path: str | Path) -> None:
@@ -301,7 +304,10 @@ class Database:
             if self.path is not None:
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")
-                self._quick_check(check_seconds)
+                key = _key(self.path)
+                if key not in _checked:  # once while this process has the file open (one connection a thread)
+                    self._quick_check(check_seconds)
+                    _checked.add(key)
             self._migrate()
         except sqlite3.DatabaseError as exc:
             self.close()
