@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.storage.db import Database
+from core.storage.db import Database, ensure_not_database_file
 from core.gallery.records import GalleryError, NotFoundError, from_row, get_row, now_iso, rows
 
 
@@ -242,6 +242,7 @@ def export_marks(marks: list[Mark], path: str | Path, fmt: str | None = None) ->
     formula: text that looks like one is kept as text (`csv_cell`; in XLSX a text cell with Excel's
     quote prefix, so the text itself is unchanged)."""
     path = Path(path)
+    ensure_not_database_file(path, "an export")  # writing over it would destroy the register
     fmt = (fmt or path.suffix.lstrip(".")).lower()
     if fmt not in ("csv", "xlsx"):
         raise GalleryError(f"cannot export to '{fmt}': use csv or xlsx")

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from core.errors import RollcallError
+from core.storage.db import ensure_not_database_file
 
 
 class SourceError(RollcallError):
@@ -28,6 +29,8 @@ class FrameSource:
         self._t0 = 0.0
 
     def open(self) -> FrameSource:
+        if self.is_file:
+            ensure_not_database_file(str(self.spec), "a video")  # opening it would drop SQLite's locks
         if self.is_file and not Path(str(self.spec)).is_file():
             raise SourceError(f"The video file {self.spec} does not exist.")
         cap = cv2.VideoCapture(int(self.spec)) if self.is_camera else cv2.VideoCapture(str(self.spec))

@@ -10,12 +10,14 @@
     rollcall model [list|activate PATH]       face models; activating re-embeds the gallery
     rollcall evaluate DATASET_ROOT --enroll-per-subject N
     rollcall faces PHOTO... / rollcall compare PHOTO_A PHOTO_B
+    rollcall backup [--list] / rollcall restore BACKUP   back up the register, or put a backup back
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -23,7 +25,8 @@ from core.cli.attendance_cmds import cmd_export, cmd_run, cmd_session
 from core.cli.context import Context
 from core.cli.engine_cmds import cmd_compare, cmd_evaluate, cmd_faces, cmd_identify
 from core.cli.gallery_cmds import cmd_calibrate, cmd_enroll, cmd_model, cmd_people
-from core.storage.db import default_db_path
+from core.cli.storage_cmds import cmd_backup, cmd_restore, db_path_of
+from core.storage.db import default_db_path, explain_database_error
 from core.gallery.faces import ENROL_JITTERS
 from core.errors import RollcallError
 
@@ -134,6 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("photo_a", type=Path)
     p.add_argument("photo_b", type=Path)
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("backup", help="back up the database (into backups/ beside it), or list the backups")
+    p.add_argument("--list", action="store_true", help="list the backups, newest first")
+    p.add_argument("--folder", type=Path, help="another folder for the backup (e.g. a USB stick)")
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("restore", help="replace the register with a backup (the current one is backed up first)")
+    p.add_argument("backup", type=Path, help="a backup file (see: rollcall backup --list)")
+    p.add_argument("--yes", action="store_true", help="do not ask")
+    p.set_defaults(func=cmd_restore)
     return parser
 
 
@@ -146,6 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     except RollcallError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except sqlite3.DatabaseError as exc:  # a damaged page found by a query, past the check on open
+        print(f"error: {explain_database_error(exc, db_path_of(args))}", file=sys.stderr)
+        return 2
     finally:
-        ctx.close()
+        try:
+            ctx.close()
+        except sqlite3.Error:
+            pass
 

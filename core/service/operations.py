@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from core.gallery import lifecycle as model_lifecycle
+from core.storage.backup import backup_database
 from core.attendance.marks import Attendance, Mark, Session, export_marks
 from core.gallery.calibration import Calibration, calibrate
 from core.gallery.enrol import Enroller, QualityPolicy, SampleVerdict
@@ -156,7 +157,8 @@ class Operations:
 
     def promote(self, embedder: Embedder, *, progress: Progress = None, cancelled: Cancelled = None) -> ModelRecord:
         """Make a candidate the active model (all templates switch at once); roll_back returns."""
-        # At merge: core.storage.backup.backup_database(self.db, "before-promotion") here, before the switch.
+        if self.db.path is not None:
+            backup_database(self.db, "before-promotion")
         record = model_lifecycle.promote(self.gallery, embedder, progress=progress, cancelled=cancelled)
         self._adopt(embedder)
         return record

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from core.attendance.marks import Attendance
+from core.storage.backup import daily_backup
 from core.storage.db import Database, default_db_path
 from core.errors import RollcallError
 from core.attendance.grabber import Backoff, Frame, SourceEvent
@@ -64,8 +65,14 @@ class Rollcall(Operations):
              default_model: str = DEFAULT_EMBEDDER) -> Rollcall:
         """Open (creating and migrating when needed) the database at `location` (see
         `database_location`). `default_model` is activated when the gallery is still empty."""
-        # At merge: core.storage.backup.daily_backup(db) here, once per open.
-        return cls(Database(database_location(location)), settings, default_model=default_model)
+        db = Database(database_location(location))
+        try:
+            if db.path is not None:
+                daily_backup(db)  # at most one a calendar day (core.storage.backup)
+        except BaseException:
+            db.close()
+            raise
+        return cls(db, settings, default_model=default_model)
 
     def connect(self) -> Rollcall:
         """A service on a new connection to the same database, for a worker thread (close it there).

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from core.storage.db import ensure_not_database_file
 from core.errors import ImageReadError, ImageTooLargeError, InvalidImageError
 
 DEFAULT_MAX_PIXELS = 40_000_000  # 40 MP: larger than any webcam or phone photo
@@ -24,6 +25,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".p
 def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """The image at `path` as BGR uint8 (H, W, 3), EXIF orientation applied for JPEGs."""
     path = Path(path)
+    ensure_not_database_file(path, "an image")  # reading it would drop SQLite's locks
     try:
         data = path.read_bytes()
     except FileNotFoundError:

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from core.storage.db import SCHEMA_VERSION, Database, DatabaseError, DatabaseLockedError, DatabaseVersionError
+import logging
+import sys
+
+from core.storage.db import (
+    SCHEMA_VERSION, Database, DatabaseDamagedError, DatabaseError, DatabaseLockedError, DatabaseVersionError,
+    ProtectedFileError, ensure_not_database_file, explain_database_error,
+)
+from core.errors import RollcallError
+from tests.core.test_backup import build_register, damage_pages
 
 
 def test_new_database_is_migrated_and_uses_wal(tmp_path: Path) -> None:
@@ -87,5 +95,123 @@ def test_read_only_connection_gives_a_clear_message(tmp_path: Path) -> None:
 def test_a_file_that_is_not_a_database(tmp_path: Path) -> None:
     path = tmp_path / "notes.db"
     path.write_bytes(b"these are my notes, not a database" * 200)
-    with pytest.raises(DatabaseError, match="not a Rollcall database"):
+    with pytest.raises(DatabaseDamagedError, match="not a Rollcall database") as err:
         Database(path)
+    assert str(path) in str(err.value) and "rollcall restore" in str(err.value)
+
+
+def test_transaction_reports_the_original_error_when_sqlite_rolled_back_itself(tmp_path: Path) -> None:
+    """SQLite ends the transaction itself on some errors (disk I/O, disk full); a ROLLBACK then fails
+    with "cannot rollback - no transaction is active", which must not hide the real error."""
+    with Database(tmp_path / "r.db") as db:
+        with pytest.raises(DatabaseError) as err:
+            with db.transaction() as conn:
+                db.set_setting("a", "1", conn)
+                conn.execute("ROLLBACK")  # what SQLite did on its own
+                raise sqlite3.OperationalError("disk I/O error")
+        assert "disk I/O error" in str(err.value) and "cannot rollback" not in str(err.value)
+        assert str(db.path) in str(err.value)
+        assert not db.conn.in_transaction and db.get_setting("a") is None
+        with pytest.raises(RuntimeError, match="boom"):  # any other error passes through unchanged
+            with db.transaction() as conn:
+                conn.execute("ROLLBACK")
+                raise RuntimeError("boom")
+
+
+def test_a_failing_commit_reports_its_own_error_and_rolls_back(tmp_path: Path) -> None:
+    with Database(tmp_path / "r.db") as db:
+        with pytest.raises(DatabaseError, match="FOREIGN KEY constraint failed") as err:
+            with db.transaction() as conn:
+                conn.execute("PRAGMA defer_foreign_keys = ON")  # the check moves to COMMIT
+                db.set_setting("b", "2", conn)
+                conn.execute("INSERT INTO samples(person_id, face_jpeg, landmarks, face_size, sharpness, yaw, "
+                             "det_score, source, captured_at) VALUES (999, x'00', '[]', 1, 1, 0, 1, 't', 'now')")
+        assert "cannot rollback" not in str(err.value)
+        assert not db.conn.in_transaction and db.get_setting("b") is None
+
+
+@pytest.mark.parametrize("first_page", [False, True])
+def test_a_damaged_file_is_refused_on_open(tmp_path: Path, first_page: bool) -> None:
+    path = tmp_path / "r.db"
+    build_register(path)
+    damage_pages(path, seed=5, include_first=first_page)
+    with pytest.raises(DatabaseDamagedError) as err:
+        Database(path)
+    text = str(err.value)
+    assert str(path) in text and "Restore a backup" in text and str(tmp_path / "backups") in text
+
+
+def test_a_cut_short_check_is_not_damage(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "r.db"
+    with Database(path) as db:
+        with db.transaction() as conn:
+            conn.executemany("INSERT INTO settings VALUES (?, ?)", ((f"k{i}", "v" * 20) for i in range(50_000)))
+    with caplog.at_level(logging.INFO, logger="core.storage.db"):
+        with Database(path, check_seconds=0.0) as db:
+            assert db.get_setting("k49999") == "v" * 20
+    assert "cut short" in caplog.text
+
+
+def test_every_sqlite_error_is_explained_with_the_file() -> None:
+    for message, kind, words in (("database disk image is malformed", DatabaseDamagedError, "is damaged"),
+                                 ("file is not a database", DatabaseDamagedError, "not a Rollcall database"),
+                                 ("database is locked", DatabaseLockedError, "locked by another program"),
+                                 ("disk I/O error", DatabaseError, "disk I/O error"),
+                                 ("database or disk is full", DatabaseError, "Free some space")):
+        err = explain_database_error(sqlite3.DatabaseError(message), "/data/rollcall.db")
+        assert type(err) is kind and words in str(err) and "/data/rollcall.db" in str(err)
+        assert isinstance(err, RollcallError)
+
+
+def test_the_open_database_files_are_protected(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    other = tmp_path / "photo.jpg"
+    other.write_bytes(b"x")
+    db = Database(path)
+    db.set_setting("k", "v")
+    assert Path(f"{path}-wal").exists() and Path(f"{path}-shm").exists()
+    os.link(path, tmp_path / "alias.db")
+    for name in (path, f"{path}-wal", f"{path}-shm", f"{path}-journal", f"{path}.lock",
+                 tmp_path / "sub" / ".." / "r.db", tmp_path / "alias.db"):
+        with pytest.raises(ProtectedFileError, match="choose another file as an image"):
+            ensure_not_database_file(name, "an image")
+    with pytest.raises(ProtectedFileError, match=r"is Rollcall's database;"):
+        ensure_not_database_file(path, "an image")
+    ensure_not_database_file(other, "an image")
+    ensure_not_database_file(tmp_path / "r2.db", "an image")
+    db.close()
+    ensure_not_database_file(path, "an image")  # closed: no longer this process's database
+
+
+def _posix_locks(inodes: set[int]) -> list[tuple[str, ...]]:
+    out = []
+    with open("/proc/locks") as fh:
+        for line in fh:
+            f = line.split()
+            if f[1] == "POSIX" and f[4] == str(os.getpid()) and int(f[5].split(":")[-1]) in inodes:
+                out.append((f[3], f[5], f[6], f[7]))
+    return sorted(out)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/locks is Linux")
+def test_readers_refuse_the_database_without_dropping_its_locks(tmp_path: Path) -> None:
+    from core.vision.imageio import read_image
+    from core.attendance.sources import FrameSource
+    from core.vision.models.checkpoint import save_atomic
+    from core.vision.models.loading import load_model
+
+    path = tmp_path / "r.db"
+    db = Database(path)
+    db.set_setting("k", "v")
+    inodes = {os.stat(f"{path}{s}").st_ino for s in ("", "-shm")}
+    held = _posix_locks(inodes)
+    assert held, "an open WAL connection holds POSIX locks"
+    for read in (lambda p: read_image(p), lambda p: load_model(p), lambda p: FrameSource(str(p)).open(),
+                 lambda p: save_atomic({}, p)):
+        for name in (path, Path(f"{path}-shm"), Path(f"{path}-wal")):
+            with pytest.raises(ProtectedFileError):
+                read(name)
+    assert _posix_locks(inodes) == held  # still locked: nothing opened (and closed) the files
+    open(path, "rb").close()  # what the refusals prevent: closing any descriptor drops them
+    assert _posix_locks(inodes) != held
+    db.close()

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from core.vision.align import AlignmentTemplate
+from core.storage.db import ensure_not_database_file
 from core.digest import file_sha256
 from core.errors import InvalidImageError
 
@@ -69,6 +70,7 @@ def weights_identity(source: str | Path, arch: str, model: torch.nn.Module) -> s
     Identifies what a model computes: the gallery keys embeddings by it."""
     path = Path(source) if source else None
     if path is not None and path.is_file():
+        ensure_not_database_file(path, "a model file")  # reading it would drop SQLite's locks
         return file_sha256(path)
     h = hashlib.sha256()
     h.update(arch.encode())

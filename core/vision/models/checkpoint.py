@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 import core
+from core.storage.db import ensure_not_database_file
 from core.vision.models.base import FaceEmbeddingModel
 from core.vision.models.superres import SuperResolutionModel
 
@@ -57,6 +58,7 @@ def is_checkpoint(obj: object) -> bool:
 def save_atomic(obj: object, path: str | Path) -> Path:
     """torch.save to a temporary file beside `path`, then rename: a crash never leaves half a file."""
     path = Path(path)
+    ensure_not_database_file(path, "where to save a model")  # replacing it would destroy the register
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:

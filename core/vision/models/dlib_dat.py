@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.storage.db import ensure_not_database_file
 from core.errors import ModelFileError
 
 DLIB_MAGIC_PREFIX = b"\x01\x01\x01"  # add_loss_layer version 1, then a short string length
@@ -145,6 +146,7 @@ def _read_details(s: _Stream, kind: str) -> DlibLayer:
 def read_dlib_net(path: str | Path) -> DlibNet:
     """Parse a dlib DNN file. Raises ModelFileError for anything unreadable or unsupported."""
     path = Path(path)
+    ensure_not_database_file(path, "a model file")  # reading it would drop SQLite's locks
     try:
         data = path.read_bytes()
     except OSError as exc:

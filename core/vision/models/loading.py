@@ -25,6 +25,7 @@ from typing import TypeVar
 
 import torch
 
+from core.storage.db import ensure_not_database_file
 from core.errors import ArchitectureMismatchError, ModelFileError, UnsafeModelFileError
 from core.vision.models.base import Embedder, FaceEmbeddingModel
 from core.vision.models.checkpoint import is_checkpoint
@@ -112,6 +113,7 @@ def load_super_resolver(path: str | Path) -> SuperResolutionModel:
 
 
 def _check_file(path: Path) -> None:
+    ensure_not_database_file(path, "a model file")  # reading it would drop SQLite's locks
     if not path.exists():
         raise ModelFileError(path, "the file does not exist", "Check the path in Settings.")
     if not path.is_file():
