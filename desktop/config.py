@@ -18,14 +18,14 @@ import dataclasses
 import getpass
 import json
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import ConfigError
 from core.attendance.grabber import PACES
 from core.paths import user_data_dir
 from core.service.settings import (  # noqa: F401 (the Settings and Training tabs import them from here)
-    DEFAULT_SR_BELOW_PX, DEVICES, SR_BELOW_PX_RANGE, EngineSettings, check_types, field_names,
+    DEFAULT_SR_BELOW_PX, DEVICES, SR_BELOW_PX_RANGE, EngineSettings, field_names, strict_from_dict,
 )
 
 CONFIG_FILENAME = "desktop.json"
@@ -73,18 +73,7 @@ class DesktopConfig:
 
     @classmethod
     def from_dict(cls, data: dict, origin: str = "settings") -> DesktopConfig:
-        if not isinstance(data, dict):
-            raise ConfigError(f"{origin}: expected a JSON object of settings")
-        known = [f.name for f in fields(cls)]
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise ConfigError(f"{origin}: unknown setting(s) {', '.join(unknown)}; "
-                              f"known ones are {', '.join(known)}")
-        check_types(cls(), data, origin)
-        try:
-            return cls(**data)
-        except ConfigError as exc:
-            raise ConfigError(f"{origin}: {exc}") from None
+        return strict_from_dict(cls, data, origin)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

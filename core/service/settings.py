@@ -61,17 +61,7 @@ class EngineSettings:
 
     @classmethod
     def from_dict(cls, data: dict, origin: str = "engine settings") -> EngineSettings:
-        if not isinstance(data, dict):
-            raise ConfigError(f"{origin}: expected an object of settings")
-        known = field_names()
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise ConfigError(f"{origin}: unknown setting(s) {', '.join(unknown)}; known ones are {', '.join(known)}")
-        check_types(cls(), data, origin)
-        try:
-            return cls(**data)
-        except ConfigError as exc:
-            raise ConfigError(f"{origin}: {exc}") from None
+        return strict_from_dict(cls, data, origin)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -79,6 +69,22 @@ class EngineSettings:
 
 def field_names() -> tuple[str, ...]:
     return tuple(f.name for f in fields(EngineSettings))
+
+
+def strict_from_dict(cls: type, data: dict, origin: str):
+    """A frozen settings dataclass from a dict: unknown keys (listed with the known ones), wrong types and
+    invalid values are ConfigErrors naming `origin`."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: expected an object of settings")
+    known = [f.name for f in fields(cls)]
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(f"{origin}: unknown setting(s) {', '.join(unknown)}; known ones are {', '.join(known)}")
+    check_types(cls(), data, origin)
+    try:
+        return cls(**data)
+    except ConfigError as exc:
+        raise ConfigError(f"{origin}: {exc}") from None
 
 
 def check_types(defaults: object, data: dict, origin: str) -> None:
