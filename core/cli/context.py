@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import functools
 
-from core.storage.db import Database
 from core.gallery.enrol import Enroller
 from core.vision.models.loading import DEFAULT_EMBEDDER
 from core.vision.pipeline import FacePipeline
@@ -26,7 +25,7 @@ class Context:
     @functools.cached_property
     def service(self) -> Rollcall:
         """The service on --db (the file as given; the default database without it)."""
-        return Rollcall(Database(self.args.db), self.settings, default_model=self.args.embedder or DEFAULT_EMBEDDER)
+        return Rollcall.open(self.args.db, self.settings, default_model=self.args.embedder or DEFAULT_EMBEDDER)
 
     def standalone_pipeline(self) -> FacePipeline:
         """A pipeline from --detector/--embedder for commands that do not use the gallery (no database)."""

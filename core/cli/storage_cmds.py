@@ -30,7 +30,7 @@ def cmd_backup(ctx: Context, args: argparse.Namespace) -> int:
         for b in backups:
             print(f"{b.created:%Y-%m-%d %H:%M:%S}  {b.reason:<18} {_size(b.size):>9}  {b.path}")
         return 0
-    path = backup_database(ctx.db, "manual", folder)  # opening checks the database first
+    path = backup_database(ctx.service.db, "manual", folder)  # opening checks the database first
     print(f"backup written: {path} ({_size(path.stat().st_size)})")
     return 0
 
