@@ -40,7 +40,7 @@ def test_package_does_not_import_forbidden_layers(package: str) -> None:
     assert not violations, "layering rule broken:\n" + "\n".join(violations)
 
 
-# What each core sub-package may import from the others (core.errors, core.paths and core.digest are open
+# What each core sub-package may import from the others (core.errors, paths, digest and protected_files are open
 # to all). The adapters sit on top: the CLI on the service, the service on everything beneath it.
 CORE_LAYERS = {
     "vision": set(),
@@ -51,7 +51,7 @@ CORE_LAYERS = {
     "service": {"vision", "storage", "gallery", "attendance", "benchmarks"},
     "cli": {"service", "vision", "storage", "gallery", "attendance", "benchmarks"},
 }
-CORE_SHARED = {"errors", "paths", "digest"}
+CORE_SHARED = {"errors", "paths", "digest", "protected_files"}
 
 
 def core_layer_violations(core_dir: Path) -> list[str]:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.storage.db import Database, ensure_not_database_file
+from core.storage.db import Database
+from core.protected_files import ensure_not_database_file
 from core.gallery.records import GalleryError, NotFoundError, from_row, get_row, now_iso, rows
 
 

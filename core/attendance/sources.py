@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from core.errors import RollcallError
-from core.storage.db import ensure_not_database_file
+from core.protected_files import ensure_not_database_file
 
 
 class SourceError(RollcallError):

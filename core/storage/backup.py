@@ -20,9 +20,10 @@ from datetime import datetime
 from pathlib import Path
 
 from core.storage.db import (
-    SCHEMA_VERSION, Database, DatabaseDamagedError, DatabaseError, explain_database_error, open_count,
+    SCHEMA_VERSION, Database, DatabaseDamagedError, DatabaseError, explain_database_error,
     quick_check_problems,
 )
+from core.protected_files import open_count
 from core.storage.instance_lock import InstanceLock, held_here
 
 logger = logging.getLogger(__name__)

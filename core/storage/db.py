@@ -6,14 +6,13 @@ quick_check (damage: `DatabaseDamagedError`, saying how to restore a backup).
 The schema version is `PRAGMA user_version`: newer is refused, older is backed
 up, then migrated one transaction per step. SQLite's POSIX locks are lost when
 the process closes ANY descriptor of the file, so open database files are
-registered here and readers of user-chosen files call `ensure_not_database_file`.
+registered in `core.protected_files`, which readers of user-chosen files consult.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -22,7 +21,9 @@ from pathlib import Path
 
 import sqlite_utils
 
+from core import protected_files
 from core.errors import RollcallError
+from core.protected_files import file_key
 from core.paths import user_data_dir
 
 logger = logging.getLogger(__name__)
@@ -54,15 +55,6 @@ class DatabaseDamagedError(DatabaseError):
         what = "is damaged or is not a Rollcall database" if "not a database" in problem else "is damaged"
         where = f" Automatic backups are in {Path(path).parent / 'backups'}." if str(path) != ":memory:" else ""
         super().__init__(f"The database {path} {what} ({problem}). {RESTORE_HINT}{where}")
-
-
-class ProtectedFileError(RollcallError):
-    """A file chosen as an image, video or model is one of the open database's own files."""
-
-    def __init__(self, path: str | Path, database: str | Path, purpose: str, companion: str = "") -> None:
-        self.path = Path(path)
-        what = f"a working file ({companion}) of Rollcall's database {database}" if companion else "Rollcall's database"
-        super().__init__(f"{path} is {what}; choose another file as {purpose}.")
 
 
 def default_db_path() -> Path:
@@ -102,63 +94,17 @@ def _needs_explaining(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
 
 
-# -- the files this process has open as databases ----------------------------------------
-
-DATABASE_FILE_SUFFIXES = ("", "-wal", "-shm", "-journal", ".lock")
-_open_files: dict[str, int] = {}
 _checked: set[str] = set()  # quick_check'ed since this process opened them: other connections skip it
-_open_files_lock = threading.Lock()
-
-
-def _key(path: str | Path) -> str:
-    return os.path.normcase(str(Path(path).absolute().resolve()))
 
 
 def register_database_file(path: str | Path, delta: int = 1) -> None:
     """Protect `path` and its -wal, -shm, -journal and .lock files until the matching unregister."""
-    with _open_files_lock:
-        key = _key(path)
-        _open_files[key] = _open_files.get(key, 0) + delta
-        if _open_files[key] <= 0:
-            del _open_files[key]
-            _checked.discard(key)
+    if protected_files.register(path, delta) <= 0:
+        _checked.discard(file_key(path))
 
 
 def unregister_database_file(path: str | Path) -> None:
     register_database_file(path, -1)
-
-
-def open_count(path: str | Path) -> int:
-    """How many Database objects (and instance locks) of this process have `path` open."""
-    with _open_files_lock:
-        return _open_files.get(_key(path), 0)
-
-
-def ensure_not_database_file(path: str | Path, purpose: str) -> None:
-    """Raise ProtectedFileError when `path` is (or names) a database file this process has open.
-
-    Never opens `path`: opening and closing it would drop the process's SQLite locks.
-    `purpose` finishes "choose another file as ...", e.g. "an image".
-    """
-    with _open_files_lock:
-        roots = list(_open_files)
-    if not roots:
-        return
-    try:
-        key = _key(path)
-    except (OSError, RuntimeError):
-        key = os.path.normcase(os.path.abspath(path))
-    for root in roots:
-        for suffix in DATABASE_FILE_SUFFIXES:
-            if key == root + suffix or (os.path.exists(path) and _samefile(path, root + suffix)):
-                raise ProtectedFileError(path, root, purpose, suffix)
-
-
-def _samefile(a: str | Path, b: str) -> bool:  # stat only: never opens either file
-    try:
-        return os.path.samefile(a, b)
-    except (OSError, ValueError):
-        return False
 
 
 _SCHEMA_V1 = """
@@ -304,7 +250,7 @@ class Database:
             if self.path is not None:
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")
-                key = _key(self.path)
+                key = file_key(self.path)
                 if key not in _checked:  # once while this process has the file open (one connection a thread)
                     self._quick_check(check_seconds)
                     _checked.add(key)

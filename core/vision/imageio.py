@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from core.storage.db import ensure_not_database_file
+from core.protected_files import ensure_not_database_file
 from core.errors import ImageReadError, ImageTooLargeError, InvalidImageError
 
 DEFAULT_MAX_PIXELS = 40_000_000  # 40 MP: larger than any webcam or phone photo

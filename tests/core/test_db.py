@@ -12,8 +12,9 @@ import sys
 
 from core.storage.db import (
     SCHEMA_VERSION, Database, DatabaseDamagedError, DatabaseError, DatabaseLockedError, DatabaseVersionError,
-    ProtectedFileError, ensure_not_database_file, explain_database_error,
+    explain_database_error,
 )
+from core.protected_files import ProtectedFileError, ensure_not_database_file
 from core.errors import RollcallError
 from tests.core.test_backup import build_register, damage_pages
 

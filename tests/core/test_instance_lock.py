@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from core.storage.db import ProtectedFileError, ensure_not_database_file
+from core.protected_files import ProtectedFileError, ensure_not_database_file
 from core.storage.instance_lock import AlreadyOpenError, InstanceLock, holder, lock_path
 
 REPO = Path(__file__).resolve().parents[2]

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from core.vision.align import AlignmentTemplate
-from core.storage.db import ensure_not_database_file
+from core.protected_files import ensure_not_database_file
 from core.digest import file_sha256
 from core.errors import InvalidImageError
 

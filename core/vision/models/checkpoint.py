@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 import core
-from core.storage.db import ensure_not_database_file
+from core.protected_files import ensure_not_database_file
 from core.vision.models.base import FaceEmbeddingModel
 from core.vision.models.superres import SuperResolutionModel
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.storage.db import ensure_not_database_file
+from core.protected_files import ensure_not_database_file
 from core.errors import ModelFileError
 
 DLIB_MAGIC_PREFIX = b"\x01\x01\x01"  # add_loss_layer version 1, then a short string length

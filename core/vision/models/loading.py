@@ -25,7 +25,7 @@ from typing import TypeVar
 
 import torch
 
-from core.storage.db import ensure_not_database_file
+from core.protected_files import ensure_not_database_file
 from core.errors import ArchitectureMismatchError, ModelFileError, UnsafeModelFileError
 from core.vision.models.base import Embedder, FaceEmbeddingModel
 from core.vision.models.checkpoint import is_checkpoint
