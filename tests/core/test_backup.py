@@ -234,3 +234,14 @@ def test_backup_of_a_damaged_file_is_refused_and_leaves_nothing(tmp_path: Path) 
 def test_check_backup_gives_the_schema_version(tmp_path: Path) -> None:
     with Database(tmp_path / "r.db") as db:
         assert check_backup(backup_database(db, "manual")) == SCHEMA_VERSION
+
+
+def test_a_backup_inside_a_transaction_holds_only_committed_changes(tmp_path: Path) -> None:
+    with Database(tmp_path / "r.db") as db:
+        db.set_setting("committed", "yes")
+        with db.transaction() as conn:
+            db.set_setting("pending", "yes", conn)
+            saved = backup_database(db, "before-promotion")
+    conn = sqlite3.connect(saved)
+    assert dict(conn.execute("SELECT key, value FROM settings").fetchall()) == {"committed": "yes"}
+    conn.close()
