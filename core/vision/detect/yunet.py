@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from core.vision.detect.base import Detection, Detector
+from core.protected_files import ensure_not_database_file
 from core.errors import ConfigError, ModelFileError
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class YuNetDetector(Detector):
         min_face_size: int = 0,
     ) -> None:
         path = Path(model_path)
+        ensure_not_database_file(path, "the YuNet model")  # loading it would drop SQLite's locks
         if not 0.0 < score_threshold < 1.0:
             raise ConfigError(f"YuNet score threshold must be between 0 and 1, got {score_threshold}")
         if not path.is_file():
