@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 DB_FILENAME = "rollcall.db"
 QUICK_CHECK_SECONDS = 2.0  # the check on open stops after this long (a huge file is not fully checked)
-RESTORE_HINT = ("Restore a backup (rollcall restore BACKUP, or File > Restore backup in the app), "
+RESTORE_HINT = ("Restore a backup (rollcall restore BACKUP, or Settings > Database > Restore a backup in the app), "
                 "or open another database (--db).")
 
 
