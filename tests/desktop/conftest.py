@@ -55,12 +55,9 @@ def errors(ctx: AppContext) -> list[str]:
 
 
 def enrol_photos(ctx: AppContext, name: str, *photos: Path) -> int:
-    """Enrol a person straight through core (for tests whose subject is not enrolment); returns the id."""
-    from core.gallery.enrol import Enroller
-
-    enroller = Enroller(ctx.pipeline, ctx.gallery)
+    """Enrol a person through the service on the GUI thread (for tests whose subject is not enrolment;
+    the views follow through the context's bridge); returns the id."""
+    enroller = ctx.service.enroller()
     verdicts = [enroller.check_file(p) for p in photos]
     assert all(v.ok for v in verdicts), [v.reason for v in verdicts]
-    person = enroller.enrol(name, verdicts)
-    ctx.gallery_changed.emit()
-    return person.id
+    return ctx.service.enrol(name, verdicts).id
