@@ -89,8 +89,8 @@ class AttendancePage(QWidget):
         if not people:
             self.ctx.notifier.warning("Manual mark", "Everyone enrolled is already marked in this session.")
             return None
-        dialog = ReasonDialog(self, "Mark manually", f"Mark a person present in '{self.ctx.service.attendance.session(session_id).name}'.",
-                              people)
+        session = self.ctx.service.attendance.session(session_id)
+        dialog = ReasonDialog(self, "Mark manually", f"Mark a person present in '{session.name}'.", people)
         dialog.accepted.connect(lambda: self.manual_mark(dialog.person_id, dialog.reason, session_id))
         self._open(dialog)
         return dialog

@@ -214,7 +214,7 @@ class LivePage(QWidget):
         self.last_frame = frame
 
     def _marks_added(self, marks) -> None:
-        """Say who was marked; the lists re-read the marks on `attendance_changed` (the worker's service reports them)."""
+        """Say who was marked (the lists re-read the marks on `attendance_changed`: the run's service reports them)."""
         for mark in marks:
             self.ctx.notifier.info("Marked", f"{mark.person_name} ({mark.score:.2f})")
 

@@ -270,7 +270,8 @@ class PeoplePage(QWidget):
         def delete(service: Rollcall) -> None:
             service.delete_person(person_id, erase_history=erase_history, operator=operator)
 
-        return self._write("Deleting a person", delete, on_done=lambda _: self.ctx.notifier.info("Person deleted", what))
+        return self._write("Deleting a person", delete,
+                           on_done=lambda _: self.ctx.notifier.info("Person deleted", what))
 
     # ------------------------------------------------------------------ samples
 

@@ -55,7 +55,8 @@ class SamplesListModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DecorationRole:
             if sample.id not in self._thumbs:
                 try:
-                    self._thumbs[sample.id] = thumbnail(bgr_to_qimage(self.ctx.service.gallery.sample_face(sample.id)), THUMB)
+                    face = self.ctx.service.gallery.sample_face(sample.id)
+                    self._thumbs[sample.id] = thumbnail(bgr_to_qimage(face), THUMB)
                 except RollcallError as exc:
                     logger.info("sample %d: %s", sample.id, exc)
                     self._thumbs[sample.id] = QPixmap()
