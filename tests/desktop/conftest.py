@@ -3,6 +3,7 @@ loaded once per test session, and the main window around it."""
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,14 @@ from desktop.config import DesktopConfig
 from desktop.context import AppContext
 from desktop.notifier import Notifier
 from desktop.tasks import TaskRunner
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_on_the_gui_thread():
+    """After each test, collect its garbage here: a cycle holding Qt objects (a closed page and its
+    connected lambdas) left for later could be collected on a worker thread, which crashes Qt."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture(scope="session")
