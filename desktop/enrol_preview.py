@@ -11,7 +11,6 @@ from PySide6.QtCore import QSize
 from PySide6.QtWidgets import QLabel, QListView, QVBoxLayout, QWidget
 
 from core.gallery.enrol import DuplicateWarning, Enroller
-from core.gallery.store import Gallery
 from core.vision.pipeline import FacePipeline
 from desktop.context import AppContext
 from desktop.enrol_candidates import CandidatesModel
@@ -82,8 +81,8 @@ class PreviewPage(QWidget):
         ctx = self.ctx
 
         def work(control: TaskControl) -> tuple[int, list[DuplicateWarning]]:
-            with ctx.open_database() as db:
-                return generation, Enroller(pipeline, Gallery(db)).possible_duplicates(verdicts)
+            with ctx.service.connect() as service:
+                return generation, Enroller(pipeline, service.gallery).possible_duplicates(verdicts)
 
         ctx.tasks.run(DUPLICATES_TITLE, work, on_done=self._on_duplicates)
 

@@ -20,7 +20,6 @@ from core.vision.detect.base import Detection
 from core.gallery.enrol import Enroller, SampleVerdict
 from core.errors import RollcallError
 from core.attendance.grabber import Frame, SourceEvent
-from core.gallery.store import Gallery
 from core.vision.imageio import read_image
 from desktop.camera_feed import CameraFeed
 from desktop.context import AppContext
@@ -221,7 +220,7 @@ class SamplesPage(QWidget):
 
     def _check_work(self, candidate_id: int, *, path: str | None = None, image: np.ndarray | None = None,
                     source: str = "", overview: bool = True):
-        """The background function checking one photo or frame with its own database connection.
+        """The background function checking one photo or frame on a worker-scoped service (its own connection).
         Returns (candidate id, verdict, None, overview) or (candidate id, None, error, None), so an
         error reaches the right sample. `overview` is the image with its faces boxed, for verdicts
         without a crop (several faces)."""
@@ -230,8 +229,8 @@ class SamplesPage(QWidget):
 
         def work(control: TaskControl) -> tuple[int, SampleVerdict | None, BaseException | None, QImage | None]:
             try:
-                with ctx.open_database() as db:
-                    enroller = Enroller(pipeline, Gallery(db))
+                with ctx.service.connect() as service:
+                    enroller = Enroller(pipeline, service.gallery)
                     verdict = enroller.check_file(path) if path is not None else enroller.check(image, source)
                 boxed = None
                 if overview and verdict.crop is None and verdict.detections:

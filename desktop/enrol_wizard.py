@@ -8,10 +8,10 @@
    enrolled, and the recommended number of samples (`desktop.enrol_preview`).
 
 The pages' widgets and actions are attributes of the wizard too. Every check and
-the final save run as background tasks, each opening its own database
-connection; Finish saves through `core.gallery.enrol.Enroller.enrol` (one transaction)
-and then announces `ctx.gallery_changed`. Errors go to the notifier. The dialog
-is non-modal: open it with `show()`.
+the final save run as background tasks, each on a worker-scoped service
+(`ctx.service.connect()`); Finish saves through the service's `enrol` (one
+transaction), whose report becomes `ctx.gallery_changed`. Errors go to the
+notifier. The dialog is non-modal: open it with `show()`.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPushButton, QStackedWidget, QVBoxLayout, QWidget
 
-from core.gallery.enrol import RECOMMENDED_SAMPLES, DuplicateWarning, Enroller, SampleVerdict
+from core.gallery.enrol import RECOMMENDED_SAMPLES, DuplicateWarning, SampleVerdict
 from core.errors import RollcallError
-from core.gallery.store import Gallery, Person
+from core.gallery.store import Person
 from core.vision.pipeline import FacePipeline
 from desktop.context import AppContext
 from desktop.enrol_candidates import CandidatesModel
@@ -122,7 +122,7 @@ class EnrolWizard(QDialog):
     def next(self) -> bool:
         """Go to the next page when this one is complete; otherwise say what is missing."""
         if self.page == DETAILS:
-            problem = self.details_page.problem(self.ctx.gallery)
+            problem = self.details_page.problem(self.ctx.service.gallery)
             self.details_error.setText(problem)
             if problem:
                 return False
@@ -216,14 +216,13 @@ class EnrolWizard(QDialog):
             return False
         details = self.details()
         name = details.pop("name")
-        pipeline = self._pipeline(f"Enrolling {name}")
-        if pipeline is None:
+        if self._pipeline(f"Enrolling {name}") is None:
             return False
         ctx = self.ctx
 
         def work(control: TaskControl) -> Person:
-            with ctx.open_database() as db:
-                return Enroller(pipeline, Gallery(db)).enrol(name, verdicts, **details)
+            with ctx.service.connect() as service:
+                return service.enrol(name, verdicts, **details)
 
         self._saving = True
         self._update_buttons()
@@ -233,8 +232,7 @@ class EnrolWizard(QDialog):
 
     def _on_saved(self, person: Person) -> None:
         self._saving = False
-        self.person = person
-        self.ctx.gallery_changed.emit()
+        self.person = person  # the tables have re-read the gallery: the service's report came first
         self.ctx.notifier.info("Enrolled", f"{person.name} with {person.n_samples} sample(s)")
         self.enrolled.emit(person)
         self.accept()

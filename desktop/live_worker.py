@@ -6,12 +6,15 @@ running it takes the newest frame from the grabber's one-slot mailbox
 meanwhile were dropped by the mailbox, never queued. Publishing follows the
 same rule towards the GUI: the newest result waits in a slot and the GUI is
 poked only when it has taken the previous one, so a busy GUI can never build up
-a backlog of stale frames. New attendance marks are never dropped: they travel
-on their own signal.
+a backlog of stale frames. New attendance marks are never dropped: the run's
+service reports them (`Changes(marks=True)`) and they also travel on their own
+signal (for the notices).
 
 The worker only talks through signals; it never touches a widget. It runs the
-source through its own worker-scoped service (core.service, on its own database
-connection): the service's run loop over core.attendance.grabber' grabber.
+source through a worker-scoped service that it opens on its own thread with the
+request's `connect` (the app's `ctx.service.connect`: its own database connection,
+the app's subscribers, so the context's bridge turns new marks into
+`attendance_changed`): the service's run loop over core.attendance.grabber's grabber.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, Signal
@@ -64,7 +68,7 @@ class LiveFrame:
 @dataclass(frozen=True)
 class RunRequest:
     pipeline: FacePipeline
-    db_path: str
+    connect: Callable[[], Rollcall]  # opens the run's service, on the worker thread (closed after the run)
     source: str | FrameSource  # a spec (camera number, file, URL) or a ready source object
     pace: str
     session_id: int | None
@@ -171,7 +175,7 @@ class RecognitionWorker(QObject):
                 self.running_changed.emit(False)
 
     def _run_request(self, request: RunRequest) -> None:
-        with Rollcall.open(request.db_path) as service:
+        with request.connect() as service:
             run = service.open_run(request.source, request.session_id, request.settings, pace=request.pace,
                                    on_event=self.source_event.emit, backoff=request.backoff,
                                    pipeline=request.pipeline)

@@ -5,14 +5,14 @@ Compare (a background task with progress and Cancel): the run's best.pt is copie
 folder (`core.gallery.lifecycle.install_model_file`; the gallery then never depends on a run folder that
 may be cleaned up, and the model is known under the name and file it will keep once promoted), loaded
 with `core.vision.models.loading.load_embedder`, and `evaluate_candidate` embeds every stored face with it on
-the worker's own connection (kept for the promotion; nothing is switched). The table puts the two
+a worker-scoped service's connection (kept for the promotion; nothing is switched). The table puts the two
 models side by side: the gallery's genuine and impostor means, d′, EER, FAR/FRR at each model's
 threshold, samples and pairs, then the run's own evaluation on its validation split (verification
 accuracy at full resolution and at the small face widths, the untuned model against best.pt).
 
 Promote (enabled after a comparison): the same file is installed (the copy is reused), loaded and
-`promote`d through `desktop.model_switch` (progress, Cancel: the old model stays active), the engine
-switches to it, and the notice says how to roll back (Settings > Recognition model).
+`promote`d by the service through `desktop.model_switch` (a backup first; progress, Cancel: the old model
+stays active), the engine switches to it, and the notice says how to roll back (Settings > Recognition model).
 
 Test hooks: `set_run()`, `compare()`, `promote()`, `comparison`, `table_model`.
 """
@@ -29,8 +29,9 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableView, QVBoxLayout, QWidget
 
-from core.gallery.store import Gallery, ModelRecord
-from core.gallery.lifecycle import Comparison, GalleryScores, evaluate_candidate, install_model_file, promote
+from core.gallery.store import ModelRecord
+from core.gallery.lifecycle import Comparison, GalleryScores, evaluate_candidate, install_model_file
+from core.service import Rollcall
 from core.vision.models.base import Embedder
 from core.vision.models.loading import is_default_model, load_embedder
 from core.vision.pipeline import FacePipeline, resolve_device
@@ -282,9 +283,9 @@ class ModelReview(QWidget):
 
         def work(control: TaskControl) -> Comparison:
             embedder = load_candidate(control, *candidate, resolve_device(device))
-            with ctx.open_database() as db:
+            with ctx.service.connect() as service:
                 return evaluate_candidate(
-                    Gallery(db), embedder, cancelled=lambda: control.cancelled,
+                    service.gallery, embedder, cancelled=lambda: control.cancelled,
                     progress=lambda done, total: control.progress(done, total, "Embedding the enrolled faces…"))
 
         task = self.ctx.tasks.run(COMPARE_TITLE, work, on_done=self._compared)
@@ -299,12 +300,11 @@ class ModelReview(QWidget):
             return None
         if not self._ready(PROMOTE_TITLE):
             return None
-        before, candidate = self.ctx.gallery.active_model(), self._candidate()
+        before, candidate = self.ctx.service.gallery.active_model(), self._candidate()
 
-        def work(control: TaskControl, gallery: Gallery, device: torch.device) -> Embedder:
+        def work(control: TaskControl, service: Rollcall, device: torch.device) -> None:
             embedder = load_candidate(control, *candidate, device)
-            promote(gallery, embedder, progress=reembedding_progress(control), cancelled=lambda: control.cancelled)
-            return embedder
+            service.promote(embedder, progress=reembedding_progress(control), cancelled=lambda: control.cancelled)
 
         def describe(pipeline: FacePipeline) -> str:
             name = pipeline.embedder.name
@@ -354,7 +354,7 @@ class ModelReview(QWidget):
     # ------------------------------------------------------------------ display
 
     def _update(self) -> None:
-        active = self.ctx.gallery.active_model()
+        active = self.ctx.service.gallery.active_model()
         candidate = self.comparison.candidate if self.comparison is not None else None
         is_active = candidate is not None and active is not None and active.id == candidate.model_id
         idle = not self.busy

@@ -2,13 +2,12 @@
 Cancel: what choosing a weights file, rolling back (Settings) and promoting a fine-tuned model (Training)
 share.
 
-`start_model_switch(ctx, parent, title, work, describe)` runs `work(control, gallery, device)` on the
-task pool with the gallery of a worker-scoped service (`ctx.service.connect()`); `work` makes the
-gallery switch (through core: `Gallery.activate_model`, `core.gallery.lifecycle.promote` / `roll_back`)
-and returns the embedder that is now active. The service builds the new pipeline (the detector and
-small-face route of the one in use, or of the settings when none is); on the GUI thread the service
-adopts it (`Rollcall.adopt_model`: its change report fires `engine_changed` and `gallery_changed`) and
-`describe(pipeline)` is said as information.
+`start_model_switch(ctx, parent, title, work, describe)` runs `work(control, service, device)` on the
+task pool with a worker-scoped service (`ctx.service.connect()`); `work` makes the switch through one of
+its operations (`activate_model`, `promote`, `roll_back`), which re-embeds the gallery and installs the
+new pipeline around the detector and small-face route in use (built from the settings when none was).
+The operation's report becomes `gallery_changed` and `engine_changed` on the GUI thread (the context's
+bridge); then `describe(pipeline)` is said as information.
 A failure reaches the notifier under `title`; a cancel (core's `CancelledError`) leaves the old model
 active. One switch at a time per context: a second one is refused with a warning.
 """
@@ -22,13 +21,13 @@ import torch
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
-from core.gallery.store import CancelledError, Gallery
-from core.vision.models.base import Embedder
+from core.gallery.store import CancelledError
+from core.service import Rollcall
 from core.vision.pipeline import FacePipeline, resolve_device
 from desktop.context import SMALL_FACES_TITLE, AppContext
 from desktop.tasks import Task, TaskControl
 
-SwitchWork = Callable[[TaskControl, Gallery, torch.device], Embedder]
+SwitchWork = Callable[[TaskControl, Rollcall, torch.device], object]  # makes the switch; its result is unused
 
 _running: weakref.WeakKeyDictionary[AppContext, Task] = weakref.WeakKeyDictionary()
 
@@ -88,20 +87,23 @@ def start_model_switch(ctx: AppContext, parent: QWidget, title: str, work: Switc
         ctx.notifier.warning(title, "The models are still loading; try again in a moment.")
         return None
     service, device_name = ctx.service, ctx.config.device
-    problems: list[str] = []
+    problems: list[str] = []  # why the DSR model is not in use, when the pipeline had to be built
 
     def run(control: TaskControl) -> FacePipeline:
         device = resolve_device(device_name)
         check_cancelled(control)
-        with service.connect() as worker:
-            embedder = work(control, worker.gallery, device)
-        return service.pipeline_for(embedder, problems)
+        with service.connect() as worker, worker.batch():  # one report: the model, the engine
+            work(control, worker, device)
+            built = worker.current_pipeline is None  # no engine was running: build one for the new model
+            pipeline = worker.pipeline()
+            if built:
+                problems.extend(worker.engine_problems)
+        return pipeline
 
     def done(pipeline: FacePipeline) -> None:
         for problem in problems:
             ctx.notifier.error(SMALL_FACES_TITLE, problem)
         ctx.engine_error = ""
-        service.adopt_model(pipeline.embedder, pipeline, problems if problems else None)
         ctx.notifier.info(title, describe(pipeline))
 
     task = ctx.tasks.run(title, run, on_done=done)  # a failure goes to the notifier under `title`

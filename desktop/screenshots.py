@@ -67,11 +67,9 @@ def main() -> None:
 
     from PySide6.QtWidgets import QApplication
 
-    from core.storage.db import Database
-    from core.gallery.enrol import Enroller
     from core.benchmarks.identification import PERMISSIVE
-    from core.gallery.store import Gallery
     from core.gallery.matching import TemplateIndex
+    from core.service import Rollcall
     from desktop.config import DesktopConfig
     from desktop.context import AppContext
     from desktop.main_window import MainWindow
@@ -111,13 +109,13 @@ def main() -> None:
     # Who is who in the clip, from the reference photos, in a gallery that is thrown away.
     pipeline = ctx.pipeline
     frames = read_frames(args.clip, {i for f in ENROL_FRAMES.values() for i in f} | set(WIZARD_FRAMES))
-    with Database(folder / "labels.db") as label_db:
-        labeller = Enroller(pipeline, Gallery(label_db))
+    with Rollcall.open(":memory:") as labeller:
+        labeller.install_pipeline(pipeline)
         for name, photo in CLIP_PEOPLE.items():
-            labeller.enrol(name, [labeller.check_file(args.refs / photo)])
-        labels = TemplateIndex(*Gallery(label_db).templates(Gallery(label_db).active_model().id))
+            labeller.enrol(name, [labeller.enroller().check_file(args.refs / photo)])
+        labels = TemplateIndex(*labeller.gallery.templates(labeller.gallery.active_model().id))
 
-    enroller = Enroller(pipeline, ctx.gallery, PERMISSIVE)  # Alex is small and blurry in the clip
+    enroller = ctx.service.enroller(PERMISSIVE)  # Alex is small and blurry in the clip
     for name, indices in ENROL_FRAMES.items():
         verdicts = []
         for i in indices:
@@ -126,8 +124,7 @@ def main() -> None:
             who = labels.identify(np.stack([f.embedding for f in faces]), threshold=-1.0)
             index = next(k for k, m in enumerate(who) if m.name == name)
             verdicts.append(enroller.check(frames[i], f"hamilton_clip.mp4 frame {i}", face_index=index))
-        enroller.enrol(name, verdicts)
-    ctx.gallery_changed.emit()
+        ctx.service.enrol(name, verdicts)  # the tables follow (the service reports to the context)
 
     def shot(name: str) -> None:
         settle()
@@ -146,7 +143,7 @@ def main() -> None:
 
     # People: the two enrolled from the clip, one selected with its samples.
     window.tabs.setCurrentWidget(window.people)
-    window.people.select_person(ctx.gallery.find_people("Lin-Manuel Miranda")[0].id)
+    window.people.select_person(ctx.service.gallery.find_people("Lin-Manuel Miranda")[0].id)
     shot("people")
 
     # Enrolment wizard: clip frames with several faces (the wizard asks which face) and a face of an
@@ -171,12 +168,12 @@ def main() -> None:
 
     # Attendance: the session's marks, one added by hand, evidence of the selected one.
     window.tabs.setCurrentWidget(window.attendance)
-    session = ctx.attendance.find_session("Rehearsal")
-    alex = ctx.gallery.find_people("Alex Lacamoire")[0]
-    ctx.attendance.unmark(session.id, alex.id, operator="Front desk", reason="demo: re-marked by hand")
+    session = ctx.service.attendance.find_session("Rehearsal")
+    alex = ctx.service.gallery.find_people("Alex Lacamoire")[0]
+    ctx.service.unmark(session.id, alex.id, operator="Front desk", reason="demo: re-marked by hand")
     window.attendance.manual_mark(alex.id, "Arrived late; signed the sheet at the door", session_id=session.id)
     window.attendance.set_filters(session_id=session.id)
-    window.attendance.select_mark(ctx.attendance.marks(session.id)[0].id)
+    window.attendance.select_mark(ctx.service.attendance.marks(session.id)[0].id)
     shot("attendance")
 
     # Settings: the calibration curve of this small gallery.

@@ -148,30 +148,29 @@ class SelfTest:
         return f"{embedder.name}: {expected}-d, finite, unit length (from a synthetic aligned crop)"
 
     def check_database(self) -> str:
+        from core.service import Rollcall
         from core.storage.db import Database
-        from core.gallery.store import Gallery
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         path = self.data_dir / DB_NAME
         for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
             leftover.unlink(missing_ok=True)  # always a fresh database: never the operator's rollcall.db
-        db = Database(path)
-        self.state["db"] = db
-        gallery = Gallery(db)
-        model = gallery.activate_model(self.state["embedder"])
-        self.state["gallery"] = gallery
+        service = Rollcall(Database(path))  # not Rollcall.open: a throw-away database needs no backup
+        self.state["service"] = service
+        model = service.activate_model(self.state["embedder"])
         return f"created {path}; active model {model.name} (threshold {model.threshold:.3f})"
 
     def check_recognition(self) -> str:
         import cv2
 
-        from core.gallery.enrol import Enroller
         from core.vision.imageio import read_image
         from core.gallery.matching import TemplateIndex
         from core.vision.pipeline import FacePipeline
 
         pipeline = FacePipeline(self.state["detector"], self.state["embedder"])
-        enroller = Enroller(pipeline, self.state["gallery"])
+        service = self.state["service"]
+        service.install_pipeline(pipeline)
+        enroller = service.enroller()
         if self.image is not None:
             image = read_image(self.image)  # ImageReadError names the file
             source = str(self.image)
@@ -186,8 +185,8 @@ class SelfTest:
         if not verdict.ok:
             raise CheckFailed(f"cannot enrol {source}: {verdict.reason}. The self-test needs a photo with "
                               f"exactly one clear, frontal face.")
-        person = enroller.enrol(PERSON_NAME, [verdict])
-        ids, names, matrix = self.state["gallery"].templates(enroller.model.id)
+        person = service.enrol(PERSON_NAME, [verdict])
+        ids, names, matrix = service.gallery.templates(enroller.model.id)
         faces = pipeline.process(probe).faces
         if not faces:
             raise CheckFailed(f"enrolled {source}, but no face was found in {probe_what}")
@@ -249,9 +248,9 @@ class SelfTest:
         self.run_check("video", self.check_video)
         self.run_check("qt", self.check_qt)
         self.run_check("trainer", self.check_trainer)
-        db = self.state.get("db")
-        if db is not None:
-            db.close()
+        service = self.state.get("service")
+        if service is not None:
+            service.close()
         return {
             "rollcall_self_test": SCHEMA,
             "ok": all(c.ok for c in self.checks),

@@ -65,9 +65,10 @@ class Operations:
         self._report(samples=True)
 
     def update_person(self, person_id: int, **fields: str | None) -> Person:
-        """Rename or edit a person (name, external_id, group_name, notes)."""
+        """Rename or edit a person (name, external_id, group_name, notes). A new name is written into their
+        attendance marks too, so a rename also reports marks."""
         person = self.gallery.update_person(person_id, **fields)
-        self._report(people=True)
+        self._report(people=True, marks="name" in fields)
         return person
 
     def delete_person(self, person_id: int, *, erase_history: bool = False, operator: str = "") -> None:

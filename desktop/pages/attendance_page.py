@@ -2,9 +2,9 @@
 removals with a required reason, the evidence crop of the selected mark, and export to CSV or XLSX.
 The panes are in `desktop.pages.attendance`; their widgets and actions are attributes of the page too.
 
-Every change goes through core (`ctx.attendance`), which writes in transactions
-and keeps the audit trail; the tables re-read core when `ctx.attendance_changed`
-or `ctx.gallery_changed` fires. Prompts (the reason dialogs, the file dialog)
+Every change goes through the application service (`ctx.service`), which writes
+in transactions and keeps the audit trail; its report becomes `ctx.attendance_changed`
+or `ctx.gallery_changed`, on which the tables re-read core. Prompts (the reason dialogs, the file dialog)
 are split from the actions they lead to (`manual_mark`, `unmark`, `export_to`),
 which tests call directly.
 """
@@ -84,13 +84,13 @@ class AttendancePage(QWidget):
         if session_id is None:
             self.ctx.notifier.warning("Manual mark", "Choose the session first (select it in the list).")
             return None
-        marked = {m.person_id for m in self.ctx.attendance.marks(session_id)}
-        people = [(p.name, p.id) for p in self.ctx.gallery.people() if p.id not in marked]
+        marked = {m.person_id for m in self.ctx.service.attendance.marks(session_id)}
+        people = [(p.name, p.id) for p in self.ctx.service.gallery.people() if p.id not in marked]
         if not people:
             self.ctx.notifier.warning("Manual mark", "Everyone enrolled is already marked in this session.")
             return None
-        dialog = ReasonDialog(self, "Mark manually", f"Mark a person present in '{self.ctx.attendance.session(session_id).name}'.",
-                              people)
+        session = self.ctx.service.attendance.session(session_id)
+        dialog = ReasonDialog(self, "Mark manually", f"Mark a person present in '{session.name}'.", people)
         dialog.accepted.connect(lambda: self.manual_mark(dialog.person_id, dialog.reason, session_id))
         self._open(dialog)
         return dialog
@@ -111,14 +111,11 @@ class AttendancePage(QWidget):
             self.ctx.notifier.warning(title, "Set the operator's name in Settings first; manual marks are signed with it.")
             return None
         try:
-            person = self.ctx.gallery.person(person_id)
-            mark = self.ctx.attendance.manual_mark(session_id, person.id, person.name, operator=operator,
-                                                   reason=reason.strip())
+            mark = self.ctx.service.manual_mark(session_id, person_id, operator=operator, reason=reason.strip())
         except RollcallError as exc:
             self.ctx.notifier.exception(title, exc)
             return None
-        self.ctx.attendance_changed.emit()
-        self.ctx.notifier.info(title, f"{person.name} marked present")
+        self.ctx.notifier.info(title, f"{mark.person_name} marked present")
         return mark
 
     def ask_unmark(self) -> ReasonDialog | None:
@@ -146,11 +143,10 @@ class AttendancePage(QWidget):
             self.ctx.notifier.warning(title, f"{mark.person_name} is no longer enrolled; the mark cannot be removed here.")
             return False
         try:
-            self.ctx.attendance.unmark(mark.session_id, mark.person_id, operator=operator, reason=reason.strip())
+            self.ctx.service.unmark(mark.session_id, mark.person_id, operator=operator, reason=reason.strip())
         except RollcallError as exc:
             self.ctx.notifier.exception(title, exc)
             return False
-        self.ctx.attendance_changed.emit()
         self.ctx.notifier.info(title, f"{mark.person_name}'s mark removed")
         return True
 

@@ -78,7 +78,7 @@ class LivePage(QWidget):
 
         # -- video and marks
         self.view = VideoView()
-        self.marks_model = SessionMarksModel(ctx.attendance)
+        self.marks_model = SessionMarksModel(ctx.service.attendance)
         self.marks_list = QListView()
         self.marks_list.setModel(self.marks_model)
         self.marks_list.setUniformItemSizes(True)
@@ -146,7 +146,7 @@ class LivePage(QWidget):
             self._pending_start = True
             self.source_label.setText("Waiting for the models to load…")
             return
-        if self.ctx.gallery.count_people() == 0:
+        if self.ctx.service.gallery.count_people() == 0:
             self.ctx.notifier.warning("Live", "Nobody is enrolled yet: every face will show as unknown. "
                                               "Enrol people in the People tab.")
         config = self.ctx.config
@@ -156,7 +156,7 @@ class LivePage(QWidget):
         self._outage_reported = False
         self.source_label.setText(f"Opening {source}…")
         self._run_started_at = time.monotonic()
-        self.worker.start(RunRequest(self.ctx.pipeline, str(self.ctx.db_path), source, config.file_pace,
+        self.worker.start(RunRequest(self.ctx.pipeline, self.ctx.service.connect, source, config.file_pace,
                                      self.current_session_id(), settings))
 
     def stop(self) -> None:
@@ -172,12 +172,11 @@ class LivePage(QWidget):
     def start_session(self, name: str) -> None:
         name = name.strip() or _dt.datetime.now().strftime("Session %Y-%m-%d %H:%M")
         try:
-            session = self.ctx.attendance.open_or_start(name)
+            session = self.ctx.service.open_or_start(name)  # a new one is in the list now
         except RollcallError as exc:
             self.ctx.notifier.exception("Session", exc)
             return
         self.session_name.clear()
-        self.ctx.attendance_changed.emit()
         self._select_session(session.id)
 
     def end_session(self) -> None:
@@ -185,12 +184,11 @@ class LivePage(QWidget):
         if session_id is None:
             return
         try:
-            session = self.ctx.attendance.stop_session(session_id)
+            session = self.ctx.service.stop_session(session_id)
         except RollcallError as exc:
             self.ctx.notifier.exception("Session", exc)
             return
         self.ctx.notifier.info("Session", f"'{session.name}' ended")
-        self.ctx.attendance_changed.emit()
 
     def current_session_id(self) -> int | None:
         data = self.session_combo.currentData()
@@ -216,7 +214,7 @@ class LivePage(QWidget):
         self.last_frame = frame
 
     def _marks_added(self, marks) -> None:
-        self.ctx.attendance_changed.emit()
+        """Say who was marked (the lists re-read the marks on `attendance_changed`: the run's service reports them)."""
         for mark in marks:
             self.ctx.notifier.info("Marked", f"{mark.person_name} ({mark.score:.2f})")
 
@@ -270,7 +268,7 @@ class LivePage(QWidget):
         self.session_combo.blockSignals(True)
         self.session_combo.clear()
         self.session_combo.addItem("No session (recognise only)", None)
-        for s in self.ctx.attendance.sessions():
+        for s in self.ctx.service.attendance.sessions():
             if s.open:
                 self.session_combo.addItem(s.name, s.id)
         self.session_combo.blockSignals(False)
@@ -298,8 +296,8 @@ class LivePage(QWidget):
 
     def _config_changed(self) -> None:
         self.source_edit.setText(self.ctx.config.source)
-        if self.marks_model.attendance is not self.ctx.attendance:  # another data folder
-            self.marks_model.attendance = self.ctx.attendance
+        if self.marks_model.attendance is not self.ctx.service.attendance:  # another data folder
+            self.marks_model.attendance = self.ctx.service.attendance
             self._reload_sessions()
 
     def _browse(self) -> None:

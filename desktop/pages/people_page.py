@@ -1,11 +1,11 @@
 """The People tab: search and browse the enrolled people, see and edit one person's face samples,
 enrol, rename and delete people.
 
-Everything that writes to the gallery runs as a background task with its own
-database connection and goes through core (`Gallery`, `Enroller`), which does
-it in a transaction; afterwards `ctx.gallery_changed` makes every table re-read
-core. Dialogs are non-modal; the confirmation for removing a sample is the
-injectable `ask` (tests replace it).
+Everything that writes to the gallery runs as a background task through a worker-scoped service
+(`ctx.service.connect()`), whose operations commit in a transaction and report what changed; the
+context turns the report into `gallery_changed` / `attendance_changed`, and every table re-reads
+core. Dialogs are non-modal; the confirmation for removing a sample is the injectable `ask` (tests
+replace it).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from PySide6.QtWidgets import (
     QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget,
 )
 
-from core.gallery.enrol import Enroller
 from core.errors import RollcallError
-from core.gallery.store import Gallery, GalleryError, Person
+from core.gallery.store import GalleryError, Person
+from core.service import Rollcall
 from desktop.context import AppContext
 from desktop.enrol_wizard import PHOTO_FILTER, EnrolWizard
 from desktop.person_dialogs import DeletePersonDialog, RenameDialog
@@ -179,7 +179,7 @@ class PeoplePage(QWidget):
         has_person = self.selected_person() is not None
         for button in (self.rename_button, self.delete_button, self.add_samples_button, self.remove_sample_button):
             button.setEnabled(has_person)
-        shown, total = self.model.rowCount(), self.ctx.gallery.count_people()
+        shown, total = self.model.rowCount(), self.ctx.service.gallery.count_people()
         self.count_label.setText(f"{total} people enrolled" if shown == total else f"{shown} of {total} people shown")
 
     def _message(self, text: str, error: bool = False) -> None:
@@ -188,21 +188,19 @@ class PeoplePage(QWidget):
 
     # ------------------------------------------------------------------ background writes
 
-    def _write(self, title: str, fn: Callable[[Gallery], object], on_done: Callable[[object], None] | None = None,
-               attendance_too: bool = False) -> Task:
-        """Run a gallery write on a worker with its own connection; then every view re-reads core.
-        Failures go to the notifier and under the samples."""
+    def _write(self, title: str, fn: Callable[[Rollcall], object],
+               on_done: Callable[[object], None] | None = None) -> Task:
+        """Run `fn(service)` on a worker with a worker-scoped service (its own connection, the app's
+        subscribers): the operation's report reaches the context's signals, queued before `on_done`
+        runs, so every view has re-read core by then. Failures go to the notifier and under the samples."""
         ctx = self.ctx
 
         def work(control: TaskControl) -> object:
-            with ctx.open_database() as db:
-                return fn(Gallery(db))
+            with ctx.service.connect() as service:
+                return fn(service)
 
         def done(result: object) -> None:
             self.pending_writes -= 1
-            ctx.gallery_changed.emit()
-            if attendance_too:
-                ctx.attendance_changed.emit()
             if on_done is not None:
                 on_done(result)
 
@@ -250,8 +248,8 @@ class PeoplePage(QWidget):
         if not name:
             self._message("A person needs a name; the name was not changed.", error=True)
             return None
-        return self._write(f"Renaming to {name}", lambda gallery: gallery.update_person(person_id, name=name),
-                           on_done=lambda person: self._message(f"Renamed to {person.name}."), attendance_too=True)
+        return self._write(f"Renaming to {name}", lambda service: service.update_person(person_id, name=name),
+                           on_done=lambda person: self._message(f"Renamed to {person.name}."))
 
     # ------------------------------------------------------------------ delete
 
@@ -269,10 +267,10 @@ class PeoplePage(QWidget):
         operator = self.ctx.config.operator
         what = "deleted with their attendance history" if erase_history else "deleted; their attendance marks are kept"
 
-        def delete(gallery: Gallery) -> None:
-            gallery.delete_person(person_id, erase_history=erase_history, operator=operator)
+        def delete(service: Rollcall) -> None:
+            service.delete_person(person_id, erase_history=erase_history, operator=operator)
 
-        return self._write("Deleting a person", delete, attendance_too=True,
+        return self._write("Deleting a person", delete,
                            on_done=lambda _: self.ctx.notifier.info("Person deleted", what))
 
     # ------------------------------------------------------------------ samples
@@ -291,20 +289,20 @@ class PeoplePage(QWidget):
         """Check the photos like the enrolment wizard does and add the usable ones, all in the
         background; what was rejected is reported with each file's reason."""
         try:
-            pipeline = self.ctx.pipeline
+            _ = self.ctx.pipeline  # raises while the models are not loaded
         except RollcallError as exc:  # the models are not loaded (yet)
             self.ctx.notifier.exception("Adding samples", exc)
             self._message(str(exc), error=True)
             return None
         paths = [str(p) for p in paths]
 
-        def add(gallery: Gallery) -> tuple[Person, list[str]]:
-            enroller = Enroller(pipeline, gallery)
+        def add(service: Rollcall) -> tuple[Person, list[str]]:
+            enroller = service.enroller()
             verdicts = [enroller.check_file(p) for p in paths]
             rejected = [f"{Path(v.source).name}: {v.reason}" for v in verdicts if not v.ok]
             if len(rejected) == len(verdicts):
                 raise GalleryError("None of the photos is usable, nothing was added. " + "; ".join(rejected))
-            return enroller.add_to(person_id, verdicts), rejected
+            return service.add_samples(person_id, verdicts), rejected
 
         def done(result: tuple[Person, list[str]]) -> None:
             person, rejected = result
@@ -333,7 +331,7 @@ class PeoplePage(QWidget):
 
     def remove_sample(self, sample_id: int) -> Task:
         """Core refuses to remove a person's last sample; its message is shown and notified."""
-        return self._write("Removing a sample", lambda gallery: gallery.remove_sample(sample_id),
+        return self._write("Removing a sample", lambda service: service.remove_sample(sample_id),
                            on_done=lambda _: self._message("Sample removed."))
 
     def shutdown(self) -> None:

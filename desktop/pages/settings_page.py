@@ -103,7 +103,7 @@ class SettingsPage(QWidget):
         return self.threshold_group.calibration
 
     def active_model(self) -> ModelRecord | None:
-        return self.ctx.gallery.active_model()
+        return self.ctx.service.gallery.active_model()
 
     def load_from_config(self) -> None:
         """Every group shows the settings in force."""
@@ -115,7 +115,7 @@ class SettingsPage(QWidget):
         """The model and threshold groups show the active model."""
         self.update_buttons()
         try:
-            model = self.ctx.gallery.active_model()
+            model = self.ctx.service.gallery.active_model()
         except RollcallError as exc:
             self.model_label.setText(f"The active model cannot be read: {exc}")
             return

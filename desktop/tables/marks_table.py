@@ -51,7 +51,7 @@ class MarksTableModel(RecordTableModel):
 
     def refresh(self) -> None:
         f = self.filters
-        self.set_records(self.ctx.attendance.marks(f.session_id, start=f.start, end=f.end,
+        self.set_records(self.ctx.service.attendance.marks(f.session_id, start=f.start, end=f.end,
                                                    person_id=f.person_id, manual=f.manual))
 
     @property

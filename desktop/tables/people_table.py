@@ -46,7 +46,7 @@ class PeopleTableModel(RecordTableModel):
         self.refresh()
 
     def refresh(self) -> None:
-        people = self.ctx.gallery.people(self.search)
+        people = self.ctx.service.gallery.people(self.search)
         alive = {(p.id, p.updated_at) for p in people}
         self._thumbs = {key: pix for key, pix in self._thumbs.items() if key in alive}
         self.set_records(people)
@@ -63,9 +63,9 @@ class PeopleTableModel(RecordTableModel):
         if key not in self._thumbs:
             pixmap = QPixmap()
             try:
-                samples = self.ctx.gallery.samples(person.id)
+                samples = self.ctx.service.gallery.samples(person.id)
                 if samples:
-                    pixmap = thumbnail(bgr_to_qimage(self.ctx.gallery.sample_face(samples[0].id)), THUMB)
+                    pixmap = thumbnail(bgr_to_qimage(self.ctx.service.gallery.sample_face(samples[0].id)), THUMB)
                     self.thumbnails_decoded += 1
             except RollcallError as exc:  # deleted meanwhile: the next refresh drops the row
                 logger.info("no thumbnail for person %d: %s", person.id, exc)

@@ -34,7 +34,7 @@ class SamplesListModel(QAbstractListModel):
     def refresh(self) -> None:
         self.beginResetModel()
         try:
-            self.samples = self.ctx.gallery.samples(self.person_id) if self.person_id is not None else []
+            self.samples = self.ctx.service.gallery.samples(self.person_id) if self.person_id is not None else []
         except RollcallError as exc:
             logger.info("samples of person %s: %s", self.person_id, exc)
             self.samples = []
@@ -55,7 +55,8 @@ class SamplesListModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DecorationRole:
             if sample.id not in self._thumbs:
                 try:
-                    self._thumbs[sample.id] = thumbnail(bgr_to_qimage(self.ctx.gallery.sample_face(sample.id)), THUMB)
+                    face = self.ctx.service.gallery.sample_face(sample.id)
+                    self._thumbs[sample.id] = thumbnail(bgr_to_qimage(face), THUMB)
                 except RollcallError as exc:
                     logger.info("sample %d: %s", sample.id, exc)
                     self._thumbs[sample.id] = QPixmap()

@@ -69,10 +69,16 @@ def test_session_and_mark_operations_report_once_after_commit(service: Rollcall,
 
 def test_people_operations_report_what_they_changed(service: Rollcall, reports: list[Changes]) -> None:
     person = _person(service, samples=3)
-    service.update_person(person, name="Ada L.")
+    session = service.start_session("Morning")
+    service.manual_mark(session.id, person, operator="desk", reason="came late")
+    reports.clear()
+    service.update_person(person, notes="left-handed")
+    service.update_person(person, name="Ada L.")  # the marks show the new name: marks changed too
+    assert [m.person_name for m in service.attendance.marks(session.id)] == ["Ada L."]
     service.remove_sample(service.gallery.samples(person)[0].id)
     service.delete_person(person, erase_history=True, operator="desk")
-    assert reports == [Changes(people=True), Changes(samples=True), Changes(people=True, samples=True, marks=True)]
+    assert reports == [Changes(people=True), Changes(people=True, marks=True), Changes(samples=True),
+                       Changes(people=True, samples=True, marks=True)]
     assert service.gallery.people() == []
 
 

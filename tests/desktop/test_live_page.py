@@ -121,7 +121,7 @@ def test_a_camera_that_disappears_is_reported_once_and_reconnected(page, ctx, qt
     from desktop.live_worker import RunRequest
 
     camera = VanishingCamera(shared_path("video", "hamilton_clip.mp4"))
-    page.worker.start(RunRequest(ctx.pipeline, str(ctx.db_path), camera, "realtime", None, RecognitionSettings(),
+    page.worker.start(RunRequest(ctx.pipeline, ctx.service.connect, camera, "realtime", None, RecognitionSettings(),
                                  backoff=Backoff(0.05, 0.2)))
     qtbot.waitUntil(lambda: camera.opens >= 4, timeout=20_000)
     qtbot.waitUntil(lambda: any(n.title == "Source" and "is back" in n.text for n in ctx.notifier.history), timeout=10_000)

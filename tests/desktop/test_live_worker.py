@@ -10,7 +10,7 @@ from tests.conftest import shared_path
 
 
 def _request(ctx, pace: str = "every_frame") -> RunRequest:
-    return RunRequest(ctx.pipeline, str(ctx.db_path), str(shared_path("video", "hamilton_clip.mp4")), pace,
+    return RunRequest(ctx.pipeline, ctx.service.connect, str(shared_path("video", "hamilton_clip.mp4")), pace,
                       None, RecognitionSettings())
 
 

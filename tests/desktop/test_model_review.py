@@ -10,6 +10,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton
 
+from core.gallery import lifecycle
+from core.storage.backup import backup_folder, list_backups
 from core.gallery.lifecycle import Comparison, GalleryScores
 from desktop import model_review
 from desktop.model_review import ComparisonTableModel, ModelReview, comparison_rows
@@ -118,6 +120,8 @@ def test_promote_switches_the_gallery_and_the_engine(site, qtbot, tmp_path):
     assert active.name == f"finetuned-{RUN}" and active.source == str(installed)
     assert ctx.gallery.previous_model() == old
     assert ctx.pipeline.embedder.source == str(installed) and ctx.pipeline.detector is detector
+    # through the service's promote: the database was backed up first
+    assert [b.reason for b in list_backups(backup_folder(ctx.db_path))] == ["before-promotion"]
     assert promoted == [active.name]
     said = [n.text for n in ctx.notifier.history if n.level == "info" and n.title == model_review.PROMOTE_TITLE]
     assert said and f"Roll back to {old.name}" in said[-1] and "Settings > Recognition model" in said[-1]
@@ -130,13 +134,13 @@ def test_cancelling_the_promotion_leaves_the_old_model_active(site, qtbot, monke
     compared(qtbot, review)
     enrol(ctx, base, "Di", seed=7)  # enrolled after the comparison: the promotion has faces to embed
     old, embedder = ctx.gallery.active_model(), ctx.pipeline.embedder
-    real_promote = model_review.promote
+    real_promote = lifecycle.promote  # what the service's promote runs
 
     def operator_cancels_midway(gallery, candidate, **kwargs):
         review.task.cancel()  # what the dialog's Cancel does (a thread-safe flag), while the promotion runs
         return real_promote(gallery, candidate, **kwargs)
 
-    monkeypatch.setattr(model_review, "promote", operator_cancels_midway)
+    monkeypatch.setattr(lifecycle, "promote", operator_cancels_midway)
     task = review.promote()
     wait_task(qtbot, task)
     assert task.cancel_requested.is_set() and task.error is None
@@ -145,7 +149,7 @@ def test_cancelling_the_promotion_leaves_the_old_model_active(site, qtbot, monke
     assert errors(ctx) == [] and review.promote_button.isEnabled()
 
     # the dialog's Cancel button, pressed at once, switches nothing either
-    monkeypatch.setattr(model_review, "promote", real_promote)
+    monkeypatch.setattr(lifecycle, "promote", real_promote)
     task = review.promote()
     cancel = review.progress_dialog.findChild(QPushButton)
     assert cancel is not None and cancel.text() == "Cancel"

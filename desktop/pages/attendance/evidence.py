@@ -31,7 +31,7 @@ class EvidenceBox(QGroupBox):
         if mark is None:
             self.evidence_caption.setText("Select a mark to see the face that was recognised.")
             return
-        image = jpeg_to_qimage(self.ctx.attendance.evidence(mark.id))
+        image = jpeg_to_qimage(self.ctx.service.attendance.evidence(mark.id))
         if image.isNull():
             self.evidence_caption.setText(
                 f"{mark.person_name}: marked manually by {mark.operator or 'an operator'}, no photo." if mark.manual

@@ -115,7 +115,7 @@ class MarksPane(QGroupBox):
         with signals_blocked(self.person_filter):
             self.person_filter.clear()
             self.person_filter.addItem("Everyone", None)
-            for person in self.ctx.gallery.people():
+            for person in self.ctx.service.gallery.people():
                 self.person_filter.addItem(person.name, person.id)
             index = self.person_filter.findData(current)
             self.person_filter.setCurrentIndex(max(index, 0))

@@ -1,5 +1,5 @@
 """The Attendance tab's Sessions pane: the list of sessions, and starting a session or stopping the
-selected one through core (`ctx.attendance`). Selecting a session says so (`session_selected`), so the
+selected one through the application service (`ctx.service`). Selecting a session says so (`session_selected`), so the
 marks pane can show its marks."""
 
 from __future__ import annotations
@@ -66,11 +66,10 @@ class SessionsPane(QGroupBox):
 
     def start_session(self, name: str, group_name: str = "") -> Session | None:
         try:
-            session = self.ctx.attendance.start_session(name, group_name.strip())
+            session = self.ctx.service.start_session(name, group_name.strip())  # the list re-reads: selectable
         except RollcallError as exc:
             self.ctx.notifier.exception("Starting a session", exc)
             return None
-        self.ctx.attendance_changed.emit()
         self.select_session(session.id)
         return session
 
@@ -80,11 +79,10 @@ class SessionsPane(QGroupBox):
             self.ctx.notifier.warning("Stopping a session", "Select the session to stop first.")
             return None
         try:
-            stopped = self.ctx.attendance.stop_session(session.id)
+            stopped = self.ctx.service.stop_session(session.id)
         except RollcallError as exc:
             self.ctx.notifier.exception("Stopping a session", exc)
             return None
-        self.ctx.attendance_changed.emit()
         return stopped
 
     def selected_session(self) -> Session | None:

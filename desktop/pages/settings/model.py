@@ -1,6 +1,7 @@
 """The Settings tab's Recognition model group: use the default model or a weights file (every enrolled
-face is re-computed with it), or roll back to the model active before (`core.gallery.lifecycle.roll_back`).
-The switch runs in the background with a progress dialog (`desktop.model_switch`)."""
+face is re-computed with it), or roll back to the model active before, through the service's
+`activate_model` / `roll_back`. The switch runs in the background with a progress dialog
+(`desktop.model_switch`)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QProgressDialog, QPushButton, QVBoxLayout
 
 from core.errors import RollcallError
-from core.gallery.store import Gallery, ModelRecord
-from core.gallery.lifecycle import roll_back
-from core.vision.models.base import Embedder
+from core.gallery.store import ModelRecord
+from core.service import Rollcall
 from core.vision.models.loading import DEFAULT_EMBEDDER, is_default_model, load_embedder
 from core.vision.pipeline import FacePipeline
 from desktop.context import AppContext
@@ -69,7 +69,7 @@ class ModelGroup(SettingsGroup):
         for button in (self.default_model_button, self.model_file_button):
             button.setEnabled(not running)
         try:
-            previous = self.ctx.gallery.previous_model()
+            previous = self.ctx.service.gallery.previous_model()
         except RollcallError:
             previous = None
         self.rollback_button.setText(f"Roll back to {previous.name}" if previous else "Roll back")
@@ -85,31 +85,28 @@ class ModelGroup(SettingsGroup):
         face, in the background with a progress dialog. A bad file changes nothing."""
         source = str(path)
 
-        def work(control: TaskControl, gallery: Gallery, device: torch.device) -> Embedder:
+        def work(control: TaskControl, service: Rollcall, device: torch.device) -> None:
             control.progress(0, 0, f"Loading {Path(source).name}…")
             embedder = load_embedder(source, device=device)
             check_cancelled(control)
-            gallery.activate_model(embedder, progress=reembedding_progress(control),
+            service.activate_model(embedder, progress=reembedding_progress(control),
                                    cancelled=lambda: control.cancelled)
-            return embedder
 
         return self._switch_model(work, lambda pipeline: f"now using {pipeline.embedder.name}")
 
     def roll_back_model(self) -> Task | None:
-        """Return to the model that was active before the current one (`core.gallery.lifecycle.roll_back`),
-        in the background with a progress dialog; instant unless people were enrolled since."""
-        previous = self.ctx.gallery.previous_model()
+        """Return to the model that was active before the current one (the service's `roll_back`), in
+        the background with a progress dialog; instant unless people were enrolled since."""
+        previous = self.ctx.service.gallery.previous_model()
         if previous is None:
             self.ctx.notifier.error(MODEL_TITLE, "There is no earlier model to roll back to.")
             self.host.update_buttons()
             return None
-        current = self.ctx.gallery.active_model()
+        current = self.ctx.service.gallery.active_model()
 
-        def work(control: TaskControl, gallery: Gallery, device: torch.device) -> Embedder:
+        def work(control: TaskControl, service: Rollcall, device: torch.device) -> None:
             control.progress(0, 0, f"Rolling back to {previous.name}…")
-            _, embedder = roll_back(gallery, device=device, progress=reembedding_progress(control),
-                                    cancelled=lambda: control.cancelled)
-            return embedder  # the pipeline's embedder: the very weights now active
+            service.roll_back(progress=reembedding_progress(control), cancelled=lambda: control.cancelled)
 
         def describe(pipeline: FacePipeline) -> str:
             replaced = f"; {current.name} is kept: “Roll back to {current.name}” returns to it" if current else ""

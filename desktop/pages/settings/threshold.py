@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QP
 
 from core.gallery.calibration import Calibration, calibrate
 from core.errors import RollcallError
-from core.gallery.store import Gallery, ModelRecord
+from core.gallery.store import ModelRecord
 from desktop.context import AppContext
 from desktop.pages.settings.base import SettingsGroup, SettingsHost
 from desktop.tasks import Task, TaskControl
@@ -101,17 +101,16 @@ class ThresholdGroup(SettingsGroup):
             self.calibration_note.clear()
 
     def apply_threshold(self, value: float, origin: str = "manual") -> bool:
-        model = self.ctx.gallery.active_model()
+        model = self.ctx.service.gallery.active_model()
         if model is None:
             self.ctx.notifier.warning("Threshold", "There is no recognition model yet; wait until the models loaded.")
             return False
         try:
-            self.ctx.gallery.set_threshold(model.id, float(value), origin=origin)
+            self.ctx.service.set_threshold(model.id, float(value), origin=origin)  # the live page re-reads it
         except RollcallError as exc:
             self.ctx.notifier.exception("Threshold", exc)
             self.host.show_model()
             return False
-        self.ctx.gallery_changed.emit()  # the live page re-reads the threshold
         self.ctx.notifier.info("Threshold", f"{model.name}: {value:.3f}")
         return True
 
@@ -130,8 +129,8 @@ class ThresholdGroup(SettingsGroup):
 
         def work(control: TaskControl) -> tuple[int, Calibration]:
             control.progress(0, 0, "comparing the enrolled faces")
-            with ctx.open_database() as db:
-                gallery = Gallery(db)
+            with ctx.service.connect() as service:
+                gallery = service.gallery
                 model = gallery.active_model()
                 if model is None:
                     raise GalleryTooSmall("There is no recognition model yet: nothing to calibrate.")
@@ -152,7 +151,7 @@ class ThresholdGroup(SettingsGroup):
         model_id, cal = result
         self.calibration, self.calibration_model_id = cal, model_id
         self.plot.set_curve(cal.curve_thresholds, cal.curve_far, cal.curve_frr, suggested=cal.threshold)
-        model = self.ctx.gallery.active_model()
+        model = self.ctx.service.gallery.active_model()
         self.plot.set_current(model.threshold if model is not None else None)
         self.use_suggested_button.setEnabled(True)
         self.calibration_note.setText(

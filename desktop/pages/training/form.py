@@ -130,7 +130,7 @@ class JobForm(QGroupBox):
         the DSR of Settings > Small faces."""
         if self._auto_base:
             try:
-                active = self.ctx.gallery.active_model()
+                active = self.ctx.service.gallery.active_model()
             except RollcallError:
                 active = None
             source = active.source if active is not None else ""
@@ -165,7 +165,7 @@ class JobForm(QGroupBox):
         source, finetune = self.source_combo.currentData(), self.job == FINETUNE_JOB
         data = Path(config["data"]) if config["data"] else None
         if source == SOURCE_GALLERY:
-            people = [p for p in self.ctx.gallery.people() if p.n_samples > 0]
+            people = [p for p in self.ctx.service.gallery.people() if p.n_samples > 0]
             if finetune:
                 enough = int(config.get("min_images", finetune_default("min_images")))
                 ready = sum(1 for p in people if p.n_samples >= enough)
