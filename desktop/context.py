@@ -2,9 +2,9 @@
 thread's database connection, gallery, attendance and the recognition engine), the notifier and the
 task runner.
 
-Threads never share a database connection: the GUI thread uses `ctx.service` (and `ctx.db`), and
-every worker opens its own with `ctx.service.connect()` or `open_database()` (SQLite in WAL mode lets
-them read while another writes). The service's change reports become the Qt signals below in one
+Threads never share a database connection: the GUI thread uses `ctx.service` (`ctx.db`, `ctx.gallery`
+and `ctx.attendance` are its read-only shortcuts), and every worker opens its own with
+`ctx.service.connect()` (SQLite in WAL mode lets them read while another writes). The service's change reports become the Qt signals below in one
 place, `_ChangeBridge`; pages listen to the signals and re-read core data, never patching their
 tables by hand.
 """
@@ -94,10 +94,6 @@ class AppContext(QObject):
     @property
     def attendance(self) -> Attendance:
         return self.service.attendance
-
-    def open_database(self) -> Database:
-        """A new connection to the same database, for a worker thread (close it when done)."""
-        return Database(self.service.path or self.db_path)
 
     @property
     def db_path(self) -> Path:
