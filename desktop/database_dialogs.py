@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QDialog, QDialogButtonBox, QFileDialog, QLabel, QListWidget, QListWidgetItem, QMessageBox, QPushButton,
+    QDialog, QDialogButtonBox, QLabel, QListWidget, QListWidgetItem, QMessageBox, QPushButton,
     QVBoxLayout, QWidget,
 )
 
@@ -19,7 +19,7 @@ from core.attendance.marks import Session
 from core.errors import RollcallError
 from core.storage.backup import BackupInfo, backup_folder, list_backups
 from desktop.context import AppContext
-from desktop.dialogs import file_dialog, open_file
+from desktop.dialogs import open_file, open_or_new_file
 
 logger = logging.getLogger(__name__)
 
@@ -62,11 +62,8 @@ def ask_about_unopenable_database(parent: QWidget | None, path: Path, error: Rol
 
 def choose_database_file(parent: QWidget | None, folder: Path) -> Path | None:
     """An existing database, or the name of a new one, or None."""
-    dialog = file_dialog(parent, "Open another database (or name a new one)", str(folder), DATABASE_FILTER)
-    dialog.setFileMode(QFileDialog.FileMode.AnyFile)
-    if dialog.exec() != QFileDialog.DialogCode.Accepted or not dialog.selectedFiles():
-        return None
-    return Path(dialog.selectedFiles()[0])
+    path = open_or_new_file(parent, "Open another database (or name a new one)", str(folder), DATABASE_FILTER)
+    return Path(path) if path else None
 
 
 # ------------------------------------------------------------------ backups

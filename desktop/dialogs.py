@@ -83,6 +83,14 @@ def save_file(parent: QWidget | None, title: str, suggested: str = "", name_filt
     return (chosen[0], dialog.selectedNameFilter()) if chosen else ("", "")
 
 
+def open_or_new_file(parent: QWidget | None, title: str, folder: str = "", name_filter: str = "") -> str:
+    """An existing file or the name of a new one (nothing is overwritten or created), or ""."""
+    dialog = file_dialog(parent, title, folder, name_filter)
+    dialog.setFileMode(QFileDialog.FileMode.AnyFile)
+    chosen = _run(dialog)
+    return chosen[0] if chosen else ""
+
+
 def open_folder(parent: QWidget | None, title: str, folder: str = "") -> str:
     """An existing folder, or "" when cancelled."""
     dialog = file_dialog(parent, title, folder)
