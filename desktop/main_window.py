@@ -1,6 +1,7 @@
 """The main window: Live, People, Attendance, Training and Settings tabs, a notification bar that
 shows what the notifier receives, and a status bar with the engine's state. Remembers its size,
-position and last tab. Closing it while sessions are open asks whether to end them (or cancel)."""
+position and last tab. File menu: back up the database, restore a backup (the Settings tab's Database
+group does the work), quit. Closing it while sessions are open asks whether to end them (or cancel)."""
 
 from __future__ import annotations
 
@@ -54,6 +55,13 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.notifications)
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
+
+        file_menu = self.menuBar().addMenu("&File")
+        self.backup_action = file_menu.addAction("&Back up now", lambda: self.settings.database_group.back_up())
+        self.restore_action = file_menu.addAction("&Restore backup…",
+                                                  lambda: self.settings.database_group.choose_and_restore())
+        file_menu.addSeparator()
+        file_menu.addAction("&Quit", self.close)
 
         self.engine_label = QLabel()
         self.statusBar().addPermanentWidget(self.engine_label)

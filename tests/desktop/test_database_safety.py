@@ -17,7 +17,7 @@ import desktop.database_dialogs as database_dialogs
 from core.attendance.marks import Attendance
 from core.storage.backup import backup_database, list_backups
 from core.storage.db import Database, DatabaseDamagedError
-from core.storage.instance_lock import InstanceLock
+from core.storage.instance_lock import AlreadyOpenError, InstanceLock
 from desktop.app import EXIT_ALREADY_OPEN, EXIT_CANNOT_OPEN, install_excepthook, main, open_context
 from desktop.config import DesktopConfig
 from desktop.database_dialogs import BackupChooser
@@ -57,7 +57,7 @@ def damaged_register(folder: Path) -> Path:
 
 HOLD = """
 import sys
-from core.storage.instance_lock import InstanceLock
+from core.storage.instance_lock import AlreadyOpenError, InstanceLock
 lock = InstanceLock(sys.argv[1]).acquire()
 print("held", flush=True)
 sys.stdin.read()
@@ -81,6 +81,29 @@ def test_a_second_window_on_the_database_is_refused_without_opening_it(tmp_path:
     assert len(said) == 1 and said[0].startswith(f"Rollcall is already open on {path} (process {holder.pid} on ")
     assert said[0].endswith("Switch to that window or close it first.")
     assert not path.exists(), "the database was opened"
+
+
+def test_a_new_data_folder_takes_its_database_lock_first(tmp_path: Path, qapp, monkeypatch) -> None:
+    from desktop.app_database import LockedContext
+    from desktop.tasks import TaskRunner
+
+    first = DesktopConfig(data_folder=str(tmp_path / "a"))
+    notifier = Notifier()
+    ctx = LockedContext(first, notifier, TaskRunner(notifier), InstanceLock(first.db_path).acquire(),
+                        config_file=tmp_path / "desktop.json")
+    monkeypatch.setattr(ctx, "load_engine", lambda: None)  # the models are not the subject
+    other = InstanceLock(tmp_path / "b" / "rollcall.db").acquire()  # "another window" on b
+    try:
+        with pytest.raises(AlreadyOpenError):
+            ctx.update_config(data_folder=str(tmp_path / "b"))
+        assert ctx.db_path == first.db_path and ctx.instance_lock.held and not (tmp_path / "b" / "rollcall.db").exists()
+        ctx.update_config(data_folder=str(tmp_path / "c"))
+        assert ctx.db_path == tmp_path / "c" / "rollcall.db" and ctx.instance_lock.db_path == ctx.db_path
+        InstanceLock(first.db_path).acquire().release()  # a's lock went with the switch
+    finally:
+        other.release()
+        ctx.close()
+    assert not ctx.instance_lock.held
 
 
 # ------------------------------------------------------------------ a database that cannot be opened
@@ -206,7 +229,7 @@ def test_back_up_and_restore_from_settings(ctx, qtbot, monkeypatch) -> None:
     Answers(monkeypatch, "Cancel", "Restore")
     group.restore_button.click()  # asked, cancelled
     assert "After the backup" in [s.name for s in ctx.attendance.sessions()]
-    group.restore_button.click()
+    window.restore_action.trigger()  # File > Restore backup…
     assert chosen == [1, 1]
     assert [s.name for s in ctx.attendance.sessions()] == ["Kept"]
     assert window.live.session_combo.findText("After the backup") < 0
