@@ -5,6 +5,7 @@ group does the work), quit. Closing it while sessions are open asks whether to e
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
@@ -106,6 +107,8 @@ class MainWindow(QMainWindow):
             sessions = open_sessions(self.ctx)
         except RollcallError as exc:  # a database that cannot be read never keeps the window open
             self.ctx.notifier.exception("Sessions", exc)
+            return True
+        except sqlite3.ProgrammingError:  # the context was closed already (another window on it)
             return True
         if not sessions:
             return True
