@@ -5,6 +5,10 @@ this run only), --db (a database file instead of the one in the data folder),
 --session NAME (open or start that attendance session and start recognising at
 once). --self-test [IMAGE] checks the installation without opening a window
 (desktop/self_test.py) and exits 0 when it passed.
+
+One window per database: the database's instance lock is taken before it is opened, and a second
+window on it is refused (exit code 3). A database that cannot be opened (damaged, not a database)
+leaves the app up with a choice: restore a backup, open another database, or quit (exit code 2).
 """
 
 from __future__ import annotations
@@ -12,14 +16,20 @@ from __future__ import annotations
 import argparse
 import logging
 import logging.handlers
+import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from core.errors import RollcallError
 from core.paths import user_data_dir
+from core.storage.db import DatabaseError, explain_database_error
 from desktop.config import DesktopConfig, config_path, load_config
 
 logger = logging.getLogger(__name__)
+
+EXIT_CANNOT_OPEN = 2  # the database (or the settings) cannot be opened and the operator chose to quit
+EXIT_ALREADY_OPEN = 3  # another Rollcall window has the database open
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -66,12 +76,12 @@ def main(argv: list[str] | None = None) -> int:
             logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
         return run_self_test(args.self_test or None, data_dir=args.data_dir, report=args.report)
     setup_logging()
-    from PySide6.QtWidgets import QApplication, QMessageBox
+    from PySide6.QtWidgets import QApplication
 
-    from desktop.context import AppContext
+    from desktop.app_database import start_daily_backup
+    from desktop.database_dialogs import offer_to_end_crashed_sessions
     from desktop.main_window import WINDOW_STATE_FILE, MainWindow
     from desktop.notifier import Notifier
-    from desktop.tasks import TaskRunner
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Rollcall")
@@ -86,26 +96,97 @@ def main(argv: list[str] | None = None) -> int:
         config = config.replace(source=args.source)
     if args.every_frame:
         config = config.replace(file_pace="every_frame")
-    try:
-        ctx = AppContext(config, notifier, TaskRunner(notifier), config_file=config_path(), db_path=args.db)
-    except RollcallError as exc:
-        QMessageBox.critical(None, "Rollcall cannot start", str(exc))
-        return 2
-    install_excepthook(notifier)
+    ctx = open_context(config, notifier, args.db)
+    if isinstance(ctx, int):
+        return ctx
+    install_excepthook(notifier, lambda: ctx.db_path)
     window = MainWindow(ctx, state_file=user_data_dir() / WINDOW_STATE_FILE)
     if config_problem:
         notifier.warning("Settings", config_problem + " The default settings are used until you save new ones.")
     ctx.load_engine()
+    start_daily_backup(ctx)
+    window.show()
+    try:
+        offer_to_end_crashed_sessions(window, ctx)
+    except RollcallError as exc:
+        notifier.exception("Sessions", exc)
     if args.session:
         window.live.start_when_ready(args.session)
-    window.show()
     code = app.exec()
     window.shutdown()  # also when the app was quit some other way than closing the window
     return code
 
 
-def install_excepthook(notifier) -> None:
-    """An exception escaping a Qt slot reaches the notifier instead of vanishing (or aborting)."""
+def _take_lock(path: Path):
+    """The instance lock of `path`, or EXIT_ALREADY_OPEN / EXIT_CANNOT_OPEN after saying why not."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from core.storage.instance_lock import AlreadyOpenError, InstanceLock
+
+    try:
+        return InstanceLock(path).acquire()
+    except AlreadyOpenError as exc:
+        logger.error("%s", exc)
+        QMessageBox.critical(None, "Rollcall is already open", str(exc))
+        return EXIT_ALREADY_OPEN
+    except RollcallError as exc:
+        QMessageBox.critical(None, "Rollcall cannot start", str(exc))
+        return EXIT_CANNOT_OPEN
+
+
+def open_context(config: DesktopConfig, notifier, db_path: Path | None):
+    """The app's context on its database, holding the database's one-window lock; or the exit code
+    when the app cannot go on. A database that fails to open is not fatal: the operator may restore
+    a backup into it or open another database (each tried in turn), or quit."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from core.storage.backup import restore_database
+    from desktop.app_database import LockedContext
+    from desktop.database_dialogs import (
+        OTHER, RESTORE, ask_about_unopenable_database, choose_backup, choose_database_file,
+    )
+    from desktop.tasks import TaskRunner
+
+    path = Path(db_path) if db_path is not None else config.db_path
+    lock = _take_lock(path)
+    if isinstance(lock, int):
+        return lock
+    while True:
+        try:
+            return LockedContext(config, notifier, TaskRunner(notifier), lock, config_file=config_path(), db_path=db_path)
+        except DatabaseError as exc:
+            logger.error("cannot open the database %s: %s", path, exc)
+            problem: RollcallError = exc
+        except RollcallError as exc:
+            lock.release()
+            QMessageBox.critical(None, "Rollcall cannot start", str(exc))
+            return EXIT_CANNOT_OPEN
+        choice = ask_about_unopenable_database(None, path, problem)
+        if choice == RESTORE:
+            backup = choose_backup(None, path)
+            if backup is not None:
+                try:
+                    restore_database(backup, path)
+                except RollcallError as exc:
+                    QMessageBox.critical(None, "The backup was not restored", str(exc))
+        elif choice == OTHER:
+            other = choose_database_file(None, path.parent)
+            if other is None or other.absolute().resolve() == path.absolute().resolve():
+                continue
+            other_lock = _take_lock(other)
+            if isinstance(other_lock, int):
+                continue
+            lock.release()
+            lock, path, db_path = other_lock, other, other
+        else:
+            lock.release()
+            return EXIT_CANNOT_OPEN
+
+
+def install_excepthook(notifier, db_path: Callable[[], Path] | None = None) -> None:
+    """An exception escaping a Qt slot reaches the notifier instead of vanishing (or aborting). A
+    database error is shown as such, naming the file (`db_path()`: the database in use); the app
+    stays up."""
     previous = sys.excepthook
 
     def hook(kind, value, tb):
@@ -113,6 +194,12 @@ def install_excepthook(notifier) -> None:
             previous(kind, value, tb)
             return
         value.__traceback__ = tb
-        notifier.exception("Unexpected error", value)
+        if isinstance(value, sqlite3.Error) and db_path is not None:
+            logger.error("database error escaped", exc_info=(kind, value, tb))
+            notifier.exception("Database", explain_database_error(value, db_path()))
+        elif isinstance(value, DatabaseError):
+            notifier.exception("Database", value)
+        else:
+            notifier.exception("Unexpected error", value)
 
     sys.excepthook = hook

@@ -12,6 +12,7 @@ the handle, so the native dialog is kept there.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from PySide6.QtCore import QFileInfo
 from PySide6.QtGui import QAbstractFileIconProvider, QIcon
@@ -82,6 +83,14 @@ def save_file(parent: QWidget | None, title: str, suggested: str = "", name_filt
     return (chosen[0], dialog.selectedNameFilter()) if chosen else ("", "")
 
 
+def open_or_new_file(parent: QWidget | None, title: str, folder: str = "", name_filter: str = "") -> str:
+    """An existing file or the name of a new one (nothing is overwritten or created), or ""."""
+    dialog = file_dialog(parent, title, folder, name_filter)
+    dialog.setFileMode(QFileDialog.FileMode.AnyFile)
+    chosen = _run(dialog)
+    return chosen[0] if chosen else ""
+
+
 def open_folder(parent: QWidget | None, title: str, folder: str = "") -> str:
     """An existing folder, or "" when cancelled."""
     dialog = file_dialog(parent, title, folder)
@@ -89,3 +98,14 @@ def open_folder(parent: QWidget | None, title: str, folder: str = "") -> str:
     dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
     chosen = _run(dialog)
     return chosen[0] if chosen else ""
+
+
+def open_files_later(parent: QWidget | None, title: str, on_chosen: Callable[[list[str]], None],
+                     folder: str = "", name_filter: str = "") -> QFileDialog:
+    """Non-modal: `on_chosen(paths)` once files are chosen; the dialog deletes itself when closed."""
+    dialog = file_dialog(parent, title, folder, name_filter)
+    dialog.setFileMode(QFileDialog.FileMode.ExistingFiles)
+    dialog.filesSelected.connect(on_chosen)
+    dialog.finished.connect(dialog.deleteLater)
+    dialog.open()
+    return dialog

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QListView, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QListView, QPushButton, QVBoxLayout, QWidget
 
 from core.vision.detect.base import Detection
 from core.gallery.enrol import Enroller, SampleVerdict
@@ -23,6 +23,7 @@ from core.attendance.grabber import Frame, SourceEvent
 from core.vision.imageio import read_image
 from desktop.camera_feed import CameraFeed
 from desktop.context import AppContext
+from desktop.dialogs import open_files_later
 from desktop.enrol_candidates import CandidatesModel
 from desktop.images import bgr_to_qimage
 from desktop.tasks import Task, TaskControl
@@ -118,11 +119,7 @@ class SamplesPage(QWidget):
 
     def choose_photos(self) -> None:
         """A non-modal file dialog; the chosen files go to `add_photos`."""
-        dialog = QFileDialog(self, "Photos of the person", "", PHOTO_FILTER)
-        dialog.setFileMode(QFileDialog.FileMode.ExistingFiles)
-        dialog.filesSelected.connect(self.add_photos)
-        dialog.finished.connect(dialog.deleteLater)
-        dialog.open()
+        open_files_later(self, "Photos of the person", self.add_photos, name_filter=PHOTO_FILTER)
 
     def add_photos(self, paths: list[str | Path]) -> None:
         """Check each photo in the background; the verdicts appear in the sample list."""

@@ -1,16 +1,21 @@
 """The main window: Live, People, Attendance, Training and Settings tabs, a notification bar that
 shows what the notifier receives, and a status bar with the engine's state. Remembers its size,
-position and last tab."""
+position and last tab. File menu: back up the database, restore a backup (the Settings tab's Database
+group does the work), quit. Closing it while sessions are open asks whether to end them (or cancel)."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWidget
 
+from core.errors import RollcallError
 from desktop.context import AppContext
+from desktop.database_dialogs import END, LEAVE, ask_about_sessions_on_close, end_sessions, open_sessions, \
+    remember_left_open
 from desktop.notifier import Notice
 from desktop.pages.attendance_page import AttendancePage
 from desktop.pages.live_page import LivePage
@@ -52,6 +57,13 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
 
+        file_menu = self.menuBar().addMenu("&File")
+        self.backup_action = file_menu.addAction("&Back up now", lambda: self.settings.database_group.back_up())
+        self.restore_action = file_menu.addAction("&Restore backup…",
+                                                  lambda: self.settings.database_group.choose_and_restore())
+        file_menu.addSeparator()
+        file_menu.addAction("&Quit", self.close)
+
         self.engine_label = QLabel()
         self.statusBar().addPermanentWidget(self.engine_label)
         self.db_label = QLabel()
@@ -82,8 +94,31 @@ class MainWindow(QMainWindow):
         self.state.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
+        if not self._shut_down and not self.settle_open_sessions():
+            event.ignore()
+            return
         self.shutdown()
         super().closeEvent(event)
+
+    def settle_open_sessions(self) -> bool:
+        """Ask what becomes of the sessions still open: end them, leave them open (not offered as a
+        crash's leftovers at the next start), or cancel; False when the window should stay open."""
+        try:
+            sessions = open_sessions(self.ctx)
+        except RollcallError as exc:  # a database that cannot be read never keeps the window open
+            self.ctx.notifier.exception("Sessions", exc)
+            return True
+        except sqlite3.ProgrammingError:  # the context was closed already (another window on it)
+            return True
+        if not sessions:
+            return True
+        answer = ask_about_sessions_on_close(self, sessions)
+        if answer == END:
+            self.live.stop()  # nothing is marked into a session while it ends
+            end_sessions(self.ctx, sessions)
+        elif answer == LEAVE:
+            remember_left_open(self.ctx, sessions)
+        return answer in (END, LEAVE)
 
     def shutdown(self) -> None:
         """Stop the workers, wait for running tasks, close the database; safe to call twice."""

@@ -192,6 +192,7 @@ def main() -> None:
         wait(lambda: task.settled, "the comparison with the active model")
         shot("training_finetune")
     errors = [f"{n.title}: {n.text}" for n in notifier.history if n.level == "error"]
+    window.shutdown()  # closes without asking about the sessions left open
     window.close()
     if errors:
         raise SystemExit("errors while taking screenshots: " + "; ".join(errors))

@@ -15,11 +15,12 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 
 from core.attendance.marks import Mark, export_marks
 from core.errors import RollcallError
 from desktop.context import AppContext
+from desktop.dialogs import save_file
 from desktop.pages.attendance.dialogs import ReasonDialog
 from desktop.pages.attendance.evidence import EvidenceBox
 from desktop.pages.attendance.marks import MarksPane
@@ -159,7 +160,7 @@ class AttendancePage(QWidget):
     # ------------------------------------------------------------------ export
 
     def _export_clicked(self) -> None:
-        path, chosen = QFileDialog.getSaveFileName(self, "Export attendance", "attendance.xlsx", EXPORT_FILTER)
+        path, chosen = save_file(self, "Export attendance", "attendance.xlsx", EXPORT_FILTER)
         if path:
             if not Path(path).suffix:
                 path += ".csv" if "csv" in chosen.lower() else ".xlsx"

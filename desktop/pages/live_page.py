@@ -12,7 +12,7 @@ from collections import deque
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
-    QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListView, QPushButton, QSplitter, QVBoxLayout, QWidget,
+    QComboBox, QHBoxLayout, QLabel, QLineEdit, QListView, QPushButton, QSplitter, QVBoxLayout, QWidget,
 )
 
 from core.errors import RollcallError
@@ -20,6 +20,7 @@ from core.attendance.grabber import SourceEvent
 from core.attendance.recogniser import RecognitionSettings
 from desktop import STARTED_AT
 from desktop.context import AppContext
+from desktop.dialogs import open_file
 from desktop.live_worker import RecognitionWorker, RunRequest
 from desktop.tables.session_marks import SessionMarksModel
 from desktop.widgets.video_view import VideoView
@@ -301,6 +302,6 @@ class LivePage(QWidget):
             self._reload_sessions()
 
     def _browse(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a video", "", "Videos (*.mp4 *.avi *.mov *.mkv *.gif);;All files (*)")
+        path = open_file(self, "Choose a video", "", "Videos (*.mp4 *.avi *.mov *.mkv *.gif);;All files (*)")
         if path:
             self.source_edit.setText(path)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize
 from PySide6.QtWidgets import (
-    QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListView, QMessageBox,
+    QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListView, QMessageBox,
     QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget,
 )
 
@@ -24,6 +24,7 @@ from core.errors import RollcallError
 from core.gallery.store import GalleryError, Person
 from core.service import Rollcall
 from desktop.context import AppContext
+from desktop.dialogs import open_files_later
 from desktop.enrol_wizard import PHOTO_FILTER, EnrolWizard
 from desktop.person_dialogs import DeletePersonDialog, RenameDialog
 from desktop.tables.people_table import NAME_COL, THUMB, THUMB_COL, PeopleTableModel
@@ -279,11 +280,8 @@ class PeoplePage(QWidget):
         person = self.selected_person()
         if person is None:
             return
-        dialog = QFileDialog(self, f"Photos of {person.name}", "", PHOTO_FILTER)
-        dialog.setFileMode(QFileDialog.FileMode.ExistingFiles)
-        dialog.filesSelected.connect(lambda paths: self.add_samples(person.id, paths))
-        dialog.finished.connect(dialog.deleteLater)
-        dialog.open()
+        open_files_later(self, f"Photos of {person.name}", lambda paths: self.add_samples(person.id, paths),
+                         name_filter=PHOTO_FILTER)
 
     def add_samples(self, person_id: int, paths: list[str | Path]) -> Task | None:
         """Check the photos like the enrolment wizard does and add the usable ones, all in the

@@ -26,6 +26,7 @@ from core.gallery.calibration import Calibration
 from core.errors import RollcallError
 from core.gallery.store import ModelRecord
 from desktop.context import AppContext
+from desktop.pages.settings.database import DatabaseGroup
 from desktop.pages.settings.general import GeneralGroup
 from desktop.pages.settings.model import ModelGroup
 from desktop.pages.settings.small_faces import SmallFacesGroup
@@ -47,8 +48,9 @@ class SettingsPage(QWidget):
         self.small_faces_group = SmallFacesGroup(ctx, self)
         self.threshold_group = ThresholdGroup(ctx, self)
         self.general_group = GeneralGroup(ctx, self)
+        self.database_group = DatabaseGroup(ctx, self)
         self.groups = (self.source_group, self.detector_group, self.model_group, self.small_faces_group,
-                       self.threshold_group, self.general_group)
+                       self.threshold_group, self.general_group, self.database_group)
         expose(self, self.source_group, "source_edit", "pace_combo", "apply_source")
         expose(self, self.detector_group, "detector_combo", "yunet_edit", "min_face_spin", "apply_detector",
                "choose_yunet_file")

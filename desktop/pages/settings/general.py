@@ -6,12 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from PySide6.QtWidgets import QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit, QPushButton
+from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLineEdit, QPushButton
 
 from core.errors import ConfigError
 from core.vision.pipeline import resolve_device
 from desktop.config import DesktopConfig
 from desktop.context import AppContext
+from desktop.dialogs import open_folder
 from desktop.pages.settings.base import SettingsGroup, SettingsHost
 from desktop.widgets.helpers import signals_blocked
 
@@ -82,7 +83,7 @@ class GeneralGroup(SettingsGroup):
         return self._apply("Unknown faces", record_unknown=bool(on))
 
     def _browse_data_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Data folder", self.data_folder_edit.text())
+        folder = open_folder(self, "Data folder", self.data_folder_edit.text())
         if folder:
             self.data_folder_edit.setText(folder)
             self.apply_data_folder(folder)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QProgressDialog, QPushButton, QVBoxLayout
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressDialog, QPushButton, QVBoxLayout
 
 from core.errors import RollcallError
 from core.gallery.store import ModelRecord
@@ -17,6 +17,7 @@ from core.service import Rollcall
 from core.vision.models.loading import DEFAULT_EMBEDDER, is_default_model, load_embedder
 from core.vision.pipeline import FacePipeline
 from desktop.context import AppContext
+from desktop.dialogs import open_file
 from desktop.model_switch import check_cancelled, reembedding_progress, start_model_switch
 from desktop.pages.settings.base import SettingsGroup, SettingsHost
 from desktop.tasks import Task, TaskControl
@@ -132,6 +133,6 @@ class ModelGroup(SettingsGroup):
         self.host.update_buttons()
 
     def _browse_model(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Recognition model weights", "", MODEL_FILTER)
+        path = open_file(self, "Recognition model weights", "", MODEL_FILTER)
         if path:
             self.choose_model_file(path)

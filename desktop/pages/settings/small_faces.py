@@ -7,11 +7,12 @@ import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox
+from PySide6.QtWidgets import QCheckBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox
 
 from core.vision.models.superres import SuperResolver
 from desktop.config import DEFAULT_SR_BELOW_PX, SR_BELOW_PX_RANGE, DesktopConfig
 from desktop.context import SMALL_FACES_TITLE, AppContext
+from desktop.dialogs import open_file
 from desktop.pages.settings.base import SettingsGroup, SettingsHost
 from desktop.widgets.helpers import path_row, signals_blocked
 
@@ -93,6 +94,6 @@ class SmallFacesGroup(SettingsGroup):
 
     def _browse_sr_model(self) -> None:
         start = str(Path(self.sr_model_edit.text()).parent) if self.sr_model_edit.text().strip() else ""
-        path, _ = QFileDialog.getOpenFileName(self, "DSR checkpoint", start, SR_MODEL_FILTER)
+        path = open_file(self, "DSR checkpoint", start, SR_MODEL_FILTER)
         if path:
             self.choose_sr_model_file(path)

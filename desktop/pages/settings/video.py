@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import QComboBox, QFileDialog, QFormLayout, QLineEdit, QPushButton, QSpinBox
+from PySide6.QtWidgets import QComboBox, QFormLayout, QLineEdit, QPushButton, QSpinBox
 
 from core.attendance.grabber import PACES
 from desktop.config import DesktopConfig
 from desktop.context import AppContext
+from desktop.dialogs import open_file
 from desktop.pages.settings.base import SettingsGroup, SettingsHost
 from desktop.widgets.helpers import path_row, signals_blocked
 
@@ -53,7 +54,7 @@ class SourceGroup(SettingsGroup):
         return self._apply("Video source", **changes)
 
     def _browse_source(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Video file", "", VIDEO_FILTER)
+        path = open_file(self, "Video file", "", VIDEO_FILTER)
         if path:
             self.source_edit.setText(path)
             self.apply_source(path, self.pace_combo.currentData())
@@ -114,6 +115,6 @@ class DetectorGroup(SettingsGroup):
         return self.apply_detector("yunet", str(path), self.min_face_spin.value())
 
     def _browse_yunet(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "YuNet model", "", "ONNX models (*.onnx)")
+        path = open_file(self, "YuNet model", "", "ONNX models (*.onnx)")
         if path:
             self.choose_yunet_file(path)

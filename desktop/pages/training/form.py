@@ -10,13 +10,14 @@ from pathlib import Path
 
 import torch
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QLineEdit, QSpinBox
+from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QLineEdit, QSpinBox
 
 from core.vision.degrade import landmark_noise
 from core.errors import RollcallError
 from core.vision.models.loading import is_default_model
 from core.benchmarks.verification import is_pairs_benchmark
 from desktop.context import AppContext
+from desktop.dialogs import open_file, open_folder
 from desktop.trainer_process import DSR_JOB, FINETUNE_JOB, default_run_dir
 from desktop.widgets.helpers import path_row
 from trainer.config import FinetuneConfig
@@ -219,15 +220,15 @@ class JobForm(QGroupBox):
 
     def _browse_data(self) -> None:
         if self.source_combo.currentData() == SOURCE_MANIFEST:
-            path, _ = QFileDialog.getOpenFileName(self, "Dataset manifest", self.data_edit.text(),
-                                                  "Dataset manifests (*.json);;All files (*)")
+            path = open_file(self, "Dataset manifest", self.data_edit.text(),
+                             "Dataset manifests (*.json);;All files (*)")
         else:
-            path = QFileDialog.getExistingDirectory(self, "Training data folder", self.data_edit.text())
+            path = open_folder(self, "Training data folder", self.data_edit.text())
         if path:
             self.data_edit.setText(path)
 
     def _browse_model_file(self, edit: QLineEdit, title: str, filter_text: str) -> bool:
-        path, _ = QFileDialog.getOpenFileName(self, title, "", filter_text)
+        path = open_file(self, title, "", filter_text)
         if path:
             edit.setText(path)
         return bool(path)
@@ -244,12 +245,12 @@ class JobForm(QGroupBox):
             self._auto_sr = False
 
     def _browse_benchmark(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Pairs benchmark folder", self.bench_edit.text())
+        folder = open_folder(self, "Pairs benchmark folder", self.bench_edit.text())
         if folder:
             self.bench_edit.setText(folder)
 
     def _browse_out(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Output folder", str(Path(self.out_edit.text()).parent))
+        folder = open_folder(self, "Output folder", str(Path(self.out_edit.text()).parent))
         if folder:
             self.out_edit.setText(folder)
             self._auto_out = False
