@@ -5,7 +5,6 @@ the window closes or left open by a crash. Each returns the operator's choice; t
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -26,7 +25,6 @@ logger = logging.getLogger(__name__)
 RESTORE, OTHER, QUIT = "restore", "other", "quit"
 END, LEAVE, CANCEL = "end", "leave", "cancel"
 DATABASE_FILTER = "Rollcall databases (*.db);;All files (*)"
-LEFT_OPEN_KEY = "desktop.sessions_left_open"  # ids the operator chose to leave open when closing
 _REASONS = {"manual": "made by hand", "daily": "daily", "before-migration": "before an upgrade",
             "before-promotion": "before a model promotion", "before-restore": "before a restore"}
 
@@ -143,7 +141,7 @@ def _names(sessions: list[Session]) -> str:
 
 
 def open_sessions(ctx: AppContext) -> list[Session]:
-    return [s for s in ctx.attendance.sessions() if s.open]
+    return ctx.service.open_sessions()
 
 
 def ask_about_sessions_on_close(parent: QWidget | None, sessions: list[Session]) -> str:
@@ -178,32 +176,19 @@ def end_sessions(ctx: AppContext, sessions: list[Session]) -> int:
 
 
 def remember_left_open(ctx: AppContext, sessions: list[Session]) -> None:
-    """The operator left these open on purpose when closing (None: forget): at the next start they
-    are not offered as a crash's leftovers."""
-    value = json.dumps(sorted(s.id for s in sessions)) if sessions else None
+    """The operator left these open on purpose when closing (empty: forget)."""
     try:
-        with ctx.db.transaction():
-            ctx.db.set_setting(LEFT_OPEN_KEY, value)
+        ctx.service.leave_sessions_open(sessions)
     except RollcallError as exc:
         logger.warning("cannot remember the sessions left open: %s", exc)
-
-
-def sessions_left_by_a_crash(ctx: AppContext) -> list[Session]:
-    """Open sessions the operator did not choose to leave open when the app last closed."""
-    try:
-        kept = set(json.loads(ctx.db.get_setting(LEFT_OPEN_KEY) or "[]"))
-    except ValueError:
-        kept = set()
-    return [s for s in open_sessions(ctx) if s.id not in kept]
 
 
 def offer_to_end_crashed_sessions(parent: QWidget | None, ctx: AppContext) -> int:
     """At start: one question about the sessions a crash left open (end them all / keep them);
     how many were ended. What was left open on purpose is forgotten here, so that a crash during
     this run offers every open session next time."""
-    sessions = sessions_left_by_a_crash(ctx)
-    if ctx.db.get_setting(LEFT_OPEN_KEY) is not None:
-        remember_left_open(ctx, [])
+    sessions = ctx.service.sessions_left_by_a_crash()
+    remember_left_open(ctx, [])
     if not sessions:
         return 0
     one = len(sessions) == 1

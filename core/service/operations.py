@@ -5,6 +5,8 @@ that commits reports one `Changes` after its transaction committed; one that fai
 
 from __future__ import annotations
 
+import json
+
 import datetime
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +21,6 @@ from core.gallery.store import Gallery, GalleryError, ModelRecord, NotFoundError
 from core.vision.models.base import Embedder
 from core.vision.models.loading import load_embedder
 from core.vision.pipeline import FacePipeline, resolve_device, with_embedder
-from core.service.changes import Changes
 from core.service.engine import Engine
 
 Progress = Callable[[int, int], None] | None
@@ -28,6 +29,9 @@ Cancelled = Callable[[], bool] | None
 
 class CalibrationError(RollcallError):
     """The gallery cannot be calibrated (no active model, too few people or samples)."""
+
+
+LEFT_OPEN_KEY = "sessions_left_open"  # ids of the sessions the operator chose to leave open at closing
 
 
 class Operations:
@@ -108,6 +112,24 @@ class Operations:
         if before is None or before.id != session.id:
             self._report(sessions=True)
         return session
+
+    def open_sessions(self) -> list[Session]:
+        return [s for s in self.attendance.sessions() if s.open]
+
+    def leave_sessions_open(self, sessions: list[Session]) -> None:
+        """The operator left these sessions open on purpose (an empty list forgets it): the next
+        start does not offer them as what a crash left open."""
+        value = json.dumps(sorted(s.id for s in sessions)) if sessions else None
+        with self.db.transaction():
+            self.db.set_setting(LEFT_OPEN_KEY, value)
+
+    def sessions_left_by_a_crash(self) -> list[Session]:
+        """Open sessions that nobody chose to leave open when the app last closed."""
+        try:
+            kept = set(json.loads(self.db.get_setting(LEFT_OPEN_KEY) or "[]"))
+        except ValueError:
+            kept = set()
+        return [s for s in self.open_sessions() if s.id not in kept]
 
     def find_session(self, name: str) -> Session:
         session = self.attendance.find_session(name)

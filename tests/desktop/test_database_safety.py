@@ -18,6 +18,7 @@ from core.attendance.marks import Attendance
 from core.storage.backup import backup_database, list_backups
 from core.storage.db import Database, DatabaseDamagedError
 from core.storage.instance_lock import AlreadyOpenError, InstanceLock
+from core.service.operations import LEFT_OPEN_KEY
 from desktop.app import EXIT_ALREADY_OPEN, EXIT_CANNOT_OPEN, install_excepthook, main, open_context
 from desktop.config import DesktopConfig
 from desktop.database_dialogs import BackupChooser
@@ -58,6 +59,7 @@ def damaged_register(folder: Path) -> Path:
 HOLD = """
 import sys
 from core.storage.instance_lock import AlreadyOpenError, InstanceLock
+from core.service.operations import LEFT_OPEN_KEY
 lock = InstanceLock(sys.argv[1]).acquire()
 print("held", flush=True)
 sys.stdin.read()
@@ -258,7 +260,7 @@ def test_closing_with_a_session_open_asks(ctx, qtbot, monkeypatch, answer: str) 
     assert closed
     with Database(ctx.db_path) as db:
         assert Attendance(db).session(session.id).open == (answer == "Leave it open")
-        assert (db.get_setting(database_dialogs.LEFT_OPEN_KEY) is not None) == (answer == "Leave it open")
+        assert (db.get_setting(LEFT_OPEN_KEY) is not None) == (answer == "Leave it open")
 
 
 def test_sessions_left_open_by_a_crash_are_offered_at_start(make_ctx, monkeypatch) -> None:
@@ -277,4 +279,4 @@ def test_sessions_left_open_by_a_crash_are_offered_at_start(make_ctx, monkeypatc
     database_dialogs.remember_left_open(other, [kept])  # "Leave it open" when the window closed
     Answers(monkeypatch)
     assert database_dialogs.offer_to_end_crashed_sessions(None, other) == 0  # not asked (no answer given)
-    assert database_dialogs.sessions_left_by_a_crash(other) == [other.attendance.session(kept.id)]  # forgotten
+    assert other.service.sessions_left_by_a_crash() == [other.attendance.session(kept.id)]  # forgotten
