@@ -9,7 +9,6 @@ from pathlib import Path
 
 from core.errors import RollcallError
 from core.storage.backup import daily_backup
-from core.storage.db import Database
 from core.storage.instance_lock import InstanceLock
 from desktop.config import DesktopConfig
 from desktop.context import AppContext
@@ -61,17 +60,14 @@ def reopen_database(ctx: AppContext) -> None:
         service.install_pipeline(pipeline, problems)
     else:
         ctx.load_engine()
-    ctx.config_changed.emit()  # pages holding the old connection's attendance take the new one
 
 
 def start_daily_backup(ctx: AppContext) -> Task:
     """The day's automatic backup (core.storage.backup.daily_backup) in the background, on its own
     connection; a failure is a warning for the operator, not a reason to stop."""
-    path = ctx.db_path
-
     def work(_control) -> Path | None:
-        with Database(path) as db:
-            return daily_backup(db)
+        with ctx.service.connect() as worker:
+            return daily_backup(worker.db)
 
     def failed(exc: BaseException) -> None:
         if isinstance(exc, RollcallError):

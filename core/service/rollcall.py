@@ -90,7 +90,8 @@ class Rollcall(Operations):
         self._gallery, self._attendance = Gallery(db), Attendance(db)
         old.close()
         self.engine.install(None)
-        self.hub.report(Changes(people=True, samples=True, model=True, sessions=True, marks=True, engine=True))
+        self.hub.report(Changes(people=True, samples=True, model=True, sessions=True, marks=True, engine=True,
+                                settings=True))  # settings: the database in use is one
 
     # ------------------------------------------------------------------ state
 

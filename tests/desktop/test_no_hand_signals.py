@@ -22,6 +22,7 @@ STORE_WRITES = {  # methods of core's Gallery and Attendance that write (the ser
     "add_samples", "remove_sample", "update_person", "delete_person", "start_session", "stop_session",
     "open_or_start", "mark", "manual_mark", "unmark", "record_unknown", "purge_unknown",
 }
+DB_WRITES = {"transaction", "set_setting", "execute"}  # on a context's or service's Database
 STORE_OWNERS = {"ctx", "service", "worker"}  # ctx.gallery, ctx.service.attendance, worker.gallery (not a page's)
 ALLOWED = {Path("desktop/context.py")}  # the bridge
 
@@ -46,7 +47,9 @@ def bypasses(root: Path, allowed: set[Path] = ALLOWED) -> list[str]:
                 owner = node.value
                 bad = (node.attr == "emit" and _name(owner) in SIGNALS) or node.attr == "open_database" or (
                     node.attr in STORE_WRITES and isinstance(owner, ast.Attribute)
-                    and owner.attr in ("gallery", "attendance") and _name(owner.value) in STORE_OWNERS)
+                    and owner.attr in ("gallery", "attendance") and _name(owner.value) in STORE_OWNERS) or (
+                    node.attr in DB_WRITES and isinstance(owner, ast.Attribute) and owner.attr == "db"
+                    and _name(owner.value) in STORE_OWNERS)
             elif isinstance(node, ast.Call):
                 bad = isinstance(node.func, ast.Name) and node.func.id in STORES
             else:
@@ -75,13 +78,15 @@ def test_the_scanner_finds_planted_bypasses(tmp_path: Path) -> None:
         "task.succeeded.connect(ctx.engine_changed.emit)\n"
         "gallery = Gallery(db)\n"
         "ctx.service.attendance.manual_mark(1, 2, operator='a', reason='b')\n"
-        "with ctx.open_database() as db: pass\n", encoding="utf-8")
+        "with ctx.open_database() as db: pass\n"
+        "with self.ctx.db.transaction(): pass\n", encoding="utf-8")
     assert bypasses(tmp_path) == [
         "desktop/pages/bad.py:2: self.ctx.attendance_changed.emit",
         "desktop/pages/bad.py:3: ctx.engine_changed.emit",
         "desktop/pages/bad.py:4: Gallery(db)",
         "desktop/pages/bad.py:5: ctx.service.attendance.manual_mark",
         "desktop/pages/bad.py:6: ctx.open_database",
+        "desktop/pages/bad.py:7: self.ctx.db.transaction",
     ]
 
 
