@@ -1,38 +1,10 @@
 """Low-resolution face verification: full resolution vs bicubic vs DSR vs direct, on a pairs benchmark.
 
-Used by `python -m bench.lowres` and by the trainer's `eval-lowres` job (pairs mode).
+The one protocol behind `python -m bench.lowres` and the trainer's `eval-lowres` job (pairs mode), so
+both measure small faces alike. Evaluation only: never tune anything on it. The full-resolution pass
+can be cached (`core.benchmarks.lowres_cache`); `run_benchmark` reports progress and can be stopped.
 
-Protocol. Every image of the pairs (`core.benchmarks.verification`) goes through the
-normal pipeline at full resolution (`hr`); its largest face represents it. For
-each size N, image_b of every pair is degraded so that this face is N px wide
-(`core.vision.degrade.downscale_face`: area interpolation of the whole photo;
-deterministic, so every method sees the same pixels); image_a stays at full
-resolution. Face width = the pixels spanned by the 112 px ArcFace template crop
-(about 3.2 eye distances).
-
-Landmarks on the degraded image: the detector runs on it (MTCNN searches down
-to `lr_min_face`, 12 px by default; the pipeline retries small photos with a
-border). The detection nearest to the HR face (mean landmark distance below a
-quarter of the face width) is used. Where none is found, which is common at
-12 px where the face is below what the detectors are trained for, the HR
-landmarks scaled down are used instead; the result counts both per size
-(`landmarks_detected`, `landmarks_from_hr`).
-
-Methods per size, from the same landmarks:
-- `bicubic`: the face aligned at 28 px (ArcFace template scaled down), bicubic
-  x4 to 112, warped onto the embedder's template (the pipeline's SR route with
-  no DSR model);
-- `dsr`: the same with the DSR model (None when there is none);
-- `direct`: the embedder's own alignment straight from the small image (what the
-  pipeline does with SR off), for reference.
-A pair whose HR image had no face gets the lowest score. Reports 10-fold
-accuracy and TAR@FAR=1e-2 (plus AUC) per method and size. Evaluation only:
-never tune anything on it.
-
-The HR pass can be cached (`core.benchmarks.lowres_cache`, `LowresSettings.cache_dir`).
-`run_benchmark` reports progress through a callback `progress(done, total,
-phase)` (images processed over the whole run; phase "hr" or e.g. "16px") and
-checks `should_stop()` before every image, raising `BenchmarkStopped`.
+Protocol: docs/BENCHMARKS.md#the-low-resolution-benchmark-protocol
 """
 
 from __future__ import annotations

@@ -1,23 +1,10 @@
 """A cache of the low-resolution benchmark's full-resolution pass (embedding and landmarks per image).
 
-The HR pass of a 2,000-pair benchmark takes minutes (about 8 with dlib on two
-cores) and only depends on the images, the pairs, the detector, the embedder
-and the smallest face size, so `core.benchmarks.lowres` can keep it in a folder:
-one `hr-<digest>.npz` per key, where the key is
+That pass takes minutes and depends only on the images, the pairs, the detector, the embedder and the
+smallest face size; each combination gets its own `hr-<digest>.npz`, so a changed setting never reads
+stale results. Files are plain arrays read with `allow_pickle=False`: nothing in them can run code.
 
-- the data folder (resolved path) and a digest of its images' names, sizes and
-  modification times,
-- a digest of the pairs used (after any limit),
-- the detector spec (for YuNet, the sha256 of its model file),
-- the embedder's identity (`Embedder.identity`: sha256 of its weights),
-- the smallest face size.
-
-A different value of any of these is a different file, so a changed setting
-never reads stale results (and switching back to an earlier setting finds its
-file again). The key is also stored inside the file and compared on load; a
-file that does not match, or cannot be read, counts as a miss and is rewritten.
-Files are plain arrays written with `numpy.savez` and read with
-`allow_pickle=False`: nothing in them can run code.
+Key and file rules: docs/BENCHMARKS.md#the-full-resolution-cache
 """
 
 from __future__ import annotations
