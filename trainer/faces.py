@@ -1,16 +1,10 @@
 """Face data for the DSR jobs: subject folders or the app's gallery, the split by subject, HR/LR pairs, tensors.
 
-A dataset is a folder with one sub-folder of images per person, or a Rollcall
-gallery database (rollcall.db: every enrolled person's stored samples, read
-only, so the app may stay open). Images of
-exactly 112x112 pixels are taken as crops already aligned to the ArcFace
-template (their landmarks are the template's points); any other image goes
-through the MTCNN detector once and its largest face is used (images without
-a face are skipped and counted). Only the region around each face is kept.
+One place reads faces for every job, so they all align and degrade them alike: 112x112 images count as
+aligned crops, others go through MTCNN once; a pair is the 28 px degraded crop
+(`core.vision.degrade.degrade_face`) and the same face aligned at 112 px.
 
-A training pair is (LR, HR): LR is `core.vision.degrade.degrade_face` of the face
-(28 px aligned crop, random webcam-like degradation from a seeded
-`numpy.random.Generator`), HR is the same face aligned at 112 px.
+Details: docs/TRAINER.md#face-data
 """
 
 from __future__ import annotations

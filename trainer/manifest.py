@@ -1,20 +1,10 @@
 """Dataset manifests: which images (or gallery samples) train and which validate, without copying them.
 
-`build-dataset` writes one (`trainer/jobs/build_dataset.py`); `finetune` and
-`train-dsr` read it in place of a data folder. Two kinds of split:
+`build-dataset` writes one; `finetune` and `train-dsr` read it in place of a data folder. Splits are by
+image ("images", fine-tuning) or by person ("subjects", DSR). Loading refuses a manifest whose sides
+share an image, or a person in a "subjects" split: such a validation would measure memory.
 
-- "images" (recognition fine-tuning): every kept subject is in both splits,
-  with different images: ~80 % of each subject's images train, the rest
-  validate, so classification accuracy on validation means something;
-- "subjects" (DSR training): whole subjects are held out, so nothing about a
-  validation person is ever trained on.
-
-Each entry names its subject, where the face comes from (`ref`: a path relative
-to `source` for a folder, "sample:ID" for a gallery database), the sha256 of
-its bytes and, when a face was found, its five landmarks in the image. Loading
-refuses a manifest whose splits share an image (same ref or same bytes), or,
-for a "subjects" split, a subject: such a validation would measure memory,
-not generalisation.
+Splits: docs/TRAINER.md#dataset-manifests; format: docs/TRAINER_EVENTS.md#build-dataset-config-yaml
 """
 
 from __future__ import annotations

@@ -1,18 +1,10 @@
 """Adopting a new recognition model safely: evaluate it on the site's own gallery beside the active one,
 promote it (re-embed every stored face, then switch all templates in one transaction), roll back.
 
-Evaluation needs the candidate's embedding of every stored sample; those are
-kept (`Gallery.embed_samples`), so a later promotion only switches. Promotion is
-`Gallery.activate_model`: a cancel, a crash or a kill during re-embedding
-leaves the previous model active with its templates untouched (the
-embeddings computed so far are kept and reused by the next attempt). The
-switch remembers the model it replaced, so rolling back is one call, and
-instant unless people were enrolled since (their samples are embedded for the
-old model first).
+Nothing switches until promotion commits: a cancel or crash leaves the previous model active, and the
+embeddings computed so far are reused by the next attempt.
 
-Gallery scores: cosine similarity of every pair of stored samples of the same
-person (genuine) and of different people (impostor; a random subset when
-there are very many), as `core.gallery.calibration` computes them.
+Details: docs/MODELS.md#adopting-a-new-recognition-model-on-a-gallery
 """
 
 from __future__ import annotations

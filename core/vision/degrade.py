@@ -1,19 +1,11 @@
 """Low-resolution faces on purpose: the benchmark's downscaling and the DSR training degradation.
 
-Face width. A face is `N` px wide when the square that the 5-point template
-crop covers (`core.vision.align.ARCFACE_TEMPLATE`, 112 px) spans N image pixels: the
-least-squares similarity from the five landmarks onto the template has scale
-112 / N. For a frontal face this is about 3.18 eye distances (the template's
-eyes are 35.2 px apart in 112); it is the same measure that decides whether the
-pipeline sends a face through super-resolution, and an N px face aligned "at its
-own resolution" is an N x N crop of the template scaled down.
+`face_width` (the span of the 112 px template crop) is the one size measure shared by the pipeline, the
+benchmark and training; `downscale_face` is the benchmark's deterministic shrink, `degrade_face` and
+`training_pair` the seeded training degradation.
 
-- `downscale_face`: deterministic area-interpolation downscale of a whole image
-  so that one face is N px wide (what `bench.lowres` does to image_b).
-- `degrade_face`: the training degradation, driven by a `numpy.random.Generator`
-  (random face width, Gaussian blur, noise, JPEG, slight landmark jitter), ending
-  in the same low-res aligned crop the pipeline would cut from such an image;
-  `training_pair` adds the 112 px target crop.
+Face width: docs/BENCHMARKS.md#the-low-resolution-benchmark-protocol
+Degradation: docs/TRAINER.md#the-training-degradation
 """
 
 from __future__ import annotations
@@ -30,7 +22,7 @@ TEMPLATE_SIZE = ARCFACE_TEMPLATE.size
 
 
 def face_width(landmarks: np.ndarray, template: AlignmentTemplate = ARCFACE_TEMPLATE) -> float:
-    """Image pixels spanned by the template's crop for this face (see the module docstring)."""
+    """Image pixels spanned by the template's crop for this face (docs/BENCHMARKS.md, "Face width")."""
     lm = np.asarray(landmarks, dtype=np.float64).reshape(5, 2)
     m = similarity_transform(lm, template.array())
     scale = float(np.hypot(m[0, 0], m[0, 1]))  # template px per image px

@@ -1,19 +1,10 @@
 """eval-lowres: how well low-resolution faces are recognised or restored, in one of two modes.
 
-Pairs mode, when the data folder holds pairs.txt (and images/), e.g.
-../shared/bench/celeba: the low-resolution verification benchmark of
-`core.benchmarks.lowres`, the same code as `python -m bench.lowres`. `step`
-events report the images processed (`phase` "hr", then "16px" etc.), one
-`validation` event per face width carries its accuracies, `finished` holds the
-whole result (the layout of bench/lowres.py's JSON) under `summary.result`, and
-the run folder gets lowres.json and lowres.png. A stop request (or max_minutes)
-ends it after the current image.
+Pairs mode (data with pairs.txt and images/) runs `core.benchmarks.lowres`, the same code as
+`python -m bench.lowres`, as a trainer job with progress events. Subject-folder mode (any other folder)
+scores the DSR against bicubic: PSNR, SSIM and identity similarity.
 
-Subject-folder mode, otherwise: every face in the data folder is degraded once
-(seeded, as in training's validation), upscaled by the DSR model and by bicubic
-interpolation, and compared with its 112 px aligned crop: PSNR, SSIM and
-identity similarity (cosine of the embedder's embeddings). One `validation`
-event carries the metrics; `finished` repeats them in its summary.
+Modes: docs/TRAINER.md#eval-lowres; events and config: docs/TRAINER_EVENTS.md
 """
 
 from __future__ import annotations

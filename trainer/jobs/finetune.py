@@ -1,41 +1,10 @@
 """finetune: an embedder (EdgeFace family or the dlib ResNet) fine-tuned so that super-resolved small faces
 embed like the sharp ones, in two stages, with an ArcFace head over the training subjects.
 
-Read top to bottom: data, models, optimiser, (resume), the loop, the final evaluation.
+Read top to bottom: data, models, optimiser, (resume), the loop, the final evaluation. best.pt is chosen
+by SR-HR similarity, guarded against collapse and against losing full-resolution accuracy.
 
-Inputs of a step: each face is degraded as in DSR training (`trainer.faces.make_batch`: 12-32 px wide,
-blur, noise, JPEG, mirrored with `flip_prob`), upscaled to 112 px by the frozen DSR (`dsr`; bicubic when
-empty): that is the SR input. Its HR partner is the same face aligned at 112 px.
-
-Losses (a named dict; the total is their weighted sum, `FinetuneConfig.loss_weights(stage)`):
-- arcface: ArcFace cross-entropy (scale `arcface_scale`, margin `arcface_margin`) of emb(SR) over the
-  training subjects;
-- alignment: 1 - cos(emb(SR), emb(HR)). emb(HR) is computed without gradient: the sharp faces are the
-  target the degraded ones move to, not the other way round (pulling HR embeddings towards degraded
-  ones would cost full-resolution accuracy, and invites collapse).
-Stage 1 (`stage1_epochs`): backbone frozen (requires_grad off), head at `head_lr`, arcface only.
-Stage 2 (`stage2_epochs`, at most): everything trains, backbone at `backbone_lr` and head at
-`head_lr_stage2`, cosine decay to `min_lr_ratio`; arcface + alignment.
-Gradients are clipped at `grad_clip`; a NaN/Inf loss or gradient skips the batch (warning event), more
-than `max_nonfinite` in a row stop the run (error event). AMP on CUDA.
-
-Validation at the end of every epoch, under torch.no_grad(), on fixed degraded val faces:
-`loss` (the stage's weighted loss; arcface only over val faces of subjects seen in training),
-`accuracy` (head's top-1 over those faces only: an unseen person cannot be classified), `similarity`
-(mean cos(emb(SR), emb(HR)): the primary metric, it chooses best.pt), `spread` (1 - |mean HR
-embedding|^2: 0 when every face maps to the same point), `verification` (10-fold accuracy of pairs
-scored cos(HR face, SR face), the low-res benchmark's protocol) and `verification_hr` (both sides HR).
-Embedding collapse (similarity > `collapse_similarity` while the spread has fallen below
-`collapse_spread` times the untuned model's) warns and stops the run. The HR guard: a validation whose
-`verification_hr` is more than `max_hr_drop` below the untuned model's is never the best, however high its
-similarity (the similarity also rises when the embeddings merely draw together; a model that knows
-sharp faces worse than before is not worth adopting). `patience` stage-2 validations without a better
-similarity stop it early (stage 1 does not count: with the backbone frozen the similarity cannot change).
-
-At the end, best.pt and the untuned model are compared on the val split at the face widths
-`eval_sizes` (deterministic downscaling, no noise: the benchmark's degradation) and at full resolution,
-and on the pairs benchmark `benchmark` when one is given and present (e.g. ../shared/bench/celeba):
-`evaluation.json` in the run folder and `summary.evaluation` of the finished event.
+Recipe: docs/TRAINER.md#finetune; events and config: docs/TRAINER_EVENTS.md
 """
 
 from __future__ import annotations

@@ -1,26 +1,10 @@
 """train-dsr: the DSR super-resolution network, trained on degraded faces against a frozen embedder.
 
-Read top to bottom: data, models, optimiser, (resume), the loop, the end.
+Read top to bottom: data, models, optimiser, (resume), the loop, the end. Losses: l1, identity and
+feature matching; best.pt has the highest validation identity similarity. Every random choice derives
+from (seed, step, sample), so a resumed run sees exactly the batches of an uninterrupted one.
 
-Losses (a named dict; the total is their weighted sum, weights from the config):
-- l1: mean absolute pixel error between SR and HR, in [-1, 1] units;
-- identity: 1 - cos(emb(SR), emb(HR)) with the frozen embedder (the weighted mean over `embedder` and
-  `extra_embedders` when several judge the DSR);
-- feature: mean squared error between the main embedder's intermediate feature maps of SR and HR.
-Training faces are mirrored with probability `flip_prob`.
-
-Validation (fixed degraded val faces, never mirrored): PSNR and SSIM of DSR and bicubic against HR;
-identity similarity; verification accuracy on pairs of val faces scored as cos(HR, restored low-res),
-10-fold, as the low-res benchmark does.
-A batch whose loss or gradient is NaN/Inf is skipped (warning event); more than
-`max_nonfinite` such batches in a row stop the run with an error event. The
-best checkpoint is the one with the highest validation identity similarity;
-`patience` validations without improvement stop the run early.
-
-Every random choice is a function of (seed, step, sample): the batch order of
-an epoch comes from default_rng([seed, epoch]), each sample's degradation from
-default_rng([seed, step, i]), validation pairs from a fixed stream. A resumed
-run therefore sees exactly the batches the uninterrupted run would have seen.
+Recipe: docs/TRAINER.md#train-dsr; events and config: docs/TRAINER_EVENTS.md
 """
 
 from __future__ import annotations

@@ -1,18 +1,10 @@
 """MTCNN face detector (Zhang et al. 2016) in plain PyTorch, with the weights of ipazc/mtcnn 1.0.
 
-Three cascaded networks: PNet proposes face windows on an image pyramid, RNet
-rejects most of them, ONet refines the survivors and predicts five landmarks.
-The procedure follows ipazc/mtcnn 1.0 (thresholds, NMS steps, box and landmark
-conventions), so that its converted Keras weights behave as they were trained.
-The networks themselves are in `core.vision.detect.mtcnn_nets`; this module is the cascade.
+This module is the cascade (PNet proposes, RNet rejects, ONet refines and gives five landmarks); the
+networks are in `core.vision.detect.mtcnn_nets`. It follows ipazc/mtcnn 1.0's procedure so the converted
+weights behave as trained, and batches the work (one packed pyramid, one batch per stage) for CPU speed.
 
-Speed on CPU comes from: packing all pyramid levels into one canvas so PNet
-runs once per image instead of once per level (its receptive field is exactly
-12 px, so every output cell whose window lies inside a level equals the
-per-level result); sampling all RNet/ONet crops of a stage in one
-`grid_sample` call and classifying them in one batch; feeding the nets
-channels_last tensors (torch's CPU pooling and oneDNN convolutions are several
-times faster so for these narrow layers); and NMS in OpenCV's C++.
+Details: docs/MODELS.md#mtcnn-detector
 """
 
 from __future__ import annotations

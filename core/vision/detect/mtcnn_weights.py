@@ -1,16 +1,10 @@
 """MTCNN weights: find the files the `mtcnn` package ships, convert them, cache the result.
 
-The MIT-licensed `mtcnn` package (ipazc/mtcnn 1.0) bundles the original MTCNN
-weights as lz4-compressed joblib pickles of Keras `get_weights()` lists. We
-depend on the package only for those files: its code imports TensorFlow, so it
-is never imported. Pickles can run arbitrary code, so the files are read by a
-restricted unpickler that knows only the three globals such a file names and
-reads the raw array bytes itself (the way joblib does), instead of by
-`joblib.load`.
+The package's code imports TensorFlow and is never imported; only its weight files are used. They are
+pickles, so a restricted unpickler reads them instead of `joblib.load`. The converted tensors are cached
+in `user_cache_dir()/mtcnn/` and rebuilt when stale or damaged.
 
-Converting takes a few hundred milliseconds, so the torch tensors are cached in
-`user_cache_dir()/mtcnn/mtcnn_v1.pt` together with the sha256 of the source
-files; a cache that is stale, damaged or does not fit the networks is rebuilt.
+Details: docs/MODELS.md#mtcnn-weights
 """
 
 from __future__ import annotations

@@ -1,21 +1,10 @@
 """Reader for dlib's serialised DNN files (`*.dat` written by `dlib::serialize(net)`).
 
-No dlib code is needed: the format is dlib's documented serialisation.
+Lets Rollcall use dlib's face-recognition weights without dlib: the format is dlib's documented
+serialisation. Only the layer types of dlib's face-recognition ResNet are understood; anything else is
+a clear error rather than a guess.
 
-- Integers: a control byte (bit 7 = negative, low 4 bits = byte count), then
-  the absolute value in little-endian bytes.
-- Floats: mantissa (integer) then exponent (integer): value = m * 2**e.
-- Strings: length (integer) then the bytes. Booleans: the byte '0' or '1'.
-- Tensors: version 2, num_samples, k, nr, nc, then float32 little-endian values.
-- A network `add_loss_layer<LOSS, add_layer<L1, add_layer<L2, ... INPUT>>>` is
-  written outermost first: the loss version and details, then one version
-  integer per wrapper (add_layer, tag and skip layers) down to the input
-  layer, then the input layer, then each computational layer's details from
-  the bottom (next to the input) to the top, each followed by its add_layer
-  bookkeeping (three booleans and the cached tensors, all empty in saved files).
-
-Only the layer types used by dlib's face-recognition ResNet are understood;
-anything else is a clear error rather than a guess.
+Format: docs/MODELS.md#dlibs-dat-format
 """
 
 from __future__ import annotations

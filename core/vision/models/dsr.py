@@ -1,21 +1,10 @@
 """DSR: a compact face super-resolution network, 28x28 aligned crops -> 112x112.
 
-Input and output are RGB crops aligned to the ArcFace 5-point template
-(`core.vision.align.ARCFACE_TEMPLATE`, scaled to 28 px for the input), scaled to
-[-1, 1]. Output crops are laid out exactly as the 112 px ArcFace template, so
-they can be fed to EdgeFace as they are, or re-warped to another embedder's
-template (see `core.vision.pipeline`).
+Restores small faces before they are embedded. Crops are RGB in [-1, 1], aligned to the ArcFace
+template (`core.vision.align.ARCFACE_TEMPLATE`; scaled to 28 px for the input). EDSR-like and sized for
+laptop CPUs at batch 1; it predicts only what bicubic upscaling misses, so an untrained DSR is bicubic.
 
-Design (EDSR-like, sized for laptop CPUs at batch 1):
-- head: 3x3 conv, 3 -> `channels`;
-- body: `blocks` residual blocks (conv-ReLU-conv, no normalisation) at 28x28,
-  then a 3x3 conv, with a long skip from the head;
-- two x2 pixel-shuffle stages: 28 -> 56 (`channels` maps) -> 112 (`up_channels` maps);
-- tail: 3x3 conv to RGB, added to the bicubic upscale of the input.
-The network predicts only the detail that bicubic misses; the tail starts at
-zero, so an untrained DSR equals bicubic upscaling. Nearly all the work is at
-28x28, where convolutions are cheap. Defaults (channels 32, blocks 8,
-up_channels 16): 214,035 parameters, about 7 ms per face at batch 1 on two cores.
+Design: docs/MODELS.md#dsr-face-super-resolution
 """
 
 from __future__ import annotations

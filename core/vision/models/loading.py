@@ -1,17 +1,10 @@
-"""One entry point from a model file to a ready embedder.
+"""One entry point from a model file to a ready embedder (and from a DSR checkpoint to a super-resolver).
 
-Accepted: dlib `.dat` networks; `torch.save` files holding a state dict (with
-or without a "model." / "module." prefix), a nested checkpoint (`state_dict`,
-`model`, `backbone_state_dict`, `model_state_dict`), a dynamic-int8 quantised
-state dict (de-quantised to float), or Rollcall's own checkpoints; TorchScript
-archives (only their parameters are read; their code is never run).
+Accepts dlib `.dat` files, torch state dicts and checkpoints (also int8-quantised, and Rollcall's own)
+and TorchScript archives, whose code is never run. The architecture comes from parameter names and
+shapes, `torch.load` runs with `weights_only=True`, and missing or unexpected parameters are an error.
 
-The architecture is recognised from parameter names and shapes, never from
-the file name. Face super-resolution (DSR) models load through
-`load_resolver` / `load_super_resolver`, from Rollcall checkpoints only (their
-`arch` names the family). `torch.load` runs with `weights_only=True`: a file that needs
-arbitrary unpickling is refused. Missing or unexpected parameters are an error
-that names them; nothing is ever silently left at random initialisation.
+Rules: docs/MODELS.md#loading-a-model-file
 """
 
 from __future__ import annotations
