@@ -1,17 +1,9 @@
-"""Enrol a new person in three steps, without ever blocking the window:
+"""Enrol a new person in three steps (details, samples, preview), without ever blocking the window.
 
-1. details: name (required), external id, group, notes (`desktop.enrol_details`);
-2. samples: import photos, or capture frames from the live camera (Space or
-   Capture), each checked with live feedback on the newest frame (`desktop.enrol_samples`);
-3. preview: the aligned crops the model will see, each accepted or rejected
-   (with the reason), a warning when the new person looks like someone already
-   enrolled, and the recommended number of samples (`desktop.enrol_preview`).
+Every check and the final save run as background tasks on a worker-scoped service; Finish saves
+through the service's `enrol` in one transaction. The dialog is non-modal: open it with `show()`.
 
-The pages' widgets and actions are attributes of the wizard too. Every check and
-the final save run as background tasks, each on a worker-scoped service
-(`ctx.service.connect()`); Finish saves through the service's `enrol` (one
-transaction), whose report becomes `ctx.gallery_changed`. Errors go to the
-notifier. The dialog is non-modal: open it with `show()`.
+Steps: docs/DESKTOP.md#enrolling-someone
 """
 
 from __future__ import annotations

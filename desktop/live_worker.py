@@ -1,20 +1,10 @@
 """The recognition loop of the desktop app: one long-lived worker thread.
 
-The thread is started once and idles until `start()` hands it a source. While
-running it takes the newest frame from the grabber's one-slot mailbox
-(core.attendance.grabber), recognises it, and publishes the result; frames that arrived
-meanwhile were dropped by the mailbox, never queued. Publishing follows the
-same rule towards the GUI: the newest result waits in a slot and the GUI is
-poked only when it has taken the previous one, so a busy GUI can never build up
-a backlog of stale frames. New attendance marks are never dropped: the run's
-service reports them (`Changes(marks=True)`) and they also travel on their own
-signal (for the notices).
+It takes the newest frame from the grabber's one-slot mailbox, recognises it through a worker-scoped
+service, and hands the GUI only the newest result, so a busy GUI never builds a backlog of stale
+frames; attendance marks are never dropped. It talks only through signals and never touches a widget.
 
-The worker only talks through signals; it never touches a widget. It runs the
-source through a worker-scoped service that it opens on its own thread with the
-request's `connect` (the app's `ctx.service.connect`: its own database connection,
-the app's subscribers, so the context's bridge turns new marks into
-`attendance_changed`): the service's run loop over core.attendance.grabber's grabber.
+Threads and rules: docs/DESKTOP.md#threads
 """
 
 from __future__ import annotations

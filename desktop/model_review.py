@@ -1,20 +1,10 @@
 """Reviewing a fine-tuned recognition model before it replaces the active one: the Training tab's
 "Compare with the active model" and "Promote".
 
-Compare (a background task with progress and Cancel): the run's best.pt is copied into the app's models
-folder (`core.gallery.lifecycle.install_model_file`; the gallery then never depends on a run folder that
-may be cleaned up, and the model is known under the name and file it will keep once promoted), loaded
-with `core.vision.models.loading.load_embedder`, and `evaluate_candidate` embeds every stored face with it on
-a worker-scoped service's connection (kept for the promotion; nothing is switched). The table puts the two
-models side by side: the gallery's genuine and impostor means, d′, EER, FAR/FRR at each model's
-threshold, samples and pairs, then the run's own evaluation on its validation split (verification
-accuracy at full resolution and at the small face widths, the untuned model against best.pt).
+Compare scores the run's best.pt on the gallery beside the active model (nothing switches); Promote
+then switches to it through `desktop.model_switch`. Both are background tasks with progress and Cancel.
 
-Promote (enabled after a comparison): the same file is installed (the copy is reused), loaded and
-`promote`d by the service through `desktop.model_switch` (a backup first; progress, Cancel: the old model
-stays active), the engine switches to it, and the notice says how to roll back (Settings > Recognition model).
-
-Test hooks: `set_run()`, `compare()`, `promote()`, `comparison`, `table_model`.
+Details: docs/DESKTOP.md#training-and-adopting-a-fine-tuned-model and #test-hooks
 """
 
 from __future__ import annotations

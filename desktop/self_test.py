@@ -1,26 +1,10 @@
 """`Rollcall --self-test [IMAGE]`: check an installed Rollcall (or a source checkout) without opening a window.
 
-Checks, in order, each reported with ok, time_s and detail:
+Models, detector, embedder, database, recognition (enrol a face, recognise it again), video, Qt and the
+trainer are checked in turn; the verdict is one JSON object on stdout (and in --report FILE), exit code
+0 when every check passed, 1 otherwise. Logs go to stderr only.
 
-- models: the default model files are where the engine looks for them (inside the bundle when frozen:
-  _internal/mtcnn/assets/weights/{pnet,rnet,onet}.lz4 and
-  _internal/face_recognition_models/models/dlib_face_recognition_resnet_model_v1.dat);
-- detector: the default detector (MTCNN) loads;
-- embedder: the default embedder (dlib ResNet) loads and turns an aligned crop into a finite,
-  unit-length vector of the model's size (128);
-- database: a fresh database opens (is created) in the data folder with that model active;
-- recognition: a face is enrolled into that database and recognised again. With IMAGE, the face of
-  that photo (exactly one clear face) is enrolled and its mirror image must be recognised as the same
-  person. Without IMAGE, a synthetic face is used: a cartoon face drawn with OpenCV at run time (no
-  photo is shipped), which the detector finds; it is enrolled at one size and must be recognised at
-  another size, mirrored. The JSON says which was done ("recognition_source").
-- video: OpenCV can decode video files (an FFmpeg or Media Foundation backend is present);
-- qt: Qt's libraries import and the platform plugin is present (no window is created);
-- trainer: the trainer program the Training tab starts answers `--help`.
-
-The verdict is one JSON object on stdout (and in --report FILE when given); the exit code is 0 when
-every check passed, 1 otherwise. Logs go to stderr only. A windowed Windows executable has no
-stdout: there, use --report (docs/PACKAGING.md).
+Checks: docs/DESKTOP.md#the-self-tests-checks; on Windows: docs/PACKAGING.md
 """
 
 from __future__ import annotations

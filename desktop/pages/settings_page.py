@@ -1,19 +1,10 @@
-"""The Settings tab: video source, detector, recognition model (with re-embedding of the gallery, and
-roll back to the model active before), small faces (super-resolution by a DSR model or bicubic
-upscaling), match threshold with its calibration curve, device, data folder, operator and
-unknown-face recording. Each group box is a class of `desktop.pages.settings`; their widgets and
-actions are attributes of the page too.
+"""The Settings tab: one group box per topic (`desktop.pages.settings`): video source, detector,
+recognition model, small faces, match threshold, general, database.
 
-Every change is applied by a method that tests call without dialogs
-(`apply_source`, `apply_detector`, `choose_model_file`, `roll_back_model`, `apply_small_faces`,
-`choose_sr_model_file`, `apply_threshold`, `calibrate`, `apply_device`,
-`apply_data_folder`, `apply_operator`, `apply_record_unknown`); the file and
-folder pickers only call them. Settings go through `ctx.update_config`, which
-validates them: an invalid value shows its message through the notifier and
-the old settings stay. Loading a model,
-re-embedding the gallery (`desktop.model_switch`, shared with promoting a
-fine-tuned model in Training) and calibrating run as background tasks, each
-with its own database connection.
+Each change goes through a method tests call without dialogs and is validated by `ctx.update_config`
+(an invalid value is reported, the old settings stay); model switches and calibration run as tasks.
+
+Details: docs/DESKTOP.md#settings and #test-hooks
 """
 
 from __future__ import annotations

@@ -1,21 +1,10 @@
 """The Training tab: start a run of the trainer (a child process), follow its event stream (losses,
 validation metrics, learning rate, progress with ETA), cancel it, resume it, and read the result.
 
-Two jobs: "Super-resolution (DSR)" (`train-dsr`: PSNR and identity similarity are charted; "Use this
-model" makes best.pt the DSR for small faces) and "Recognition model fine-tuning" (`finetune`: losses and
-validation metrics charted per stage; the Result box compares best.pt with the active model and promotes
-it, `desktop.model_review`). Both train on a folder of subject folders, the gallery's enrolled samples, or
-a build-dataset manifest (.json). The sections are in `desktop.pages.training`: the job form, the run
-controls, the charts and the result box; their widgets are attributes of the page too.
+Jobs: `train-dsr` and `finetune` (reviewed in `desktop.model_review`). Only the trainer's JSON-line
+events drive the page; its sections are in `desktop.pages.training`.
 
-The trainer is `python -m trainer JOB` run by `desktop.trainer_process.TrainerProcess`; only its
-JSON-line events (schema in docs/TRAINER_EVENTS.md) drive this page, its stderr goes to the log view.
-Every problem (a bad setting, a line that is not an event, a crash) reaches the operator through
-`ctx.notifier`. Events only store numbers; the charts repaint from a ~10 Hz timer.
-
-Test hooks: `start_training()`, `cancel()`, `resume()`, `use_model()`, `review`; `extra_config` (merged
-into the written config) and `command_factory(run_dir, resume, max_minutes) -> [program, *args]` can be
-replaced (the default starts the job of the run).
+Details: docs/DESKTOP.md#training-and-adopting-a-fine-tuned-model and #test-hooks
 """
 
 from __future__ import annotations
