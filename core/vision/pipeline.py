@@ -16,7 +16,7 @@ which route it took ("small" | "direct"), so thresholds and the trust rule can t
 
 Second looks (`detect`, only when the first pass found nothing): a dark, low-contrast or
 unevenly lit frame is searched again on a brightened, contrast-normalised copy; then any
-image is searched once more reduced to at most TIGHT_CROP_MAX_SIDE with a border added,
+image is searched once more, reduced (TIGHT_CROP_SEARCH_SIDE) and with a border added,
 for faces that fill the picture (ID-card crops). Crops are always cut from the original.
 """
 
@@ -43,7 +43,8 @@ from core.vision.quality import FaceQuality, measure_quality
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_DETECT_SIDE = 1920
-TIGHT_CROP_MAX_SIDE = 400  # the padded look (no face found) searches a copy reduced to at most this side
+TIGHT_CROP_MAX_SIDE = 400  # photos up to this size get the padded look (no face found) at their own size...
+TIGHT_CROP_SEARCH_SIDE = 240  # ...larger images on a copy reduced to this side (a face that fills it stays large)
 TIGHT_CROP_PADDING = 0.25
 # A frame where nothing was found gets a brightened, contrast-normalised look when its grey level (measured on
 # a copy 64 px wide) is dark (mean below DIM_MEAN), flat (std below LOW_CONTRAST_STD) or has a shadowed part
@@ -111,7 +112,7 @@ class FacePipeline:
     def detect(self, image_bgr: np.ndarray) -> list[Detection]:
         """Detections in full-image coordinates; big images are searched at a reduced size. When nothing
         is found, a dim frame is searched again brightened and contrast-normalised, and then the image
-        (reduced to TIGHT_CROP_MAX_SIDE) with a border added: detectors miss faces that fill a tightly
+        (reduced to TIGHT_CROP_SEARCH_SIDE when larger than TIGHT_CROP_MAX_SIDE) with a border added: detectors miss faces that fill a tightly
         cropped picture, as in ID photos. `second_look = False` turns both extra looks off, except the
         padded look at photos up to TIGHT_CROP_MAX_SIDE that Rollcall always had."""
         h, w = image_bgr.shape[:2]
@@ -140,10 +141,10 @@ class FacePipeline:
         return [d.scaled(1.0 / factor) for d in self.detector.detect(small)]
 
     def _detect_padded(self, image_bgr: np.ndarray) -> list[Detection]:
-        """The image reduced to at most TIGHT_CROP_MAX_SIDE, with a grey border of TIGHT_CROP_PADDING,
-        searched; boxes clipped to the image, in full-image coordinates."""
+        """The image with a grey border of TIGHT_CROP_PADDING searched (reduced to TIGHT_CROP_SEARCH_SIDE when
+        larger than TIGHT_CROP_MAX_SIDE); boxes clipped to the image, in full-image coordinates."""
         h, w = image_bgr.shape[:2]
-        factor = min(1.0, TIGHT_CROP_MAX_SIDE / max(h, w))
+        factor = 1.0 if max(h, w) <= TIGHT_CROP_MAX_SIDE else TIGHT_CROP_SEARCH_SIDE / max(h, w)
         small = image_bgr if factor == 1.0 else cv2.resize(
             image_bgr, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA)
         pad = int(round(TIGHT_CROP_PADDING * max(small.shape[:2])))
