@@ -37,6 +37,10 @@ DIRECT_MIN_FACE_WIDTH = 16.0
 # DSR route floor, 12 px: the narrowest width the DSR was trained on (degradation U(12, 32) px) and measured at,
 # where it is still the best route (above); below 12 px nothing was measured and the DSR never saw such faces.
 DSR_MIN_FACE_WIDTH = 12.0
+# Blur: a face whose `detail` (native_sharpness) is below BLURRY_SHARPNESS does not vote. The constant keeps its
+# provenance above (well-lit faces 112 px and wider measure the same either way); what changed is that small and
+# dim faces are judged at their own resolution and a reference contrast (native_sharpness). No benchmark has
+# yet measured recognition against blur, so this floor is the enrolment gate's, not a measured one.
 CONTRAST_REF_STD = 40.0  # see native_sharpness
 ROUTES = ("direct", "small")  # "small": upscaled by a DSR before embedding; "direct": aligned from the image
 HINT_TOO_SMALL = "too small"
@@ -105,14 +109,16 @@ def sharpness(crop: np.ndarray) -> float:
 
 def native_sharpness(crop: np.ndarray, width: float) -> float:
     """`sharpness` judged fairly for small and dim faces (equal to `sharpness` for a well-lit face 112 px or
-    wider). Figures from 30 training photos (celeba76; python -m bench.face_sharpness):
+    wider). Figures from 30 training photos (celeba76; python -m bench.face_sharpness, docs/BENCHMARKS.md
+    "Which faces vote (issue 14)"):
     - Resolution: at 112 px a sharp but small face looks blurry, because its crop was upscaled: sharp faces
-      shrunk to 32 px have a median `sharpness` of 25 (48 px: 50). So the crop is shrunk back to the face's
-      own width first; then sharp faces keep 130 or more (10th percentile) down to 16 px, while faces
-      blurred by about 2 of their own pixels still fall below BLURRY_SHARPNESS.
+      shrunk to 32 px have a median `sharpness` of 24 (48 px: 46; 93 % and 37 % below BLURRY_SHARPNESS). So
+      the crop is shrunk back to the face's own width first; then no sharp face falls below BLURRY_SHARPNESS
+      down to 16 px, while faces blurred by about 2 of their own pixels mostly still do (87 % at 64 px).
     - Contrast: the Laplacian's variance grows with the square of the contrast, so a sharp face in dim
-      light looks blurry. A crop whose grey std is below CONTRAST_REF_STD (the 10th percentile of the
-      well-lit training faces: 41) is judged as if stretched to that contrast (at most 4x the std)."""
+      light looks blurry (27 % of darkened photos by `sharpness`). A crop whose grey std is below
+      CONTRAST_REF_STD (about the 10th percentile of the well-lit training faces, 40.8) is judged as if
+      stretched to that contrast (at most 4x): 7 % of the darkened photos then fall below."""
     grey = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
     if grey.shape[0] != SHARPNESS_SIZE:
         grey = cv2.resize(grey, (SHARPNESS_SIZE, SHARPNESS_SIZE), interpolation=cv2.INTER_AREA)
