@@ -2,8 +2,11 @@
 
 `Recogniser.process(frame, t)` detects and embeds every face, follows faces
 from frame to frame, identifies them against the gallery, and marks a person
-present once K of their last N recognitions agree. The desktop app runs it on
-a worker thread; `rollcall run` runs it headless.
+present once K of their last N recognitions agree. Only trustworthy faces vote
+(`core.vision.quality.vote_verdict`): a face too small or too blurry for its route
+is tracked and reported with a hint, but never embedded, voted, marked or kept as
+an unknown sighting. The desktop app runs it on a worker thread; `rollcall run`
+runs it headless.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from core.gallery.faces import FACE_TEMPLATE
 from core.gallery.store import Gallery, GalleryError, ModelRecord
 from core.vision.align import align_face
 from core.gallery.matching import Match, TemplateIndex
-from core.vision.pipeline import FacePipeline
-from core.vision.quality import FaceQuality
+from core.vision.pipeline import ROUTE_DIRECT, ROUTE_SMALL, Face, FacePipeline
+from core.vision.quality import FaceQuality, vote_verdict
 from core.vision.imageio import to_bgr8
 from core.attendance.tracking import FaceTracker, Track, VotePolicy, cast_vote, unknown_streak
 
@@ -39,6 +42,9 @@ class FaceReport:
     track_id: int
     match: Match
     read: bool = True  # embedded in this frame; False: `match` is the face's latest earlier recognition
+    votes: bool = True  # trustworthy enough to count towards a mark (core.vision.quality.vote_verdict)
+    hint: str = ""  # why it does not vote: "too small" | "blurry"; "" when it votes
+    route: str = ROUTE_DIRECT  # "small": upscaled by the small-face route before embedding; "direct"
 
 
 @dataclass
@@ -96,6 +102,11 @@ class Recogniser:
             return self.settings.threshold
         return self.model.threshold if self.model is not None else 1.0
 
+    def threshold_for(self, route: str) -> float:
+        """The acceptance threshold for faces of `route` ("direct" | "small"): the hook for a threshold
+        per route (super-resolved faces score differently). For now the same for both."""
+        return self.threshold
+
     def reload(self) -> None:
         """Re-read the templates of the active model (call after the gallery changed)."""
         active = self.gallery.active_model()
@@ -116,21 +127,33 @@ class Recogniser:
         detections = self.pipeline.detect(img)
         detect_ms = (time.perf_counter() - t0) * 1e3
         tracks = self.tracker.update(np.array([d.box for d in detections]).reshape(-1, 4), t)
-        faces, embed_timings = self.pipeline.embed_detections(img, detections, self._faces_to_embed(tracks, t))
         t1 = time.perf_counter()
-        queries = [f.embedding for f in faces if f.embedding is not None]
-        new_matches = iter(self.index.identify(np.stack(queries) if queries else np.zeros((0, self.index.dim)),
-                                               self.threshold, self.settings.margin))
-        timings = dict(detect=detect_ms, **embed_timings, match=(time.perf_counter() - t1) * 1e3)
-        report = FrameReport(t, [], timings_ms=timings, embedded=len(queries))
-        for face, track in zip(faces, tracks):
-            if face.embedding is None:  # not read this frame: show what the face was last recognised as
+        faces = self.pipeline.align_detections(img, detections)
+        verdicts = [self.verdict(face) for face in faces]
+        t2 = time.perf_counter()
+        self.pipeline.embed_faces(faces, self._faces_to_embed(tracks, t, [votes for votes, _ in verdicts]))
+        t3 = time.perf_counter()
+        read = [i for i, face in enumerate(faces) if face.embedding is not None]
+        matches = {}
+        for route in (ROUTE_DIRECT, ROUTE_SMALL):
+            idx = [i for i in read if faces[i].route == route]
+            if idx:
+                found = self.index.identify(np.stack([faces[i].embedding for i in idx]), self.threshold_for(route),
+                                            self.settings.margin)
+                matches.update(zip(idx, found))
+        timings = dict(detect=detect_ms, align=(t2 - t1) * 1e3, embed=(t3 - t2) * 1e3,
+                       match=(time.perf_counter() - t3) * 1e3)
+        report = FrameReport(t, [], timings_ms=timings, embedded=len(read))
+        for i, (face, track, (votes, hint)) in enumerate(zip(faces, tracks, verdicts)):
+            if i not in matches:  # not read this frame: show what the face was last recognised as
                 last = track.last_match or Match(None, None, NOT_READ, NOT_READ, None)
-                report.faces.append(FaceReport(face.box, face.landmarks, face.quality, track.id, last, read=False))
+                report.faces.append(FaceReport(face.box, face.landmarks, face.quality, track.id, last, read=False,
+                                               votes=votes, hint=hint, route=face.route))
                 continue
-            match = next(new_matches)
+            match = matches[i]
             track.last_match, track.matched_at = match, t
-            report.faces.append(FaceReport(face.box, face.landmarks, face.quality, track.id, match))
+            report.faces.append(FaceReport(face.box, face.landmarks, face.quality, track.id, match,
+                                           route=face.route))
             decided = cast_vote(track, match.person_id, match.score, t, self.settings.vote)
             if decided is not None and self.attendance is not None and self.session_id is not None:
                 evidence = encode_jpeg(align_face(img, face.landmarks, FACE_TEMPLATE))
@@ -146,16 +169,24 @@ class Recogniser:
                                                match.score, self.source_label)
         return report
 
-    def _faces_to_embed(self, tracks: list[Track], t: float) -> list[bool]:
-        """Which faces of this frame get embedded. A face already recognised and marked is followed
-        by the tracker and only re-read every `recheck_known_s`: its embedding would only confirm
-        what the vote decided, and it is the costly step. With a per-frame limit, faces never read
-        go first, then the ones read longest ago."""
+    def verdict(self, face: Face) -> tuple[bool, str]:
+        """(votes, hint) of a face (`core.vision.quality.vote_verdict`). A face upscaled bicubically (the
+        route on without a DSR model) is judged as a direct one: bicubic is no better than direct
+        alignment on the training data's validation people (docs/BENCHMARKS.md)."""
+        small = face.route == ROUTE_SMALL and self.pipeline.has_dsr
+        return vote_verdict(face.quality, ROUTE_SMALL if small else ROUTE_DIRECT)
+
+    def _faces_to_embed(self, tracks: list[Track], t: float, votes: list[bool] | None = None) -> list[bool]:
+        """Which faces of this frame get embedded: never one that does not vote (`votes`). A face
+        already recognised and marked is followed by the tracker and only re-read every
+        `recheck_known_s`: its embedding would only confirm what the vote decided, and it is the
+        costly step. With a per-frame limit, faces never read go first, then the ones read longest ago."""
         interval = self.settings.recheck_known_s
+        votes = [True] * len(tracks) if votes is None else votes
         wanted = [
-            not (interval > 0 and tr.decided is not None and tr.last_match is not None
-                 and tr.last_match.person_id == tr.decided and t - tr.matched_at < interval)
-            for tr in tracks
+            v and not (interval > 0 and tr.decided is not None and tr.last_match is not None
+                       and tr.last_match.person_id == tr.decided and t - tr.matched_at < interval)
+            for tr, v in zip(tracks, votes)
         ]
         limit = self.settings.max_embeds_per_frame
         if limit <= 0 or sum(wanted) <= limit:

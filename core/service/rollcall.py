@@ -197,7 +197,8 @@ class Rollcall(Operations):
         current = self.engine.pipeline
         if current is not None:
             return with_embedder(current, embedder)
-        return engine_module.pipeline_around(self.engine.settings, embedder, problems)
+        return engine_module.pipeline_around(self.engine.settings, embedder, problems,
+                                             engine_module.models_folder(self.path))
 
     def update_settings(self, settings: EngineSettings | None = None, **changes: object) -> bool:
         """New engine settings (a whole EngineSettings and/or fields to change). True when the models

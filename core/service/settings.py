@@ -2,7 +2,9 @@
 
 The detector, the smallest face searched for, the device and the small-face route (super-resolve faces
 narrower than `sr_below_px` with the DSR checkpoint `sr_model`, bicubically when it is empty; 0 turns
-the route off). Built from a dict, unknown keys and wrong types are rejected with the origin named.
+the route off; None, the default, turns it on at DEFAULT_SR_BELOW_PX whenever a DSR model is installed:
+see `core.service.engine.effective_settings`). Built from a dict, unknown keys and wrong types are
+rejected with the origin named.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ class EngineSettings:
     min_face_size: int = 20  # smallest face searched for, in pixels
     device: str = "cpu"  # "cpu", "cuda" or "auto"
     sr_model: str = ""  # DSR checkpoint for small faces; empty: bicubic upscaling
-    sr_below_px: int = 0  # super-resolve faces narrower than this many pixels; 0: off
+    # super-resolve faces narrower than this many pixels; 0: off; None: automatic (on at DEFAULT_SR_BELOW_PX
+    # when a DSR model is installed, see core.service.engine.effective_settings)
+    sr_below_px: int | None = None
 
     def __post_init__(self) -> None:
         if not (self.detector == "mtcnn" or self.detector.startswith("yunet:")):
@@ -41,16 +45,22 @@ class EngineSettings:
         if self.device not in DEVICES:
             raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got '{self.device}'")
         low, high = SR_BELOW_PX_RANGE
-        if self.sr_below_px != 0 and not low <= self.sr_below_px <= high:
-            raise ConfigError(f"sr_below_px must be 0 (small faces are not super-resolved) or a face width "
-                              f"between {low} and {high} pixels, got {self.sr_below_px}")
+        if self.sr_below_px not in (None, 0) and not low <= self.sr_below_px <= high:
+            raise ConfigError(f"sr_below_px must be 0 (small faces are not super-resolved), empty (automatic: on "
+                              f"when a DSR model is installed) or a face width between {low} and {high} pixels, "
+                              f"got {self.sr_below_px}")
+
+    @property
+    def sr_route_off(self) -> bool:
+        """The operator turned the small-face route off (0), as opposed to leaving it automatic (None)."""
+        return self.sr_below_px == 0
 
     @property
     def models_key(self) -> tuple:
         """What the loaded models depend on (the DSR model only while the route is on): two settings
         with the same key share a pipeline."""
         return (self.detector, self.min_face_size, self.device, self.sr_below_px,
-                self.sr_model if self.sr_below_px > 0 else "")
+                "" if self.sr_route_off else self.sr_model)
 
     def replace(self, **changes: object) -> EngineSettings:
         unknown = sorted(set(changes) - set(field_names()))
@@ -65,6 +75,9 @@ class EngineSettings:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+OPTIONAL_TYPES = {"int | None": int, "float | None": float, "str | None": str}
 
 
 def field_names() -> tuple[str, ...]:
@@ -88,8 +101,16 @@ def strict_from_dict(cls: type, data: dict, origin: str):
 
 
 def check_types(defaults: object, data: dict, origin: str) -> None:
-    """Each value has the type of its default (a bool is not an int), else a ConfigError naming `origin`."""
+    """Each value has the type of its default (a bool is not an int; a field whose default is None takes
+    None or the type its annotation names, as in `int | None`), else a ConfigError naming `origin`."""
+    annotations = {f.name: f.type for f in fields(type(defaults))}
     for key, value in data.items():
-        expected = type(getattr(defaults, key))
+        default = getattr(defaults, key)
+        if default is None:
+            if value is None:
+                continue
+            expected = OPTIONAL_TYPES.get(str(annotations.get(key)), type(None))
+        else:
+            expected = type(default)
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             raise ConfigError(f"{origin}: '{key}' must be a {expected.__name__}, got {value!r}")

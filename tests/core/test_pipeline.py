@@ -11,7 +11,7 @@ from core.errors import ConfigError, InvalidImageError
 from core.vision.imageio import read_image
 from core.vision.models.dsr import DSRNet
 from core.vision.models.superres import BicubicResolver, SuperResolver
-from core.vision.pipeline import FacePipeline, build_pipeline, resolve_device
+from core.vision.pipeline import FacePipeline, build_pipeline, is_dim, resolve_device
 from tests.conftest import shared_path
 
 
@@ -148,6 +148,7 @@ def test_only_faces_below_the_size_go_through_the_resolver(default_embedder) -> 
     resolver.calls.clear()
     FacePipeline(_TwoFaces(), default_embedder, resolver=resolver, sr_below_px=12).process(_textured())
     assert resolver.calls == []  # nothing is that small
+    assert [f.route for f in faces] == ["direct", "small"]  # each face says which route it took
 
 
 def test_routing_without_a_model_uses_bicubic(default_embedder) -> None:
@@ -162,3 +163,88 @@ def test_routing_without_a_model_uses_bicubic(default_embedder) -> None:
     assert np.abs(c.crop.astype(int) - a.crop.astype(int)).mean() < 2.0
     with pytest.raises(ConfigError):
         FacePipeline(_TwoFaces(), default_embedder, sr_below_px=-1)
+
+
+# --- second looks: dim light and tight crops ------------------------------------------------------------
+
+
+class _Looks(Detector):
+    """Finds nothing; remembers the size and mean grey level of every image it was asked about."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[tuple[int, int], float]] = []
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        self.seen.append((image.shape[:2], float(image.mean())))
+        return []
+
+
+def test_extra_looks_happen_only_when_nothing_was_found(default_embedder) -> None:
+    found = _RecordingDetector()
+    FacePipeline(found, default_embedder).detect(np.full((480, 640, 3), 20, np.uint8))
+    assert len(found.seen) == 1  # a face found: no second look, even on a dark frame
+    bright = np.full((480, 640, 3), 80, np.uint8)
+    bright[:, 320:] = 220  # contrasty and well lit everywhere: not dim
+    assert not is_dim(bright)
+    looks = _Looks()
+    FacePipeline(looks, default_embedder).detect(bright)
+    assert [size for size, _ in looks.seen] == [(480, 640), (300, 360)]  # then reduced to 240 px, padded
+    looks = _Looks()
+    FacePipeline(looks, default_embedder).detect(np.full((480, 640, 3), 20, np.uint8))
+    assert [size for size, _ in looks.seen] == [(480, 640), (480, 640), (300, 360)]
+    assert looks.seen[1][1] > 60 > looks.seen[0][1]  # the dim frame's second look was brightened
+    looks = _Looks()
+    off = FacePipeline(looks, default_embedder)
+    off.second_look = False
+    off.detect(np.full((480, 640, 3), 20, np.uint8))
+    assert len(looks.seen) == 1
+
+
+def _darken(image: np.ndarray) -> np.ndarray:
+    from bench.dim_light import darken
+
+    return darken(image, gamma=2.5, low=0.2)
+
+
+def test_a_face_in_dim_uneven_light_is_found_on_a_second_look(default_embedder) -> None:
+    from core.vision.detect import create_detector
+
+    detector = create_detector("mtcnn")
+    photo = read_image(shared_path("faces", "johns", "John_Shimkus", "000385_03227766.jpg"))
+    dark = _darken(photo)
+    assert detector.detect(photo) and detector.detect(dark) == []  # the first pass misses the dark copy
+    pipe = FacePipeline(detector, default_embedder)
+    pipe.second_look = False
+    assert pipe.detect(dark) == []  # not even with the padded look photos this small always had
+    pipe.second_look = True
+    faces = pipe.process(dark).faces
+    assert len(faces) == 1
+    normal = pipe.process(photo).faces[0]
+    assert np.abs(faces[0].landmarks - normal.landmarks).max() < 6  # the same face, in image pixels
+    assert faces[0].crop.mean() < normal.crop.mean() - 30  # the crop is cut from the dark image itself
+
+
+@pytest.mark.parametrize("detector_spec, name", [
+    ("yunet", ("John_Savage", "000264_01099001.jpg")),
+    ("mtcnn", ("John_Savage", "000299_01099008.jpg")),
+])
+def test_a_face_that_fills_a_large_photo_is_found(detector_spec, name, yunet_path, default_embedder) -> None:
+    from bench.dim_light import tight_crop
+    from core.vision.detect import create_detector
+
+    detector = create_detector(f"yunet:{yunet_path}" if detector_spec == "yunet" else "mtcnn")
+    photo = read_image(shared_path("faces", "johns", *name))
+    box = create_detector("mtcnn").detect(photo)[0].box
+    scan = tight_crop(photo, box, margin=-0.2, side=800)  # cut inside the face box, upscaled: an ID-card scan
+    assert max(scan.shape[:2]) == 800 and detector.detect(scan) == []
+    pipe = FacePipeline(detector, default_embedder)
+    pipe.second_look = False
+    assert pipe.detect(scan) == []
+    pipe.second_look = True
+    faces = pipe.process(scan).faces
+    assert len(faces) == 1
+    face = faces[0]
+    h, w = scan.shape[:2]
+    assert 0 <= face.box[0] < face.box[2] <= w and 0 <= face.box[1] < face.box[3] <= h
+    assert face.quality.face_width > 400  # found at full size: the crop is cut from the 800 px image
+    assert 0.3 * w < face.landmarks[2][0] < 0.7 * w  # the nose near the middle of the scan

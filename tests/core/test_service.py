@@ -131,6 +131,12 @@ def test_engine_settings_are_typed_frozen_and_reject_unknown_keys() -> None:
         EngineSettings.from_dict({"min_face_size": "24"})
     with pytest.raises(ConfigError, match="between 12 and 200"):
         EngineSettings(sr_below_px=8)
+    assert EngineSettings().sr_below_px is None  # automatic: on when a DSR is installed
+    assert EngineSettings.from_dict({"sr_below_px": None}) == EngineSettings()
+    assert EngineSettings.from_dict({"sr_below_px": 0}).sr_route_off
+    for wrong in ("16", True, 16.0):
+        with pytest.raises(ConfigError, match="'sr_below_px' must be a int"):
+            EngineSettings.from_dict({"sr_below_px": wrong})
     with pytest.raises(AttributeError):
         settings.device = "cuda"  # type: ignore[misc]
 
@@ -164,9 +170,11 @@ def test_the_pipeline_is_built_once_for_all_threads_and_rebuilt_after_new_settin
     assert len(builds) == 1 and len({id(p) for p in got}) == 1 and service.current_pipeline is got[0]
     assert reports == [Changes(engine=True)]
 
-    assert not service.update_settings(sr_model="best.pt")  # the route is off: the models stay
+    assert service.update_settings(sr_below_px=0)  # the small-face route turned off...
+    assert not service.update_settings(sr_model="best.pt")  # ...so a DSR model changes no model
     assert service.update_settings(detector="yunet:face.onnx")
-    assert reports[1:] == [Changes(settings=True), Changes(settings=True, engine=True)]
+    assert reports[1:] == [Changes(settings=True, engine=True), Changes(settings=True),
+                           Changes(settings=True, engine=True)]
     assert service.current_pipeline is None
     service.pipeline()
     assert [b.detector for b in builds] == ["mtcnn", "yunet:face.onnx"]
@@ -230,3 +238,46 @@ def test_run_source_says_why_a_source_cannot_be_opened(service: Rollcall, tmp_pa
     monkeypatch.setattr("core.service.running.Recogniser", lambda *a, **k: None)
     with pytest.raises(SourceError, match="does not exist"):
         service.run_source(str(tmp_path / "nope.mp4"), None, pace="every_frame")
+
+
+def _dsr_checkpoint(path: Path) -> Path:
+    """A tiny DSR saved as the trainer saves its checkpoints."""
+    import torch
+
+    from core.vision.models.checkpoint import make_checkpoint, save_atomic
+    from core.vision.models.dsr import DSRNet
+
+    torch.manual_seed(0)
+    return save_atomic(make_checkpoint(DSRNet(channels=8, blocks=1, up_channels=4).eval(), step=3), path)
+
+
+def test_the_small_face_route_is_on_when_a_dsr_is_installed(tmp_path: Path) -> None:
+    import torch
+
+    from core.service.settings import DEFAULT_SR_BELOW_PX
+    from core.vision.models.superres import SuperResolver
+
+    models = tmp_path / "models"
+    models.mkdir()
+    torch.save({"weight": torch.zeros(3)}, models / "not-a-dsr.pt")  # other files there are no DSR
+    (models / "junk.pt").write_bytes(b"not a model")
+    auto, off = EngineSettings(), EngineSettings(sr_below_px=0)
+    assert service_engine.effective_settings(auto, models).sr_below_px == 0  # nothing installed: off
+    dsr = _dsr_checkpoint(models / "dsr.pt")  # as the data folder's models/ keeps it
+    on = service_engine.effective_settings(auto, models)
+    assert (on.sr_below_px, on.sr_model) == (DEFAULT_SR_BELOW_PX, str(dsr))
+    assert service_engine.effective_settings(off, models) == off  # explicitly off stays off
+    assert service_engine.effective_settings(EngineSettings(sr_below_px=20), models).sr_below_px == 20
+    configured = service_engine.effective_settings(EngineSettings(sr_model=str(dsr)), tmp_path / "elsewhere")
+    assert configured.sr_below_px == DEFAULT_SR_BELOW_PX  # a configured DSR counts as installed too
+
+    embedder = tiny_embedder()
+    with Rollcall.open(tmp_path / "rollcall.db") as service:  # its data folder holds models/dsr.pt
+        pipeline = service.pipeline_for(embedder)
+        assert pipeline.sr_below_px == DEFAULT_SR_BELOW_PX and isinstance(pipeline.resolver, SuperResolver)
+        assert pipeline.has_dsr
+        service.update_settings(sr_below_px=0)
+        pipeline = service.pipeline_for(embedder)
+        assert pipeline.sr_below_px == 0 and pipeline.resolver is None and not pipeline.has_dsr
+    with Rollcall.open(tmp_path / "other" / "rollcall.db") as service:  # no DSR installed there
+        assert service.pipeline_for(embedder).sr_below_px == 0
