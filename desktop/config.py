@@ -50,7 +50,9 @@ class DesktopConfig:
     operator: str = dataclasses.field(default_factory=default_operator)  # named in manual marks
     record_unknown: bool = False  # keep crops of faces nobody matched (for review)
     sr_model: str = ""  # engine: DSR checkpoint for small faces; empty: bicubic upscaling
-    sr_below_px: int = 0  # engine: super-resolve faces narrower than this many pixels; 0: off
+    # engine: super-resolve faces narrower than this many pixels; 0: off; None: automatic (on, at the default
+    # width, whenever a DSR model is installed). Files saved before "automatic" existed keep their 0 (off).
+    sr_below_px: int | None = None
 
     def __post_init__(self) -> None:
         if self.file_pace not in PACES:

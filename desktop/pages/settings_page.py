@@ -47,7 +47,8 @@ class SettingsPage(QWidget):
                "choose_yunet_file")
         expose(self, self.model_group, "model_label", "default_model_button", "model_file_button", "rollback_button",
                "use_default_model", "choose_model_file", "roll_back_model")
-        expose(self, self.small_faces_group, "sr_check", "sr_below_spin", "sr_model_edit", "sr_label", "sr_apply",
+        expose(self, self.small_faces_group, "sr_mode", "chosen_route", "choose_route", "sr_below_spin",
+               "sr_model_edit", "sr_label", "sr_apply",
                "apply_small_faces", "choose_sr_model_file")
         expose(self, self.threshold_group, "threshold_spin", "threshold_apply", "threshold_origin", "target_far_combo",
                "calibrate_button", "use_suggested_button", "plot", "calibration_note", "apply_threshold",

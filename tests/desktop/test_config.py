@@ -58,8 +58,8 @@ def test_config_is_frozen() -> None:
     assert config.replace(source="1").source == "1" and config.source == "0"
 
 
-def test_small_face_settings_round_trip_and_default_to_off(tmp_path: Path) -> None:
-    assert DesktopConfig().sr_below_px == 0 and DesktopConfig().sr_model == ""
+def test_small_face_settings_round_trip_and_default_to_automatic(tmp_path: Path) -> None:
+    assert DesktopConfig().sr_below_px is None and DesktopConfig().sr_model == ""  # automatic
     assert SR_BELOW_PX_RANGE[0] <= DEFAULT_SR_BELOW_PX <= SR_BELOW_PX_RANGE[1]
     path = tmp_path / "desktop.json"
     config = DesktopConfig(sr_model=str(tmp_path / "best.pt"), sr_below_px=40)
@@ -68,6 +68,10 @@ def test_small_face_settings_round_trip_and_default_to_off(tmp_path: Path) -> No
     assert load_config(path) == config
     for width in (0, 12, 200):
         assert DesktopConfig(sr_below_px=width).sr_below_px == width
+    save_config(DesktopConfig(), path)  # automatic is saved as null and read back as automatic, 0 as off
+    assert json.loads(path.read_text())["sr_below_px"] is None and load_config(path).sr_below_px is None
+    save_config(DesktopConfig(sr_below_px=0), path)
+    assert load_config(path).sr_below_px == 0 and load_config(path).engine.sr_route_off
 
 
 def test_a_file_saved_before_the_small_face_settings_still_loads(tmp_path: Path) -> None:
@@ -76,4 +80,4 @@ def test_a_file_saved_before_the_small_face_settings_still_loads(tmp_path: Path)
                                 "device": "cpu", "data_folder": "", "operator": "desk", "record_unknown": True}))
     config = load_config(path)
     assert config.source == "1" and config.min_face_size == 24 and config.record_unknown
-    assert config.sr_model == "" and config.sr_below_px == 0
+    assert config.sr_model == "" and config.sr_below_px is None  # never chosen: automatic

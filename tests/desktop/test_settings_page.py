@@ -23,6 +23,7 @@ from core.gallery.matching import TemplateIndex
 from core.vision.models.checkpoint import make_checkpoint, save_atomic
 from core.vision.models.dsr import DSRNet
 from core.vision.models.superres import BicubicResolver, SuperResolver
+from desktop.config import DEFAULT_SR_BELOW_PX
 from desktop.pages.settings_page import SettingsPage
 from tests.conftest import shared_path
 from tests.desktop.conftest import enrol_photos, errors
@@ -264,8 +265,8 @@ def upscale_calls(resolver, monkeypatch) -> list[int]:
 def test_a_dsr_checkpoint_super_resolves_small_faces(ctx, page, qtbot, refs: Path, tmp_path: Path,
                                                      monkeypatch) -> None:
     dsr = dsr_checkpoint(tmp_path / "dsr.pt")
-    assert ctx.pipeline.resolver is None and not page.sr_check.isChecked() and "Off" in page.sr_label.text()
-    page.sr_check.setChecked(True)
+    assert ctx.pipeline.resolver is None and page.chosen_route() is None and "Automatic" in page.sr_label.text()
+    page.choose_route(True)
     page.sr_below_spin.setValue(64)
     page.sr_model_edit.setText(str(dsr))
     with reloaded(ctx, qtbot):
@@ -300,8 +301,14 @@ def test_a_dsr_checkpoint_super_resolves_small_faces(ctx, page, qtbot, refs: Pat
         assert page.apply_small_faces(False, 64, str(dsr))
     assert ctx.pipeline.resolver is None and ctx.pipeline.sr_below_px == 0
     assert ctx.config.sr_below_px == 0 and ctx.config.sr_model == str(dsr)
-    assert not page.sr_check.isChecked() and page.sr_model_edit.text() == str(dsr)
+    assert page.chosen_route() is False and page.sr_model_edit.text() == str(dsr)
     assert "Off" in page.sr_label.text() and not errors(ctx)
+
+    # automatic: a DSR model is installed (chosen above), so the route is on at the default width
+    with reloaded(ctx, qtbot):
+        assert page.apply_small_faces(None, 64, str(dsr))
+    assert ctx.config.sr_below_px is None and page.chosen_route() is None
+    assert isinstance(ctx.pipeline.resolver, SuperResolver) and ctx.pipeline.sr_below_px == DEFAULT_SR_BELOW_PX
 
 
 def test_an_empty_model_field_means_bicubic_upscaling(ctx, page, qtbot, refs: Path, monkeypatch) -> None:
@@ -350,8 +357,8 @@ def test_a_missing_dsr_file_is_refused_and_nothing_changes(ctx, page, tmp_path: 
     pipeline = ctx.pipeline
     assert not page.apply_small_faces(True, 40, str(tmp_path / "gone.pt"))
     assert "gone.pt does not exist" in errors(ctx)[-1] and len(errors(ctx)) == 1
-    assert ctx.config.sr_below_px == 0 and ctx.config.sr_model == ""
-    assert ctx.pipeline is pipeline and not page.sr_check.isChecked() and page.sr_model_edit.text() == ""
+    assert ctx.config.sr_below_px is None and ctx.config.sr_model == ""
+    assert ctx.pipeline is pipeline and page.chosen_route() is None and page.sr_model_edit.text() == ""
 
 
 def test_settings_naming_a_missing_dsr_file_still_load_the_engine(make_ctx, qtbot, refs: Path, tmp_path: Path) -> None:

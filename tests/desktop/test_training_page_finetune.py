@@ -92,7 +92,8 @@ def test_the_form_writes_a_finetune_config_from_the_app_s_models(make_ctx, page_
     assert page.job_command(tmp_path / "run", True, None)[-3:] == ["finetune", "--resume", str(tmp_path / "run")]
 
 
-def test_the_built_in_model_is_named_dlib_and_unedited_defaults_follow_the_app(ctx, page_for, dsr, tmp_path):
+def test_the_built_in_model_is_named_dlib_and_unedited_defaults_follow_the_app(make_ctx, page_for, dsr, tmp_path):
+    ctx = make_ctx(sr_below_px=0)  # route off: choosing a DSR model here reloads nothing
     page = page_for(ctx)
     assert page.base_edit.text() == "dlib" and page.sr_edit.text() == ""
     ctx.update_config(sr_model=str(dsr))
