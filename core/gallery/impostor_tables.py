@@ -1,0 +1,3 @@
+"""placeholder"""
+
+TABLES: dict[tuple[str, str], dict] = {}
