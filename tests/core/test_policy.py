@@ -251,3 +251,27 @@ def test_a_model_without_a_table_uses_its_default(tmp_path) -> None:
         add_people(service.gallery, service.gallery.active_model(), 2, 0, embedder.dim)
         decision = service.threshold_decision()
         assert decision.source == "model default" and decision.threshold == 0.5 and "no impostor table" in decision.reason
+
+
+def test_the_bench_script_writes_a_module_the_policy_reads(tmp_path, monkeypatch) -> None:
+    import importlib.util
+
+    import bench.impostor_table
+    from bench.impostor_table import route_table, write_module
+    monkeypatch.setattr(bench.impostor_table, "MARGIN_ENROLLED", 1)  # a bar this toy set can reach
+    rng = np.random.default_rng(6)
+    centres = rng.normal(size=(30, 16))
+    labels = np.repeat(np.arange(30).astype(str), 7)
+    direct = centres[np.repeat(np.arange(30), 7)] + 0.15 * rng.normal(size=(210, 16))
+    arrays = {"labels": labels, "direct": direct, "small": direct + 0.3 * rng.normal(size=direct.shape),
+              "identity": np.array("abc"), "name": np.array("toy"), "dim": np.array(16)}
+    tables = {route: route_table(arrays, route, "toy data") for route in ("direct", "small")}
+    direct_table, report = tables["direct"]
+    assert report["margin"]["genuine_refused_by_margin"] <= 0.01 and direct_table.margin >= 0.002
+    assert report["thresholds"]["0.001"]["table"] >= report["thresholds"]["0.001"]["templates_only"]
+    path = write_module(tmp_path / "tables.py", [t for t, _ in tables.values()], "python -m bench.impostor_table ...")
+    spec = importlib.util.spec_from_file_location("generated_tables", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert set(module.TABLES) == {("abc", "direct"), ("abc", "small")}
+    assert ImpostorTable.from_dict(module.TABLES[("abc", "direct")]) == direct_table
