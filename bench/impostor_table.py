@@ -12,8 +12,8 @@ FAR, the higher of the two thresholds, so it holds whether people enrolled with 
 
 Route "small": every photo shrunk so its face is SMALL_PX wide (core.vision.degrade), aligned at 28 px
 and upscaled bicubically to the embedder (the pipeline's small-face route without a DSR), against the
-full-resolution templates. Margin: top-1 minus top-2 of genuine probes against a gallery of every
-person (see `choose_margin`).
+full-resolution templates. Margin: one decade of FAR at the default bar (`choose_margin`), with its
+cost measured on genuine probes' top-1 minus top-2 against a gallery of every person.
 
 The JSON gets every model's tables; the module only the models named by --ship (test weights stay out).
 Measure on training people only: nothing in ../shared/bench may be used here.
@@ -22,10 +22,10 @@ Measure on training people only: nothing in ../shared/bench may be used here.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import logging
 import math
-import pprint
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +44,6 @@ logger = logging.getLogger(__name__)
 ENROLL = 3  # photos per template (the open-set benchmark's --enroll-per-subject)
 TEMPLATES_PER_PERSON = 5
 SMALL_PX = 16
-MARGIN_GENUINE_COST = 0.01  # the margin may refuse at most this share of the true matches above the bar
 MARGIN_ENROLLED = 100  # the gallery size the margin's bar is taken at
 MARGIN_MIN = 0.002  # never below this (a near-tie); cosines are rounded to 4 places in the logs
 MODULE = Path("core/gallery/impostor_tables.py")
@@ -97,17 +96,18 @@ def cross_impostor(labels: np.ndarray, probes: np.ndarray, gallery: np.ndarray) 
 
 
 def choose_margin(trials: TemplateTrials, table: ImpostorTable) -> tuple[float, dict]:
-    """The margin: the largest that refuses at most MARGIN_GENUINE_COST of the genuine probes that pass
-    the default bar for MARGIN_ENROLLED people as themselves (top-1 minus top-2), at least MARGIN_MIN;
-    and what it does."""
-    bar = table.threshold_at(per_comparison_far(DEFAULT_SESSIONS, MARGIN_ENROLLED))
+    """The margin: the cosine span of one decade of FAR at the default bar for MARGIN_ENROLLED people, so
+    the best person must be at least 10x rarer as a stranger's score than the runner-up (at least
+    MARGIN_MIN); and what it costs on genuine probes against a gallery of everybody (top-1 minus top-2)."""
+    far = per_comparison_far(DEFAULT_SESSIONS, MARGIN_ENROLLED)
+    bar = table.threshold_at(far)
+    margin = max(math.floor((table.threshold_at(far / 10) - bar) * 1e4) / 1e4, MARGIN_MIN)
     passed = (trials.own >= bar) & (trials.own > trials.best_other)
     gaps = trials.own[passed] - trials.best_other[passed]
-    # the largest margin (4 decimals) below which at most MARGIN_GENUINE_COST of these gaps fall
-    cut = float(np.sort(gaps)[int(MARGIN_GENUINE_COST * len(gaps))]) if len(gaps) else MARGIN_MIN
-    margin = max(math.floor(cut * 1e4) / 1e4, MARGIN_MIN)
     strangers = trials.best_other >= bar  # the probe as a stranger to everybody else, passing the bar
     stranger_gaps = trials.best_other[strangers] - trials.second_other[strangers]
+    wrong = (trials.best_other >= bar) & (trials.best_other > trials.own)  # somebody else would be marked
+    wrong_gaps = trials.best_other[wrong] - np.maximum(trials.own[wrong], trials.second_other[wrong])
     report = {
         "bar": round(bar, 4), "bar_enrolled": MARGIN_ENROLLED, "gallery_people": trials.people,
         "genuine_passing": int(passed.sum()), "genuine_gap_quantiles": {
@@ -115,6 +115,7 @@ def choose_margin(trials: TemplateTrials, table: ImpostorTable) -> tuple[float, 
         "genuine_refused_by_margin": round(float((gaps < margin).mean()), 4) if len(gaps) else None,
         "strangers_passing_bar": int(strangers.sum()),
         "strangers_refused_by_margin": int((stranger_gaps < margin).sum()),
+        "wrong_person_passing_bar": int(wrong.sum()), "wrong_person_refused_by_margin": int((wrong_gaps < margin).sum()),
     }
     return margin, report
 
@@ -129,7 +130,7 @@ def route_table(arrays: dict, route: str, measured_on: str) -> tuple[ImpostorTab
                   measured_on=measured_on)
     provisional = ImpostorTable.from_scores([trials.impostor, single], margin=MARGIN_MIN, **common)
     margin, margin_report = choose_margin(trials, provisional)
-    table = ImpostorTable.from_scores([trials.impostor, single], margin=margin, **common)
+    table = dataclasses.replace(provisional, margin=margin)
     report = {
         "table": table.to_dict(),
         "template_comparisons": len(trials.impostor), "single_photo_comparisons": len(single),
@@ -152,12 +153,20 @@ def threshold_at_or_none(scores: np.ndarray, far: float) -> float:
 
 
 def write_module(path: Path, tables: list[ImpostorTable], command: str) -> Path:
-    """The generated data module core.gallery.impostor_tables."""
-    entries = {(t.model, t.route): t.to_dict() for t in tables}
-    text = (f'"""Impostor tables of the shipped models, keyed by (Embedder.identity, route). Generated by\n'
-            f'`{command}`\n(bench/impostor_table.py, docs/BENCHMARKS.md); do not edit by hand."""\n\n'
-            f"TABLES: dict[tuple[str, str], dict] = {pprint.pformat(entries, width=110, sort_dicts=False)}\n")
-    path.write_text(text, encoding="utf-8")
+    """The generated data module core.gallery.impostor_tables: one entry per (model, route), a line a point."""
+    lines = [f'"""Impostor tables of the shipped models, keyed by (Embedder.identity, route). Generated by',
+             f"`{command}`", '(bench/impostor_table.py, docs/BENCHMARKS.md); do not edit by hand."""', "",
+             "TABLES: dict[tuple[str, str], dict] = {"]
+    for t in tables:
+        entry = t.to_dict()
+        points = entry.pop("points")
+        lines.append(f"    ({t.model!r}, {t.route!r}): {{")
+        lines += [f"        {key!r}: {value!r}," for key, value in entry.items()]
+        lines.append("        'points': [")
+        lines += [f"            ({far!r}, {threshold!r})," for far, threshold in points]
+        lines += ["        ],", "    },"]
+    lines.append("}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
 

@@ -76,8 +76,8 @@ class ImpostorTable:
     @classmethod
     def from_scores(cls, score_sets: list[np.ndarray], **fields_: object) -> ImpostorTable:
         """A table from one or more impostor score sets: at each grid FAR the highest threshold of the
-        sets with at least TAIL_PAIRS / FAR scores (the grid stops where none has); thresholds are
-        made strictly rising."""
+        sets; the grid stops where one of them has fewer than TAIL_PAIRS / FAR scores (a set must not
+        lose its say in the tail); thresholds rounded to 6 decimals and made strictly rising."""
         sets = [np.asarray(s, dtype=np.float64) for s in score_sets if len(s)]
         if not sets:
             raise PolicyError("an impostor table needs impostor scores")
@@ -85,12 +85,11 @@ class ImpostorTable:
         k = round(-math.log10(GRID_TOP_FAR) * GRID_STEPS_PER_DECADE)
         while True:
             far = 10.0 ** (-k / GRID_STEPS_PER_DECADE)
-            usable = [s for s in sets if len(s) * far >= TAIL_PAIRS]
-            if not usable:
+            if any(len(s) * far < TAIL_PAIRS for s in sets):
                 break
-            t = max(threshold_for_far(s, far) for s in usable)
+            t = round(max(threshold_for_far(s, far) for s in sets), 6)
             if points and t <= points[-1][1]:
-                t = float(np.nextafter(points[-1][1], np.inf))
+                t = round(points[-1][1] + 1e-6, 6)
             points.append((float(f"{far:.6g}"), t))
             k += 1
         return cls(points=tuple(points), comparisons=max(len(s) for s in sets),
@@ -105,7 +104,8 @@ class ImpostorTable:
         return np.log10([p[0] for p in self.points]), np.array([p[1] for p in self.points])
 
     def _tail_slope(self) -> float:
-        """Cosine per decade below the table: the steepest of its last two decades, at least MIN_TAIL_SLOPE.
+        """Cosine per decade below the table: the steeper of its last decade and its last two, at least
+        MIN_TAIL_SLOPE.
         Impostor cosine tails fall faster than exponentially (the threshold gains less per decade the
         deeper it goes), so carrying the last measured slope on over-estimates the threshold: safe."""
         logf, ts = self._arrays()
@@ -117,9 +117,9 @@ class ImpostorTable:
         return max([MIN_TAIL_SLOPE, *slopes])
 
     def threshold_at(self, far: float) -> float:
-        """The threshold at which at most `far` of the impostor comparisons score as high (interpolated in
-        log FAR; above the table its first threshold; below it extrapolated by `_tail_slope` and never
-        below the highest impostor score once FAR is under 1 / comparisons), at most 1."""
+        """The threshold at which at most `far` of the impostor comparisons score as high: interpolated in
+        log FAR; above the table its first threshold; below it extrapolated by `_tail_slope`, at most 1.
+        (`max_score` is kept for reference, not as a floor: one mislabelled photo sets it.)"""
         if not far > 0:
             raise PolicyError(f"a false-accept rate must be above 0, got {far}")
         logf, ts = self._arrays()
@@ -128,10 +128,7 @@ class ImpostorTable:
             return float(ts[0])
         if x >= logf[-1]:
             return float(np.interp(-x, -logf, ts))
-        t = ts[-1] + self._tail_slope() * (logf[-1] - x)
-        if far * self.comparisons < 1:
-            t = max(t, float(np.nextafter(self.max_score, np.inf)))
-        return float(min(t, 1.0))
+        return float(min(ts[-1] + self._tail_slope() * (logf[-1] - x), 1.0))
 
     def far_at(self, score: float) -> float:
         """The share of impostor comparisons scoring at least `score` (the inverse of `threshold_at`;
@@ -275,6 +272,12 @@ def table_for(model: str, route: str = "direct") -> ImpostorTable | None:
             return None
         _TABLES[key] = ImpostorTable.from_dict(TABLES[key])
     return _TABLES[key]
+
+
+def register_table(table: ImpostorTable) -> None:
+    """Use `table` for its model and route from now on (benchmarks of test weights whose tables stay in
+    bench/results rather than in core.gallery.impostor_tables)."""
+    _TABLES[(table.model, table.route)] = table
 
 
 def read_sessions(db: Database) -> int:
