@@ -12,14 +12,50 @@ benchmark set.
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from bench.common import write_json
+from core.errors import BenchmarkDataError
 from core.gallery.calibration import calibrate
 from core.vision.imageio import IMAGE_SUFFIXES, read_image
-from core.vision.pipeline import build_pipeline
+from core.vision.pipeline import FacePipeline, build_pipeline
+
+
+@dataclass
+class EmbeddedPhotos:
+    """Each photo's largest face: its subject, embedding, landmarks and the photo's index (photos without
+    a face are left out)."""
+
+    labels: np.ndarray  # (n,) subject folder names
+    embeddings: np.ndarray  # (n, D)
+    landmarks: np.ndarray  # (n, 5, 2)
+    photo_index: np.ndarray  # (n,) index into the photos read
+
+
+def read_subject_photos(data: Path) -> list[tuple[str, np.ndarray]]:
+    """(subject, image) for every photo of DATA/<subject>/, sorted by path."""
+    files = sorted(p for p in Path(data).glob("*/*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    return [(p.parent.name, read_image(p)) for p in files]
+
+
+def embed_largest_faces(pipeline: FacePipeline, images: list[tuple[str, np.ndarray]]) -> EmbeddedPhotos:
+    """The largest face of each photo through `pipeline` (shared with bench.impostor_table)."""
+    labels, vectors, landmarks, index = [], [], [], []
+    for i, (subject, image) in enumerate(images):
+        faces = pipeline.process(image).faces
+        if faces:
+            face = max(faces, key=lambda f: f.quality.face_size)
+            labels.append(subject)
+            vectors.append(face.embedding)
+            landmarks.append(face.landmarks)
+            index.append(i)
+    if not vectors:
+        raise BenchmarkDataError("no face was found in any photo: check the data folder (DATA/<subject>/*.jpg)")
+    return EmbeddedPhotos(np.array(labels), np.stack(vectors), np.stack(landmarks).reshape(-1, 5, 2),
+                          np.array(index, dtype=np.int64))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,19 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--embedders", nargs="+", default=["dlib"])
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    files = sorted(p for p in args.data.glob("*/*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    images = [(p.parent.name, read_image(p)) for p in files]
+    images = read_subject_photos(args.data)
     results = {}
     for spec in args.embedders:
-        pipeline = build_pipeline(args.detector, spec)
-        labels, vectors = [], []
-        for subject, image in images:
-            faces = pipeline.process(image).faces
-            if faces:
-                labels.append(subject)
-                vectors.append(max(faces, key=lambda f: f.quality.face_size).embedding)
-        labels_arr, emb = np.array(labels), np.stack(vectors)
-        row = {"images": len(images), "embedded": len(labels)}
+        found = embed_largest_faces(build_pipeline(args.detector, spec), images)
+        labels_arr, emb = found.labels, found.embeddings
+        row = {"images": len(images), "embedded": len(labels_arr)}
         for far in (1e-2, 1e-3, 1e-4):
             cal = calibrate(labels_arr, emb, far)
             row[f"threshold_far_{far:g}"] = round(cal.threshold, 4)

@@ -23,6 +23,7 @@ from core.gallery.faces import FACE_TEMPLATE
 from core.gallery.store import Gallery, GalleryError, ModelRecord
 from core.vision.align import align_face
 from core.gallery.matching import Match, TemplateIndex
+from core.gallery.policy import FALLBACK_MARGIN, ThresholdDecision, gallery_decision
 from core.vision.pipeline import ROUTE_DIRECT, ROUTE_SMALL, Face, FacePipeline
 from core.vision.quality import FaceQuality, vote_verdict
 from core.vision.imageio import to_bgr8
@@ -59,8 +60,8 @@ class FrameReport:
 @dataclass(frozen=True)
 class RecognitionSettings:
     vote: VotePolicy = VotePolicy()
-    margin: float = 0.0  # top-1 minus top-2 needed; 0 turns the rule off
-    threshold: float | None = None  # None: the active model's threshold
+    margin: float | None = None  # top-1 minus top-2 needed; None: the threshold policy's (a tie never passes)
+    threshold: float | None = None  # None: the threshold policy's decision (core.gallery.policy)
     record_unknown: bool = False
     # A decided face track is re-embedded at most this often (seconds); 0 embeds every face in every frame.
     recheck_known_s: float = 0.5
@@ -94,24 +95,53 @@ class Recogniser:
         self.tracker = FaceTracker()
         self.model: ModelRecord | None = None
         self.index = TemplateIndex.empty(pipeline.embedder.dim)
+        self.decision: ThresholdDecision | None = None
         self.reload()
 
     @property
     def threshold(self) -> float:
+        """The settings' threshold when set, else the policy's decision (1.0, nobody, without a model)."""
         if self.settings.threshold is not None:
             return self.settings.threshold
-        return self.model.threshold if self.model is not None else 1.0
+        return self.decision.threshold if self.decision is not None else 1.0
+
+    @property
+    def margin(self) -> float:
+        if self.settings.margin is not None:
+            return self.settings.margin
+        return self.decision.margin if self.decision is not None else FALLBACK_MARGIN
+
+    def decision_for(self, route: str) -> ThresholdDecision | None:
+        """The policy's decision for faces of a route ("direct", or "small": through the small-face route)."""
+        if route == "direct" or self.model is None:
+            return self.decision
+        if route not in self._route_decisions:
+            self._route_decisions[route] = gallery_decision(self.gallery, self.model, route=route,
+                                                            enrolled=len(self.index))
+        return self._route_decisions[route]
 
     def threshold_for(self, route: str) -> float:
-        """The acceptance threshold for faces of `route` ("direct" | "small"): the hook for a threshold
-        per route (super-resolved faces score differently). For now the same for both."""
-        return self.threshold
+        """The acceptance threshold for faces of `route` ("direct" | "small"): super-resolved faces
+        score differently, so the policy decides for them from their own table."""
+        if self.settings.threshold is not None:
+            return self.settings.threshold
+        decision = self.decision_for(route)
+        return decision.threshold if decision is not None else 1.0
+
+    def margin_for(self, route: str) -> float:
+        if self.settings.margin is not None:
+            return self.settings.margin
+        decision = self.decision_for(route)
+        return decision.margin if decision is not None else FALLBACK_MARGIN
 
     def reload(self) -> None:
-        """Re-read the templates of the active model (call after the gallery changed)."""
+        """Re-read the templates of the active model and the threshold policy's decision for them
+        (call after the gallery or the policy's setting changed)."""
+        self._route_decisions: dict[str, ThresholdDecision | None] = {}
         active = self.gallery.active_model()
         if active is None:
             self.model, self.index = None, TemplateIndex.empty(self.pipeline.embedder.dim)
+            self.decision = None
             return
         if active.file_hash != self.pipeline.embedder.identity:
             raise GalleryError(
@@ -120,6 +150,9 @@ class Recogniser:
             )
         self.model = active
         self.index = TemplateIndex(*self.gallery.templates(active.id))
+        self.decision = gallery_decision(self.gallery, active, enrolled=len(self.index))
+        logger.info("threshold %.4f, margin %.4f (%s): %s", self.threshold, self.margin, self.decision.source,
+                    self.decision.reason)
 
     def process(self, frame: np.ndarray, t: float) -> FrameReport:
         img = to_bgr8(frame)
@@ -139,7 +172,7 @@ class Recogniser:
             idx = [i for i in read if faces[i].route == route]
             if idx:
                 found = self.index.identify(np.stack([faces[i].embedding for i in idx]), self.threshold_for(route),
-                                            self.settings.margin)
+                                            self.margin_for(route))
                 matches.update(zip(idx, found))
         timings = dict(detect=detect_ms, align=(t2 - t1) * 1e3, embed=(t3 - t2) * 1e3,
                        match=(time.perf_counter() - t3) * 1e3)

@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("identify", help="name the faces in an image, a folder of images or a video")
     p.add_argument("target", type=Path)
     p.add_argument("--threshold", type=float)
-    p.add_argument("--margin", type=float, default=0.0, help="top-1 minus top-2 needed (0: off)")
+    p.add_argument("--margin", type=float, help="top-1 minus top-2 needed (default: the threshold policy's)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_identify)
 
@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--session", required=True, help="session name (started if not open)")
     p.add_argument("--group")
     p.add_argument("--threshold", type=float)
-    p.add_argument("--margin", type=float, default=0.0)
+    p.add_argument("--margin", type=float, help="top-1 minus top-2 needed (default: the threshold policy's)")
     p.add_argument("-k", type=int, default=3, help="agreeing recognitions needed (K of N)")
     p.add_argument("-n", type=int, default=5, help="recent recognitions considered (K of N)")
     p.add_argument("--record-unknown", action="store_true", help="keep crops of unknown faces")

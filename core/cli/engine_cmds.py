@@ -83,7 +83,9 @@ def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
     gallery = ctx.service.gallery
     model = gallery.active_model()
     index = TemplateIndex(*gallery.templates(model.id))
-    threshold = args.threshold if args.threshold is not None else model.threshold
+    decision = ctx.service.threshold_decision()
+    threshold = args.threshold if args.threshold is not None else decision.threshold
+    margin = args.margin if args.margin is not None else decision.margin
     if len(index) == 0:
         print("the gallery is empty: enrol people first (rollcall enroll NAME PHOTO...)", file=sys.stderr)
         return 1
@@ -91,7 +93,7 @@ def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
     for label, frame in _identify_frames(args.target):
         faces = pipeline.process(frame).faces
         matches = index.identify(np.stack([f.embedding for f in faces]) if faces else np.zeros((0, index.dim)),
-                                 threshold, args.margin)
+                                 threshold, margin)
         entry = {"source": label, "faces": []}
         for face, match in zip(faces, matches):
             name = match.name if match.known else "unknown"

@@ -87,3 +87,69 @@ def calibrate(labels: np.ndarray, embeddings: np.ndarray, target_far: float = 1e
     far_at, frr_at = far_frr_curve(genuine, impostor, np.array([t]))
     return Calibration(t, target_far, float(far_at[0]), float(frr_at[0]), len(genuine), len(impostor),
                        grid, far_curve, frr_curve)
+
+
+@dataclass(frozen=True)
+class TemplateTrials:
+    """Probe-against-template scores, as the gallery compares them (a template is the normalised mean
+    of a person's enrolled samples): genuine (a probe of the person not among the template's samples),
+    impostor (a probe of anyone else), and, against a gallery of one template per person, the genuine
+    probe's own score and the best other person's score (top-1 minus top-2, for the margin)."""
+
+    genuine: np.ndarray
+    impostor: np.ndarray
+    own: np.ndarray  # per (genuine probe, gallery draw): the score against the person's own template
+    best_other: np.ndarray  # ... the best score against everybody else's
+    second_other: np.ndarray  # ... and the second best (top-2 of the probe as a stranger to the others)
+    templates: int
+    people: int
+
+
+def template_trials(labels: np.ndarray, embeddings: np.ndarray, enroll: int = 3, per_person: int = 5,
+                    seed: int = 0, probes: np.ndarray | None = None) -> TemplateTrials:
+    """Scores of probes against templates of `enroll` samples each, up to `per_person` templates per
+    person from disjoint samples (people with fewer than enroll + 1 samples get none). `probes`
+    (rows matching `embeddings`, e.g. the same photos degraded) replaces the probe side."""
+    labels = np.asarray(labels)
+    x = _unit(embeddings)
+    q = _unit(probes) if probes is not None else x
+    rng = np.random.default_rng(seed)
+    owners, members, rows = [], [], []
+    for person in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == person))
+        for k in range(min(per_person, (len(idx) - 1) // enroll)):
+            chosen = idx[k * enroll:(k + 1) * enroll]
+            owners.append(person)
+            members.append(set(chosen.tolist()))
+            rows.append(x[chosen].mean(axis=0))
+    if len(set(owners)) < 2:
+        raise ValueError(f"templates need at least two people with {enroll + 1} or more samples")
+    templates = _unit(np.stack(rows))
+    owners_arr = np.array(owners)
+    sims = q @ templates.T  # (probes, templates)
+    same = labels[:, None] == owners_arr[None, :]
+    inside = np.zeros_like(same)
+    for j, m in enumerate(members):
+        inside[list(m), j] = True
+    genuine, impostor = sims[same & ~inside], sims[~same]
+    draw = np.array([owners[:j].count(o) for j, o in enumerate(owners)])  # a person's k-th template: draw k
+    own, best_other, second_other = [], [], []
+    for g in range(int(draw.max()) + 1):
+        cols = np.flatnonzero(draw == g)
+        col_owner = owners_arr[cols]
+        for i in range(len(q)):
+            mine = cols[col_owner == labels[i]]
+            if len(mine) == 0 or inside[i, mine[0]]:
+                continue
+            top2 = np.sort(sims[i, cols[col_owner != labels[i]]])[-2:]
+            own.append(sims[i, mine[0]])
+            best_other.append(top2[-1])
+            second_other.append(top2[0] if len(top2) > 1 else -1.0)
+    as64 = lambda v: np.asarray(v, dtype=np.float64)  # noqa: E731
+    return TemplateTrials(as64(genuine), as64(impostor), as64(own), as64(best_other), as64(second_other),
+                          len(templates), len(set(owners)))
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)

@@ -1,9 +1,9 @@
 """Who is this face? Cosine top-k against the active model's template matrix, with unknowns.
 
 The matrix is held in memory (rebuilt when the gallery changes). A face is
-"unknown" when its best score is below the threshold, or when the margin rule
-is on and the best person is not clearly ahead of the second (top-1 minus
-top-2 below `margin`).
+"unknown" when its best score is below the threshold, or when the best person
+is not clearly ahead of the second: top-1 minus top-2 below `margin` (the
+threshold policy's, core.gallery.policy), and always on a two-way tie.
 """
 
 from __future__ import annotations
@@ -97,6 +97,14 @@ class TemplateIndex:
             best, row = float(scores[i, 0]), int(rows[i, 0])
             second = float(scores[i, 1]) if scores.shape[1] > 1 else -1.0
             pid = int(self.person_ids[row])
-            accepted = best >= threshold and (margin <= 0.0 or best - second >= margin)
+            accepted = best >= threshold and clear_lead(best, second, margin)
             matches.append(Match(pid if accepted else None, self.names[row] if accepted else None, best, second, pid))
         return matches
+
+
+def clear_lead(best: float, second: float, margin: float) -> bool:
+    """Whether the best person is clearly ahead of the second: never on a tie (equal top scores), and by
+    at least `margin` when it is above 0. Without a second person (-1) any best score leads."""
+    if second >= best:
+        return False
+    return margin <= 0.0 or best - second >= margin

@@ -13,9 +13,12 @@ from pathlib import Path
 
 from core.gallery import lifecycle as model_lifecycle
 from core.storage.backup import backup_database
+from core.storage.db import Database
 from core.attendance.marks import Attendance, Mark, Session, export_marks
 from core.gallery.calibration import Calibration, calibrate
 from core.gallery.enrol import Enroller, QualityPolicy, SampleVerdict
+from core.gallery.policy import ThresholdDecision, gallery_decision, read_sessions, write_sessions
+from core.gallery.records import rows
 from core.errors import RollcallError
 from core.gallery.store import Gallery, GalleryError, ModelRecord, NotFoundError, Person
 from core.vision.models.base import Embedder
@@ -40,6 +43,8 @@ class Operations:
     gallery: Gallery
     attendance: Attendance
     engine: Engine
+    db: Database
+    _decisions: dict  # route -> (the gallery state it was made for, ThresholdDecision)
 
     def pipeline(self) -> FacePipeline:  # provided by Rollcall
         raise NotImplementedError
@@ -214,6 +219,42 @@ class Operations:
         record = self.gallery.set_threshold(model_id, threshold, origin=origin)
         self._report(model=True)
         return record
+
+    # ------------------------------------------------------------------ threshold policy
+
+    def threshold_decision(self, route: str = "direct") -> ThresholdDecision | None:
+        """The threshold and margin in force for the active model (None without one), and why
+        (core.gallery.policy). Recomputed when the people, their samples, the model, its threshold or
+        the policy's setting changed since the last call."""
+        model = self.gallery.active_model()
+        if model is None:
+            return None
+        state = rows(self.db, "SELECT (SELECT COUNT(*) FROM samples) AS n, (SELECT MAX(id) FROM samples) AS last,"
+                              " (SELECT COUNT(*) FROM templates WHERE model_id = ?) AS t", (model.id,))[0]
+        key = (route, model, tuple(state.values()), read_sessions(self.db))
+        cached = self._decisions.get(route)
+        if cached is None or cached[0] != key:
+            cached = self._decisions[route] = (key, gallery_decision(self.gallery, model, route=route))
+        return cached[1]
+
+    @property
+    def sessions_per_false_mark(self) -> int:
+        """The operator's choice: a stranger is marked in at most 1 of this many sessions."""
+        return read_sessions(self.db)
+
+    def set_sessions_per_false_mark(self, sessions: int) -> ThresholdDecision | None:
+        """Store the operator's choice (one of core.gallery.policy.SESSIONS_CHOICES); the threshold
+        follows (reported as a model change, so running recognisers reload)."""
+        write_sessions(self.db, sessions)
+        self._report(model=True)
+        return self.threshold_decision()
+
+    def use_policy_threshold(self) -> ModelRecord:
+        """Drop a threshold set by hand on the active model: the policy decides again."""
+        model = self.gallery.active_model()
+        if model is None:
+            raise CalibrationError("no active model yet: enrol people first")
+        return self.set_threshold(model.id, model.threshold, origin="default")
 
     def calibrate(self, target_far: float = 1e-3, *, apply: bool = False) -> tuple[ModelRecord, Calibration]:
         """FAR/FRR of the gallery's own samples under the active model and the threshold for

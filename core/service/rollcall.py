@@ -58,6 +58,7 @@ class Rollcall(Operations):
         self._attendance = Attendance(db)
         self.hub = hub or ChangeHub()
         self.engine = engine or Engine(settings or EngineSettings(), default_model)
+        self._decisions: dict = {}  # threshold_decision's cache
         self._closed = False
 
     @classmethod
@@ -88,6 +89,7 @@ class Rollcall(Operations):
         db = location if isinstance(location, Database) else Database(database_location(location))
         old, self._db = self._db, db
         self._gallery, self._attendance = Gallery(db), Attendance(db)
+        self._decisions = {}
         old.close()
         self.engine.install(None)
         self.hub.report(Changes(people=True, samples=True, model=True, sessions=True, marks=True, engine=True,
