@@ -6,7 +6,7 @@
     rollcall run --source VIDEO|CAMERA --session NAME    mark attendance, headless
     rollcall session [start|stop|list]        attendance sessions
     rollcall export --session NAME --out FILE.csv|.xlsx
-    rollcall calibrate [--target-far 0.001] [--apply]
+    rollcall calibrate [--sessions 1000] [--apply | --use-policy]   the threshold policy, the gallery's curve
     rollcall model [list|activate PATH]       face models; activating re-embeds the gallery
     rollcall evaluate DATASET_ROOT --enroll-per-subject N
     rollcall faces PHOTO... / rollcall compare PHOTO_A PHOTO_B
@@ -28,6 +28,7 @@ from core.cli.gallery_cmds import cmd_calibrate, cmd_enroll, cmd_model, cmd_peop
 from core.cli.storage_cmds import cmd_backup, cmd_restore, db_path_of
 from core.storage.db import default_db_path, explain_database_error
 from core.gallery.faces import ENROL_JITTERS
+from core.gallery.policy import SESSIONS_CHOICES
 from core.errors import RollcallError
 
 
@@ -108,9 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("calibrate", help="FAR/FRR of the gallery's own samples; suggest a threshold")
-    p.add_argument("--target-far", type=float, default=1e-3)
-    p.add_argument("--apply", action="store_true", help="use the suggested threshold from now on")
+    p = sub.add_parser("calibrate", help="the threshold policy's decision; FAR/FRR of the gallery's own samples")
+    p.add_argument("--target-far", type=float, default=None,
+                   help="false-accept rate per comparison for the suggestion (default: the policy's)")
+    p.add_argument("--sessions", type=int, choices=SESSIONS_CHOICES,
+                   help="a stranger may be marked in at most 1 of this many sessions (the policy's choice)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--apply", action="store_true",
+                     help="set the suggested threshold by hand: it overrides the policy until --use-policy")
+    how.add_argument("--use-policy", action="store_true", help="drop a threshold set by hand: the policy decides")
     p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("model", help="list face models or activate one (re-embeds the gallery)")

@@ -9,6 +9,7 @@ from core.cli.console import Progress, confirm, read_key
 from core.cli.context import Context
 from core.gallery.enrol import RECOMMENDED_SAMPLES, Enroller, SampleVerdict
 from core.attendance.grabber import FrameGrabber, LatestFrame
+from core.gallery.policy import ThresholdDecision, site_pairs_needed
 from core.gallery.store import GalleryError
 from core.attendance.sources import FrameSource
 from core.service import CalibrationError
@@ -126,18 +127,54 @@ def cmd_model(ctx: Context, args: argparse.Namespace) -> int:
     raise GalleryError(f"unknown model action '{action}'")
 
 
+SOURCE_WORDS = {"table": "the model's impostor table, measured on identity-disjoint photos",
+                "site": "this gallery's own photos", "manual": "set by hand",
+                "model default": "the model's default (no impostor table)"}
+
+
+def _print_decision(decision: ThresholdDecision | None) -> None:
+    if decision is None:
+        return
+    print(f"policy: a stranger is marked in at most 1 of {decision.sessions_per_false_mark:,} sessions, "
+          f"with {decision.enrolled:,} enrolled (FAR {decision.per_comparison_far:.1e} per comparison)")
+    print(f"threshold in force: {decision.threshold:.4f}, margin {decision.margin:.4f}, "
+          f"from {SOURCE_WORDS.get(decision.source, decision.source)}")
+    print(f"  why: {decision.reason}")
+
+
 def cmd_calibrate(ctx: Context, args: argparse.Namespace) -> int:
+    """The policy's decision next to the site's own curve and suggestion; --sessions sets the operator's
+    choice, --use-policy drops a threshold set by hand, --apply sets the suggestion by hand."""
+    service = ctx.service
+    if args.sessions is not None:
+        service.set_sessions_per_false_mark(args.sessions)
+        print(f"a stranger may now be marked in at most 1 of {args.sessions:,} sessions")
+    if args.use_policy:
+        was = service.threshold_decision()
+        service.use_policy_threshold()
+        print("the threshold set by hand is dropped: the policy decides again" if was and was.source == "manual"
+              else "no threshold was set by hand: the policy already decides")
+    decision = service.threshold_decision()
+    _print_decision(decision)
     try:
-        model, result = ctx.service.calibrate(args.target_far, apply=args.apply)
+        model, result = service.calibrate(args.target_far, apply=args.apply)
     except CalibrationError as exc:
         print(str(exc), file=sys.stderr)
-        return 1
-    print(f"{result.genuine_pairs} genuine and {result.impostor_pairs} impostor sample pairs ({model.name})")
+        return 0 if (args.sessions is not None or args.use_policy) else 1
+    print(f"this gallery: {result.genuine_pairs} genuine and {result.impostor_pairs} impostor sample pairs "
+          f"({model.name})")
     print(f"{'threshold':>9s} {'FAR':>8s} {'FRR':>8s}")
     for t, far, frr in zip(result.curve_thresholds[::10], result.curve_far[::10], result.curve_frr[::10]):
         print(f"{t:9.3f} {far:8.4f} {frr:8.4f}")
-    print(f"suggested threshold for FAR {args.target_far:g}: {result.threshold:.4f} "
-          f"(FAR {result.far:.4f}, FRR {result.frr:.4f}; current {model.threshold:.4f})")
+    print(f"suggested threshold for FAR {result.target_far:.1e} per comparison: {result.threshold:.4f} "
+          f"(FAR {result.far:.4f}, FRR {result.frr:.4f} on this gallery)")
+    if decision is not None:
+        needed = site_pairs_needed(result.target_far)
+        enough = "enough" if result.impostor_pairs >= needed else "too few"
+        print(f"this gallery's own pairs may lower the policy's threshold only with at least {needed:,} impostor "
+              f"pairs at this FAR ({result.impostor_pairs:,} now: {enough}); the policy weighs them itself")
     if args.apply:
-        print("applied")
+        print(f"applied: {result.threshold:.4f} is now set by hand and overrides the policy "
+              f"(rollcall calibrate --use-policy returns to it)")
+        _print_decision(service.threshold_decision())
     return 0

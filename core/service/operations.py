@@ -17,7 +17,8 @@ from core.storage.db import Database
 from core.attendance.marks import Attendance, Mark, Session, export_marks
 from core.gallery.calibration import Calibration, calibrate
 from core.gallery.enrol import Enroller, QualityPolicy, SampleVerdict
-from core.gallery.policy import ThresholdDecision, gallery_decision, read_sessions, write_sessions
+from core.gallery.policy import (ThresholdDecision, family_default, gallery_decision, read_sessions,
+                                 site_pairs_needed, write_sessions)
 from core.gallery.records import rows
 from core.errors import RollcallError
 from core.gallery.store import Gallery, GalleryError, ModelRecord, NotFoundError, Person
@@ -250,23 +251,37 @@ class Operations:
         return self.threshold_decision()
 
     def use_policy_threshold(self) -> ModelRecord:
-        """Drop a threshold set by hand on the active model: the policy decides again."""
+        """Drop a threshold set by hand (or an old calibrated one) on the active model: the policy decides
+        again, from the model's default (core.gallery.policy.family_default) as its base."""
         model = self.gallery.active_model()
         if model is None:
             raise CalibrationError("no active model yet: enrol people first")
-        return self.set_threshold(model.id, model.threshold, origin="default")
+        return self.set_threshold(model.id, family_default(model), origin="default")
 
-    def calibrate(self, target_far: float = 1e-3, *, apply: bool = False) -> tuple[ModelRecord, Calibration]:
+    def site_pairs_needed(self) -> int | None:
+        """Different-person pairs the gallery's own samples need before they may lower the policy's
+        threshold at its current per-comparison FAR (None without an active model)."""
+        decision = self.threshold_decision()
+        return site_pairs_needed(decision.per_comparison_far) if decision is not None else None
+
+    def calibrate(self, target_far: float | None = None, *,
+                  apply: bool = False) -> tuple[ModelRecord, Calibration]:
         """FAR/FRR of the gallery's own samples under the active model and the threshold for
-        `target_far`; `apply` makes it the model's threshold (origin "calibrated")."""
+        `target_far` (default: the policy's per-comparison FAR). `apply` stores it as a threshold set
+        by hand (origin "manual"): it overrides the policy until `use_policy_threshold`."""
         model = self.gallery.active_model()
         if model is None:
             raise CalibrationError("no active model yet: enrol people first")
+        if target_far is None:
+            target_far = self.threshold_decision().per_comparison_far
+        if not 0.0 < target_far < 1.0:
+            raise CalibrationError(f"a target false-accept rate is a fraction between 0 and 1 (e.g. 0.001), "
+                                   f"got {target_far}")
         labels, embeddings = self.gallery.sample_embeddings(model.id)
         try:
             result = calibrate(labels, embeddings, target_far)
         except ValueError as exc:
             raise CalibrationError(f"cannot calibrate {model.name}: {exc}") from None
         if apply:
-            self.set_threshold(model.id, result.threshold, origin="calibrated")
+            model = self.set_threshold(model.id, result.threshold, origin="manual")
         return model, result

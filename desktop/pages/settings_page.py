@@ -1,5 +1,5 @@
 """The Settings tab: one group box per topic (`desktop.pages.settings`): video source, detector,
-recognition model, small faces, match threshold, general, database.
+recognition model, small faces, false marks (the threshold policy), general, database.
 
 Each change goes through a method tests call without dialogs and is validated by `ctx.update_config`
 (an invalid value is reported, the old settings stay); model switches and calibration run as tasks.
@@ -50,8 +50,9 @@ class SettingsPage(QWidget):
         expose(self, self.small_faces_group, "sr_mode", "chosen_route", "choose_route", "sr_below_spin",
                "sr_model_edit", "sr_label", "sr_apply",
                "apply_small_faces", "choose_sr_model_file")
-        expose(self, self.threshold_group, "threshold_spin", "threshold_apply", "threshold_origin", "target_far_combo",
-               "calibrate_button", "use_suggested_button", "plot", "calibration_note", "apply_threshold",
+        expose(self, self.threshold_group, "sessions_combo", "policy_label", "decision_label", "manual_check",
+               "threshold_spin", "threshold_apply", "use_policy_button", "calibrate_button", "use_suggested_button",
+               "plot", "calibration_note", "choose_sessions", "apply_threshold", "use_policy",
                "use_suggested_threshold", "calibrate")
         expose(self, self.general_group, "device_combo", "data_folder_edit", "operator_edit", "record_unknown_check",
                "apply_device", "apply_data_folder", "apply_operator", "apply_record_unknown")

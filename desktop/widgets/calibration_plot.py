@@ -1,5 +1,6 @@
-"""FAR and FRR against the threshold, drawn with QPainter, with the current and the suggested
-threshold marked. Shows a note instead when there is no curve (e.g. the gallery is too small)."""
+"""FAR and FRR of the site's own pairs against the threshold, drawn with QPainter, with the bar in force
+and the suggested threshold marked. Shows a note instead when there is no curve (e.g. the gallery is
+too small). Its height is fixed: in the Settings tab it must not take the window's spare height."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ FRR_COLOUR = QColor("#1565c0")
 CURRENT_COLOUR = QColor("#616161")
 SUGGESTED_COLOUR = QColor("#2e7d32")
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 44, 12, 22, 30
+PLOT_HEIGHT = 220
 
 
 class CalibrationPlot(QWidget):
@@ -24,11 +26,11 @@ class CalibrationPlot(QWidget):
         self.current: float | None = None
         self.suggested: float | None = None
         self.note = "No calibration yet."
-        self.setMinimumSize(320, 200)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(320, PLOT_HEIGHT)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
-        return QSize(480, 260)
+        return QSize(480, PLOT_HEIGHT)
 
     @property
     def has_curve(self) -> bool:
@@ -99,7 +101,7 @@ class CalibrationPlot(QWidget):
             painter.setPen(QPen(colour, 2))
             painter.drawPath(path)
         painter.restore()
-        self._draw_marker(painter, self.current, CURRENT_COLOUR, "current", Qt.PenStyle.DashLine, 0)
+        self._draw_marker(painter, self.current, CURRENT_COLOUR, "bar", Qt.PenStyle.DashLine, 0)
         self._draw_marker(painter, self.suggested, SUGGESTED_COLOUR, "suggested", Qt.PenStyle.SolidLine, 1)
         self._draw_legend(painter)
 

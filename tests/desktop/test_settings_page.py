@@ -1,7 +1,8 @@
 """The Settings tab: a model change re-embeds the gallery in the background, a bad weights file
 changes nothing, a DSR checkpoint super-resolves small faces (a broken one is one error and
-bicubic upscaling), the threshold persists, calibration draws its curve (or says why not), and
-invalid settings keep the old ones."""
+bicubic upscaling), False marks explains the threshold policy and follows the gallery and the
+operator's choice, a bar set by hand persists and yields to the policy again, calibration draws its
+curve (or says why not), and invalid settings keep the old ones."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 import torch
 from PySide6.QtWidgets import QPushButton
 
+from core.gallery.policy import DEFAULT_SESSIONS, SESSIONS_CHOICES, read_sessions, site_pairs_needed
 from core.storage.db import Database
 from core.vision.degrade import face_width
 from core.gallery.store import Gallery
@@ -109,41 +111,109 @@ def test_a_bad_weights_file_changes_nothing(ctx, page, qtbot, tmp_path: Path, co
     assert page.progress_dialog is None and page.model_file_button.isEnabled()
 
 
-def test_threshold_change_persists(ctx, page) -> None:
-    model = ctx.gallery.active_model()
-    assert page.threshold_spin.value() == pytest.approx(model.threshold, abs=1e-3)
+def test_false_marks_explain_the_policy_and_follow_the_gallery(ctx, page, refs: Path) -> None:
+    group = page.threshold_group
+    assert group.title() == "False marks"
+    assert page.sessions_combo.currentData() == DEFAULT_SESSIONS == ctx.service.sessions_per_false_mark
+    sentence = page.policy_label.text()
+    assert "match confidence reaches 50" in sentence and "nobody enrolled yet" in sentence
+    assert f"1 of {DEFAULT_SESSIONS:,} sessions" in sentence and "rises as people are enrolled" in sentence
+    assert sentence.count(". ") == 0 and sentence.endswith(".")  # one sentence
+    empty = group.decision
+
+    enrol_photos(ctx, "Lin-Manuel Miranda", refs / "lin-manuel-miranda.png")  # gallery_changed refreshes it
+    assert "with 1 person enrolled" in page.policy_label.text()
+    one = group.decision
+    enrol_photos(ctx, "Alex Lacamoire", refs / "alex-lacamoire.png")
+    two = group.decision
+    assert "with 2 people enrolled" in page.policy_label.text() and two.enrolled == 2
+    details = page.decision_label.text()
+    assert "2 people enrolled" in details and f"cosine {two.threshold:.4f}" in details
+    assert "identity-disjoint photos" in details and two.source == "table"
+    assert empty.threshold == one.threshold < two.threshold  # 0 people count as 1: the bar rises with the second
+    assert page.plot.current == pytest.approx(two.threshold)
+
+
+def test_the_operators_choice_moves_the_bar(ctx, page, refs: Path) -> None:
+    enrol_photos(ctx, "Lin-Manuel Miranda", refs / "lin-manuel-miranda.png")
+    page.sessions_combo.setCurrentIndex(SESSIONS_CHOICES.index(100))  # as the operator picks it
+    assert ctx.service.sessions_per_false_mark == 100
+    lenient = page.threshold_group.decision
+    assert lenient.sessions_per_false_mark == 100 and "1 of 100 sessions" in page.policy_label.text()
+    assert page.choose_sessions(10000)
+    strict = page.threshold_group.decision
+    assert strict.threshold > lenient.threshold and "1 of 10,000 sessions" in page.policy_label.text()
+    assert page.sessions_combo.currentData() == 10000
+    with Database(ctx.db_path) as db:  # stored: a fresh connection sees it
+        assert read_sessions(db) == 10000
+    assert not page.choose_sessions(5)
+    assert "1 of N sessions" in errors(ctx)[-1] and page.sessions_combo.currentData() == 10000
+
+
+def test_the_bar_set_by_hand_and_back_to_the_policy(ctx, page) -> None:
+    policy = ctx.service.threshold_decision()
+    assert not page.manual_check.isChecked() and page.threshold_group.manual_row.isHidden()
+    page.manual_check.setChecked(True)  # shows the spin box; nothing is stored yet
+    assert not page.threshold_group.manual_row.isHidden()
+    assert page.threshold_spin.value() == pytest.approx(policy.threshold, abs=1e-3)
+    assert ctx.gallery.active_model().threshold_origin == "default" and not page.use_policy_button.isEnabled()
+
     page.threshold_spin.setValue(0.512)
     page.threshold_apply.click()
     with Database(ctx.db_path) as db:  # a fresh connection sees it
         stored = Gallery(db).active_model()
     assert stored.threshold == pytest.approx(0.512) and stored.threshold_origin == "manual"
-    assert page.plot.current == pytest.approx(0.512)
+    decision = page.threshold_group.decision
+    assert decision.source == "manual" and decision.threshold == pytest.approx(0.512)
+    assert page.plot.current == pytest.approx(0.512) and page.use_policy_button.isEnabled()
+    assert "set by hand (cosine 0.512)" in page.policy_label.text() and "set by hand" in page.decision_label.text()
 
     assert not page.apply_threshold(1.5)  # core refuses; the old value stays
     assert "between -1 and 1" in errors(ctx)[-1]
     assert ctx.gallery.active_model().threshold == pytest.approx(0.512)
     assert page.threshold_spin.value() == pytest.approx(0.512)
 
+    page.use_policy_button.click()
+    back = page.threshold_group.decision
+    assert back.source == "table" and back.threshold == pytest.approx(policy.threshold)
+    assert ctx.gallery.active_model().threshold_origin == "default"
+    assert not page.manual_check.isChecked() and page.threshold_group.manual_row.isHidden()
+    assert "match confidence reaches 50" in page.policy_label.text()
+
+    assert page.apply_threshold(0.6) and page.manual_check.isChecked()  # unticking the box returns too
+    page.manual_check.setChecked(False)
+    assert page.threshold_group.decision.source == "table" and len(errors(ctx)) == 1
+
 
 def test_calibration_curve_for_a_small_gallery(ctx, page, qtbot) -> None:
     orl = shared_path("faces", "orl")
     for person in ("s1", "s2", "s3"):
         enrol_photos(ctx, person, *(orl / person / f"{i}.pgm" for i in (1, 2, 3)))
+    assert page.plot.isHidden()  # no room taken before there is a curve
+    policy = ctx.service.threshold_decision()
     task = page.calibrate()
     assert task is not None
     wait_idle(page, qtbot)
     cal = page.calibration
     assert cal is not None and cal.genuine_pairs == 9 and cal.impostor_pairs == 27
-    assert page.plot.has_curve and page.plot.suggested == pytest.approx(cal.threshold)
+    assert cal.target_far == pytest.approx(policy.per_comparison_far)  # the policy's target
+    assert page.plot.has_curve and page.plot.suggested == pytest.approx(cal.threshold) and not page.plot.isHidden()
+    assert page.plot.current == pytest.approx(policy.threshold)
     assert len(page.plot.thresholds) == len(page.plot.far) == len(page.plot.frr)
     assert np.all(np.diff(page.plot.far) <= 1e-12) and np.all(np.diff(page.plot.frr) >= -1e-12)
-    assert "Suggested threshold" in page.calibration_note.text()
+    note = page.calibration_note.text()
+    assert "Suggested threshold" in note and "Too few to lower the bar" in note
+    assert f"from {site_pairs_needed(policy.per_comparison_far):,} different-person pairs" in note
+    assert "(it has 27)" in note and "sets it by hand" in note
     assert page.use_suggested_button.isEnabled()
     page.grab()  # paints the curve without error
+    assert page.threshold_group.sizeHint().height() < 560  # fits a 1366x768 screen with the tabs around it
 
     assert page.use_suggested_threshold()
     stored = ctx.gallery.active_model()
-    assert stored.threshold == pytest.approx(round(cal.threshold, 3)) and stored.threshold_origin == "calibrated"
+    assert stored.threshold == pytest.approx(round(cal.threshold, 3)) and stored.threshold_origin == "manual"
+    assert ctx.service.threshold_decision().source == "manual" and page.manual_check.isChecked()
+    assert page.plot.current == pytest.approx(round(cal.threshold, 3))
     assert not errors(ctx)
 
 

@@ -1,171 +1,173 @@
-"""The Settings tab's Match threshold group: the active model's threshold, and its calibration curve
-(false accepts and false rejects of the enrolled faces at each threshold, computed in the background)
-with the threshold it suggests for a chosen false-accept rate."""
+"""The Settings tab's False marks group: the operator's choice of how rare a false mark must be (a
+stranger marked in at most 1 of N sessions), the threshold policy in one sentence, the decision in force
+in small print, setting the bar by hand (advanced) or returning to the policy, and the site's own
+calibration curve (`desktop.pages.settings.calibration`). It follows the gallery: enrolling or removing
+people, a model or threshold change, and the choice itself refresh it (ctx.gallery_changed)."""
 
 from __future__ import annotations
 
-import numpy as np
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, \
+    QWidget
 
-from core.gallery.calibration import Calibration, calibrate
 from core.errors import RollcallError
+from core.gallery.calibration import Calibration
+from core.gallery.policy import DEFAULT_SESSIONS, SESSIONS_CHOICES, ThresholdDecision
 from core.gallery.store import ModelRecord
 from desktop.context import AppContext
 from desktop.pages.settings.base import SettingsGroup, SettingsHost
-from desktop.tasks import Task, TaskControl
-from desktop.widgets.calibration_plot import CalibrationPlot
+from desktop.pages.settings.calibration import CalibrationSection
+from desktop.pages.settings.policy_text import decision_details, policy_sentence
+from desktop.tasks import Task
+from desktop.widgets.helpers import expose
 
-CALIBRATION_TITLE = "Calibration"
-TARGET_FARS = (1e-2, 1e-3, 1e-4)
-
-
-class GalleryTooSmall(RollcallError):
-    """The gallery cannot be calibrated yet."""
-
-
-def calibration_data_problem(labels: np.ndarray) -> str:
-    """Why these sample labels cannot be calibrated, or '' when they can."""
-    people, counts = np.unique(labels, return_counts=True)
-    if len(people) >= 2 and counts.max() >= 2:
-        return ""
-    return (f"The gallery is too small to calibrate: it has {len(people)} "
-            f"{'person' if len(people) == 1 else 'people'} and {len(labels)} "
-            f"sample{'s' if len(labels) != 1 else ''}. Calibration needs at least two people, and at least one "
-            f"of them with two or more photos. Enrol more people (several photos each) and try again.")
+TITLE = "False marks"
 
 
 class ThresholdGroup(SettingsGroup):
     def __init__(self, ctx: AppContext, host: SettingsHost) -> None:
-        super().__init__("Match threshold", ctx, host)
-        self.calibration_task: Task | None = None
-        self.calibration: Calibration | None = None
-        self.calibration_model_id: int | None = None
+        super().__init__(TITLE, ctx, host)
+        self.decision: ThresholdDecision | None = None
         layout = QVBoxLayout(self)
         row = QHBoxLayout()
+        self.sessions_combo = QComboBox()
+        for n in SESSIONS_CHOICES:
+            self.sessions_combo.addItem(f"{n:,}", n)
+        self.sessions_combo.setCurrentIndex(SESSIONS_CHOICES.index(DEFAULT_SESSIONS))
+        self.sessions_combo.currentIndexChanged.connect(
+            lambda i: self.choose_sessions(int(self.sessions_combo.itemData(i))))
+        row.addWidget(QLabel("A stranger may be marked in at most 1 of"))
+        row.addWidget(self.sessions_combo)
+        row.addWidget(QLabel("sessions"))
+        row.addStretch(1)
+        layout.addLayout(row)
+        self.policy_label = QLabel()  # the policy in one sentence
+        self.policy_label.setWordWrap(True)
+        layout.addWidget(self.policy_label)
+        self.decision_label = QLabel()  # the decision in force, small print
+        self.decision_label.setWordWrap(True)
+        layout.addWidget(self.decision_label)
+
+        self.manual_check = QCheckBox("Set the bar by hand (advanced)")
+        self.manual_check.toggled.connect(self._manual_toggled)
+        layout.addWidget(self.manual_check)
+        self.manual_row = QWidget()
+        row = QHBoxLayout(self.manual_row)
+        row.setContentsMargins(20, 0, 0, 0)
         self.threshold_spin = QDoubleSpinBox()
         self.threshold_spin.setRange(-1.0, 1.0)
         self.threshold_spin.setDecimals(3)
-        self.threshold_spin.setSingleStep(0.01)
-        self.threshold_apply = QPushButton("Apply threshold")
+        self.threshold_spin.setSingleStep(0.005)
+        self.threshold_apply = QPushButton("Set by hand")
         self.threshold_apply.clicked.connect(lambda: self.apply_threshold(self.threshold_spin.value()))
-        self.threshold_origin = QLabel()
+        self.use_policy_button = QPushButton("Use the policy again")
+        self.use_policy_button.clicked.connect(self.use_policy)
         row.addWidget(QLabel("Cosine similarity at least"))
         row.addWidget(self.threshold_spin)
         row.addWidget(self.threshold_apply)
-        row.addWidget(self.threshold_origin, 1)
-        layout.addLayout(row)
-
-        row = QHBoxLayout()
-        self.target_far_combo = QComboBox()
-        for far in TARGET_FARS:
-            self.target_far_combo.addItem(f"1 in {round(1 / far):,}", far)
-        self.target_far_combo.setCurrentIndex(1)
-        self.calibrate_button = QPushButton("Compute the curve")
-        self.calibrate_button.clicked.connect(self.calibrate)
-        self.use_suggested_button = QPushButton("Use the suggested threshold")
-        self.use_suggested_button.setEnabled(False)
-        self.use_suggested_button.clicked.connect(self.use_suggested_threshold)
-        row.addWidget(QLabel("Accept strangers at most"))
-        row.addWidget(self.target_far_combo)
-        row.addWidget(self.calibrate_button)
-        row.addWidget(self.use_suggested_button)
+        row.addWidget(self.use_policy_button)
         row.addStretch(1)
-        layout.addLayout(row)
-        self.plot = CalibrationPlot()
-        self.plot.clear("Press “Compute the curve” to see the false-accept and false-reject rates of the "
-                        "enrolled faces at each threshold.")
-        layout.addWidget(self.plot)
-        self.calibration_note = QLabel()
-        self.calibration_note.setWordWrap(True)
-        layout.addWidget(self.calibration_note)
+        self.manual_row.setVisible(False)
+        layout.addWidget(self.manual_row)
+
+        self.calibration_section = CalibrationSection(ctx, host, self.apply_threshold)
+        layout.addWidget(self.calibration_section)
+        expose(self, self.calibration_section, "calibrate_button", "use_suggested_button", "plot", "calibration_note",
+               "calibrate", "use_suggested_threshold")
 
     @property
     def calibrating(self) -> bool:
-        return self.calibration_task is not None and not self.calibration_task.done.is_set()
+        return self.calibration_section.calibrating
+
+    @property
+    def calibration(self) -> Calibration | None:
+        return self.calibration_section.calibration
+
+    @property
+    def calibration_task(self) -> Task | None:
+        return self.calibration_section.calibration_task
 
     def show_model(self, model: ModelRecord | None) -> None:
-        """The active model's threshold; a curve of another model is dropped."""
-        if model is None:
-            self.threshold_spin.setEnabled(False)
-            self.threshold_apply.setEnabled(False)
-            return
-        self.threshold_spin.setEnabled(True)
-        self.threshold_apply.setEnabled(True)
-        self.threshold_spin.setValue(model.threshold)
-        self.threshold_origin.setText(f"({model.threshold_origin})")
-        self.plot.set_current(model.threshold)
-        if self.calibration_model_id is not None and self.calibration_model_id != model.id:
-            self.calibration, self.calibration_model_id = None, None
-            self.use_suggested_button.setEnabled(False)
-            self.plot.clear("The model changed: compute the curve again.")
-            self.calibration_note.clear()
-
-    def apply_threshold(self, value: float, origin: str = "manual") -> bool:
-        model = self.ctx.service.gallery.active_model()
-        if model is None:
-            self.ctx.notifier.warning("Threshold", "There is no recognition model yet; wait until the models loaded.")
-            return False
+        """The choice, the sentence and the decision for the active model; a curve of another model is dropped."""
         try:
-            self.ctx.service.set_threshold(model.id, float(value), origin=origin)  # the live page re-reads it
+            decision = self.ctx.service.threshold_decision() if model is not None else None
         except RollcallError as exc:
-            self.ctx.notifier.exception("Threshold", exc)
+            decision = None
+            self.policy_label.setText(f"The threshold policy cannot be applied: {exc}")
+        else:
+            if decision is None:
+                self.policy_label.setText("There is no recognition model yet: the bar is set once the models loaded.")
+        self.decision = decision
+        self.sessions_combo.blockSignals(True)
+        sessions = decision.sessions_per_false_mark if decision is not None else self.ctx.service.sessions_per_false_mark
+        self.sessions_combo.setCurrentIndex(SESSIONS_CHOICES.index(sessions))
+        self.sessions_combo.blockSignals(False)
+        manual = decision is not None and decision.source == "manual"
+        for widget in (self.manual_check, self.threshold_spin, self.threshold_apply):
+            widget.setEnabled(decision is not None)
+        self.use_policy_button.setEnabled(manual)
+        if decision is None:
+            self.decision_label.clear()
+        else:
+            self.policy_label.setText(policy_sentence(decision))
+            self.decision_label.setText(decision_details(decision, model.threshold_origin, model.threshold))
+            self.threshold_spin.setValue(decision.threshold)
+            if manual:
+                self._show_manual(True)
+        self.calibration_section.show_model(model, decision.threshold if decision is not None else None)
+
+    def _show_manual(self, shown: bool) -> None:
+        self.manual_check.blockSignals(True)
+        self.manual_check.setChecked(shown)
+        self.manual_check.blockSignals(False)
+        self.manual_row.setVisible(shown)
+
+    def _manual_toggled(self, checked: bool) -> None:
+        """Checked: the spin box appears (nothing is stored until “Set by hand”). Unchecked while the
+        bar is set by hand: the policy decides again."""
+        self.manual_row.setVisible(checked)
+        if not checked and self.decision is not None and self.decision.source == "manual":
+            self.use_policy()
+
+    def choose_sessions(self, sessions: int) -> bool:
+        """Store "a stranger is marked in at most 1 of `sessions` sessions"; the bar follows."""
+        try:
+            decision = self.ctx.service.set_sessions_per_false_mark(sessions)
+        except RollcallError as exc:
+            self.ctx.notifier.exception(TITLE, exc)
             self.host.show_model()
             return False
-        self.ctx.notifier.info("Threshold", f"{model.name}: {value:.3f}")
+        self.host.show_model()  # the service reported a model change too; this does not depend on it
+        bar = f": the bar is now {decision.threshold:.3f}" if decision is not None else ""
+        self.ctx.notifier.info(TITLE, f"a stranger may be marked in at most 1 of {sessions:,} sessions{bar}")
         return True
 
-    def use_suggested_threshold(self) -> bool:
-        if self.calibration is None:
-            return False
-        return self.apply_threshold(round(self.calibration.threshold, 3), origin="calibrated")
-
-    def calibrate(self) -> Task | None:
-        """Compute FAR and FRR over thresholds from the enrolled faces of the active model, in the
-        background; the plot shows the curve or why there is none."""
-        if self.calibrating:
-            return self.calibration_task
-        target_far = float(self.target_far_combo.currentData())
-        ctx = self.ctx
-
-        def work(control: TaskControl) -> tuple[int, Calibration]:
-            control.progress(0, 0, "comparing the enrolled faces")
-            with ctx.service.connect() as service:
-                gallery = service.gallery
-                model = gallery.active_model()
-                if model is None:
-                    raise GalleryTooSmall("There is no recognition model yet: nothing to calibrate.")
-                labels, embeddings = gallery.sample_embeddings(model.id)
-            problem = calibration_data_problem(labels)
-            if problem:
-                raise GalleryTooSmall(problem)
-            return model.id, calibrate(labels, embeddings, target_far)
-
-        self.calibrate_button.setEnabled(False)
-        self.calibration_note.setText("Computing…")
-        task = self.ctx.tasks.run(CALIBRATION_TITLE, work, on_done=self._calibrated, on_failed=self._calibration_failed)
-        task.finished.connect(lambda: self.calibrate_button.setEnabled(not self.host.busy))
-        self.calibration_task = task
-        return task
-
-    def _calibrated(self, result: tuple[int, Calibration]) -> None:
-        model_id, cal = result
-        self.calibration, self.calibration_model_id = cal, model_id
-        self.plot.set_curve(cal.curve_thresholds, cal.curve_far, cal.curve_frr, suggested=cal.threshold)
+    def apply_threshold(self, value: float) -> bool:
+        """Set the bar by hand (origin "manual"): it overrides the policy until `use_policy`."""
         model = self.ctx.service.gallery.active_model()
-        self.plot.set_current(model.threshold if model is not None else None)
-        self.use_suggested_button.setEnabled(True)
-        self.calibration_note.setText(
-            f"Suggested threshold {cal.threshold:.3f}: about {cal.far:.2%} false accepts and {cal.frr:.2%} false "
-            f"rejects, from {cal.genuine_pairs} same-person and {cal.impostor_pairs} different-person pairs. "
-            + ("Few pairs: enrol more people for a reliable estimate." if cal.impostor_pairs < 1000 else ""))
+        if model is None:
+            self.ctx.notifier.warning(TITLE, "There is no recognition model yet; wait until the models loaded.")
+            return False
+        try:
+            self.ctx.service.set_threshold(model.id, float(value), origin="manual")  # the live page re-reads it
+        except RollcallError as exc:
+            self.ctx.notifier.exception(TITLE, exc)
+            self.host.show_model()
+            return False
+        self.host.show_model()
+        self.ctx.notifier.info(TITLE, f"{model.name}: the bar is set by hand to {value:.3f}; it overrides the "
+                                      f"policy until “Use the policy again”")
+        return True
 
-    def _calibration_failed(self, exc: BaseException) -> None:
-        self.calibration, self.calibration_model_id = None, None
-        self.use_suggested_button.setEnabled(False)
-        if isinstance(exc, GalleryTooSmall | ValueError):
-            self.plot.clear(str(exc))
-            self.calibration_note.setText(str(exc))
-            return
-        self.plot.clear("The calibration failed; see the notification.")
-        self.calibration_note.clear()
-        self.ctx.notifier.exception(CALIBRATION_TITLE, exc)
+    def use_policy(self) -> bool:
+        """Drop the bar set by hand: the policy decides again."""
+        try:
+            self.ctx.service.use_policy_threshold()
+        except RollcallError as exc:
+            self.ctx.notifier.exception(TITLE, exc)
+            self.host.show_model()
+            return False
+        self._show_manual(False)
+        self.host.show_model()
+        bar = f" ({self.decision.threshold:.3f})" if self.decision is not None else ""
+        self.ctx.notifier.info(TITLE, f"the bar follows the policy again{bar}")
+        return True
