@@ -127,9 +127,9 @@ def cmd_model(ctx: Context, args: argparse.Namespace) -> int:
     raise GalleryError(f"unknown model action '{action}'")
 
 
-SOURCE_WORDS = {"table": "the model's impostor table, measured on identity-disjoint photos",
-                "site": "this gallery's own photos", "manual": "set by hand",
-                "model default": "the model's default (no impostor table)"}
+SOURCE_WORDS = {"table": "from the model's impostor table, measured on identity-disjoint photos",
+                "site": "from this gallery's own photos", "manual": "set by hand (it overrides the policy)",
+                "model default": "the model's default (it has no impostor table)"}
 
 
 def _print_decision(decision: ThresholdDecision | None) -> None:
@@ -138,7 +138,7 @@ def _print_decision(decision: ThresholdDecision | None) -> None:
     print(f"policy: a stranger is marked in at most 1 of {decision.sessions_per_false_mark:,} sessions, "
           f"with {decision.enrolled:,} enrolled (FAR {decision.per_comparison_far:.1e} per comparison)")
     print(f"threshold in force: {decision.threshold:.4f}, margin {decision.margin:.4f}, "
-          f"from {SOURCE_WORDS.get(decision.source, decision.source)}")
+          f"{SOURCE_WORDS.get(decision.source, decision.source)}")
     print(f"  why: {decision.reason}")
 
 
@@ -164,15 +164,17 @@ def cmd_calibrate(ctx: Context, args: argparse.Namespace) -> int:
     print(f"this gallery: {result.genuine_pairs} genuine and {result.impostor_pairs} impostor sample pairs "
           f"({model.name})")
     print(f"{'threshold':>9s} {'FAR':>8s} {'FRR':>8s}")
-    for t, far, frr in zip(result.curve_thresholds[::10], result.curve_far[::10], result.curve_frr[::10]):
+    rows = list(zip(result.curve_thresholds[::10], result.curve_far[::10], result.curve_frr[::10]))
+    moving = [i for i, (_, far, frr) in enumerate(rows) if far < 1.0 or frr > 0.0]
+    for t, far, frr in rows[max(moving[0] - 1, 0) if moving else 0:]:  # from where false accepts start to fall
         print(f"{t:9.3f} {far:8.4f} {frr:8.4f}")
     print(f"suggested threshold for FAR {result.target_far:.1e} per comparison: {result.threshold:.4f} "
           f"(FAR {result.far:.4f}, FRR {result.frr:.4f} on this gallery)")
     if decision is not None:
-        needed = site_pairs_needed(result.target_far)
+        needed = site_pairs_needed(decision.per_comparison_far)
         enough = "enough" if result.impostor_pairs >= needed else "too few"
         print(f"this gallery's own pairs may lower the policy's threshold only with at least {needed:,} impostor "
-              f"pairs at this FAR ({result.impostor_pairs:,} now: {enough}); the policy weighs them itself")
+              f"pairs ({result.impostor_pairs:,} now: {enough}); the policy weighs them itself")
     if args.apply:
         print(f"applied: {result.threshold:.4f} is now set by hand and overrides the policy "
               f"(rollcall calibrate --use-policy returns to it)")

@@ -87,14 +87,40 @@ def test_rejected_photos_are_explained(cli, tmp_path: Path) -> None:
     assert cli("people", "list")[1].startswith("nobody enrolled")
 
 
-def test_calibrate_and_models(cli, tmp_path: Path) -> None:
+def test_calibrate_and_models(cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for person in ("amy", "howard", "raj"):
         photos = [str(p) for p in sorted(shared_path("faces", "bbt", "people", person).iterdir())]
         assert cli("enroll", person, *photos, "--yes")[0] == 0
+    code, out, _ = cli("calibrate")  # the policy's decision next to the gallery's own curve
+    assert code == 0 and "a stranger is marked in at most 1 of 1,000 sessions, with 3 enrolled" in out
+    assert "threshold in force:" in out and "impostor table, measured on identity-disjoint photos" in out
+    assert "   -0.200" not in out and "   1.000   0.0000   1.0000" in out  # the curve where it moves
+    policy = float(out.split("threshold in force: ")[1].split(",")[0])
+    assert "suggested threshold for FAR 3.3e-04 per comparison" in out  # the policy's target by default
+    assert "only with at least 30,000 impostor pairs" in out and "too few" in out
+    assert "(default)" in cli("model", "list")[1]  # nothing stored
+
+    code, out, _ = cli("calibrate", "--sessions", "10000")
+    assert code == 0 and "1 of 10,000 sessions" in out
+    stricter = float(out.split("threshold in force: ")[1].split(",")[0])
+    assert stricter > policy
+    for refused in (("--sessions", "5"), ("--apply", "--use-policy")):
+        with pytest.raises(SystemExit) as exit_:
+            cli("calibrate", *refused)
+        assert exit_.value.code == 2
+    refusals = capsys.readouterr().err
+    assert "invalid choice: 5" in refusals and "--use-policy: not allowed with argument --apply" in refusals
+
     code, out, _ = cli("calibrate", "--target-far", "0.01", "--apply")
-    assert code == 0 and "suggested threshold" in out and "applied" in out
+    assert code == 0 and "overrides the policy" in out
+    suggested = float(out.split("per comparison: ")[1].split()[0])
+    assert f"threshold in force: {suggested:.4f}" in out.split("applied:")[1] and "set by hand (it overrides" in out
     code, out, _ = cli("model", "list")
-    assert "(calibrated)" in out and out.startswith("*")
+    assert f"threshold {suggested:.3f} (manual)" in out and out.startswith("*")
+
+    code, out, _ = cli("calibrate", "--use-policy")
+    assert code == 0 and "the policy decides again" in out and f"threshold in force: {stricter:.4f}" in out
+    assert "(default)" in cli("model", "list")[1]
 
     import torch
 

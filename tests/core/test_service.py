@@ -14,9 +14,10 @@ import pytest
 from core.attendance.marks import Attendance
 from core.storage.db import Database
 from core.errors import ConfigError, RollcallError
+from core.gallery.policy import DEFAULT_SESSIONS, family_default, site_pairs_needed
 from core.gallery.store import Gallery, GalleryError, NotFoundError
 from core.attendance.recogniser import RecognitionSettings
-from core.service import Changes, EngineSettings, Rollcall, ServiceError
+from core.service import CalibrationError, Changes, EngineSettings, Rollcall, ServiceError
 from core.service import engine as service_engine
 from tests.conftest import shared_path
 from tests.core.gallery_fixtures import synthetic_sample, tiny_embedder, unit
@@ -120,6 +121,44 @@ def test_a_batch_reports_once_with_everything_it_changed(service: Rollcall, repo
         session = service.start_session("A")
         service.manual_mark(session.id, _person(service), operator="desk", reason="x")
     assert reports == [Changes(sessions=True, marks=True)]
+
+
+def test_calibrate_suggests_for_the_policy_and_apply_sets_the_threshold_by_hand(service: Rollcall,
+                                                                                reports: list[Changes]) -> None:
+    with pytest.raises(CalibrationError, match="no active model"):
+        service.calibrate()
+    for name in ("Ada", "Bo", "Cyril"):  # distinct name lengths: distinct random vectors
+        _person(service, name, 3)
+    policy = service.threshold_decision()
+    assert policy.source == "model default" and policy.enrolled == 3
+    model, cal = service.calibrate()  # the suggestion is for the policy's per-comparison FAR; nothing stored
+    assert cal.target_far == pytest.approx(policy.per_comparison_far) and cal.impostor_pairs == 27
+    assert model.threshold_origin == "default" and service.threshold_decision() is policy and not reports
+    assert service.site_pairs_needed() == site_pairs_needed(policy.per_comparison_far) > cal.impostor_pairs
+    for bad in (0.0, 1.5):
+        with pytest.raises(CalibrationError, match="between 0 and 1"):
+            service.calibrate(bad)
+
+    model, cal = service.calibrate(0.05, apply=True)  # no longer a silent no-op: the policy honours it
+    assert (model.threshold, model.threshold_origin) == (cal.threshold, "manual") and reports == [Changes(model=True)]
+    manual = service.threshold_decision()
+    assert manual.source == "manual" and manual.threshold == cal.threshold and "set by hand" in manual.reason
+
+    record = service.use_policy_threshold()  # back to the policy, based on the model family's default
+    assert record.threshold_origin == "default" and record.threshold == family_default(model)
+    back = service.threshold_decision()
+    assert back.source == "model default" and back.threshold == record.threshold != cal.threshold
+
+
+def test_the_operators_choice_is_stored_and_reported(service: Rollcall, reports: list[Changes]) -> None:
+    _person(service, "Ada", 2)
+    assert service.sessions_per_false_mark == DEFAULT_SESSIONS
+    decision = service.set_sessions_per_false_mark(100)
+    assert service.sessions_per_false_mark == 100 == decision.sessions_per_false_mark
+    assert decision.per_comparison_far == pytest.approx(1 / 100) and reports == [Changes(model=True)]
+    with pytest.raises(RollcallError, match="1 of N sessions"):
+        service.set_sessions_per_false_mark(50)
+    assert service.sessions_per_false_mark == 100 and len(reports) == 1
 
 
 def test_engine_settings_are_typed_frozen_and_reject_unknown_keys() -> None:

@@ -5,6 +5,7 @@ says how many different-person pairs the site needs before its own photos may lo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -38,16 +39,18 @@ def calibration_data_problem(labels: np.ndarray) -> str:
             f"of them with two or more photos. Enrol more people (several photos each) and try again.")
 
 
-def calibration_note(cal: Calibration) -> str:
-    """The suggestion, and why it is not the bar: how many different-person pairs lowering needs."""
-    needed = site_pairs_needed(cal.target_far)
+def calibration_note(cal: Calibration, policy_far: float | None = None) -> str:
+    """The suggestion, and why it is not the bar: how many different-person pairs lowering the bar
+    needs at the policy's per-comparison FAR (default: the calibration's target)."""
+    needed = site_pairs_needed(policy_far if policy_far is not None else cal.target_far)
     if cal.impostor_pairs >= needed:
         pairs = (f"With {cal.impostor_pairs:,} different-person pairs (at least {needed:,} needed) the policy "
                  f"already uses this site's photos itself.")
     else:
         pairs = (f"Too few to lower the bar: the site's own photos may lower it only from {needed:,} "
                  f"different-person pairs on (it has {cal.impostor_pairs:,}); until then they may only raise it.")
-    return (f"Suggested threshold {cal.threshold:.3f} for the policy's {cal.target_far:.1e} false accepts per "
+    whose = "the policy's " if policy_far is None or math.isclose(policy_far, cal.target_far) else ""
+    return (f"Suggested threshold {cal.threshold:.3f} for {whose}{cal.target_far:.1e} false accepts per "
             f"comparison: {cal.far:.2%} false accepts and {cal.frr:.2%} false rejects on this site's "
             f"{cal.genuine_pairs:,} same-person and {cal.impostor_pairs:,} different-person pairs. {pairs} "
             f"“Use the suggested threshold” sets it by hand, overriding the policy until “Use the policy again”.")
@@ -148,7 +151,11 @@ class CalibrationSection(QWidget):
         self.plot.set_current(bar)
         self.plot.setVisible(True)
         self.use_suggested_button.setEnabled(True)
-        self.calibration_note.setText(calibration_note(cal))
+        try:
+            decision = self.ctx.service.threshold_decision()
+        except RollcallError:
+            decision = None
+        self.calibration_note.setText(calibration_note(cal, decision.per_comparison_far if decision else None))
 
     def _calibration_failed(self, exc: BaseException) -> None:
         self.calibration, self.calibration_model_id = None, None
