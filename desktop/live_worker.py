@@ -10,6 +10,7 @@ Threads and rules: docs/DESKTOP.md#threads
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -21,9 +22,8 @@ from PySide6.QtGui import QImage
 
 from core.attendance.grabber import Backoff
 from core.attendance.sources import FrameSource
-from core.attendance.recogniser import RecognitionSettings, Recogniser
+from core.attendance.recogniser import FrameReport, RecognitionSettings, Recogniser
 from core.vision.pipeline import FacePipeline
-from core.vision.quality import is_blurry, is_small
 from core.service import Rollcall, SourceRun
 from desktop.images import bgr_to_qimage
 
@@ -32,13 +32,19 @@ logger = logging.getLogger(__name__)
 FPS_WINDOW_S = 2.0
 
 
+KNOWN, UNKNOWN, CHECKING, NOT_VOTING = "known", "unknown", "checking", "not voting"
+
+
 @dataclass(frozen=True)
 class FaceOverlay:
+    """What the live view shows of one face, on the operator's scale (never the raw cosine)."""
+
     box: tuple[float, float, float, float]
-    name: str | None  # None: unknown
-    score: float
+    name: str | None  # who it is; None for every state but KNOWN
+    confidence: int | None  # 0-100, 50 = the bar (core.gallery.policy.confidence); None: no score to show
     track_id: int
-    hint: str = ""  # "small face (31 px)", "blurry"
+    state: str = KNOWN  # KNOWN | UNKNOWN | CHECKING (not read yet) | NOT_VOTING (too small or blurry)
+    hint: str = ""  # why a NOT_VOTING face does not count: "too small" | "blurry" (core's FaceReport.hint)
 
 
 @dataclass(frozen=True)
@@ -66,14 +72,24 @@ class RunRequest:
     backoff: Backoff | None = None  # reconnect delays for live sources (None: the default)
 
 
-def overlays(report) -> list[FaceOverlay]:
+def overlays(report: FrameReport, confidence_of: Callable[[float, str], int | None]) -> list[FaceOverlay]:
+    """The overlays of a frame's faces. `confidence_of(score, route)` turns a cosine into the operator's
+    scale (Recogniser.confidence_for). A face that does not vote (core's rule: FaceReport.votes/hint) is
+    never shown as anyone, whatever it was recognised as before."""
     out = []
     for face in report.faces:
-        q = face.quality
-        hint = f"small face ({q.face_size:.0f} px)" if is_small(q) else "blurry" if is_blurry(q) else ""
+        box = tuple(float(v) for v in face.box)
         m = face.match
-        out.append(FaceOverlay(tuple(float(v) for v in face.box), m.name if m is not None and m.known else None,
-                               float(m.score) if m is not None else -1.0, face.track_id, hint))
+        if not face.votes:
+            out.append(FaceOverlay(box, None, None, face.track_id, NOT_VOTING, face.hint or "not used"))
+        elif m is None or not math.isfinite(m.score):  # waiting for its turn to be read
+            out.append(FaceOverlay(box, None, None, face.track_id, CHECKING))
+        elif m.best_person_id is None:  # nobody enrolled: nothing to compare with
+            out.append(FaceOverlay(box, None, None, face.track_id, UNKNOWN))
+        else:
+            value = confidence_of(float(m.score), face.route)
+            state = KNOWN if m.known else UNKNOWN
+            out.append(FaceOverlay(box, m.name if m.known else None, value, face.track_id, state))
     return out
 
 
@@ -183,7 +199,8 @@ class RecognitionWorker(QObject):
                     fps = (len(done) - 1) / (done[-1] - done[0]) if len(done) > 1 and done[-1] > done[0] else 0.0
                     self.frames_processed += 1
                     process_ms = (time.perf_counter() - self._frame_started) * 1e3
-                    live = LiveFrame(bgr_to_qimage(frame.image), overlays(report), frame.index, frame.t,
+                    faces = overlays(report, run.recogniser.confidence_for)
+                    live = LiveFrame(bgr_to_qimage(frame.image), faces, frame.index, frame.t,
                                      frame.grabbed_at, now, process_ms, fps, run.dropped, report.timings_ms)
                     if report.new_marks:
                         self.marks_added.emit(list(report.new_marks))

@@ -42,18 +42,20 @@ class Mark:
     person_id: int | None
     person_name: str
     marked_at: str
-    score: float | None
+    score: float | None  # the raw cosine (logs and JSON only; never shown to the operator)
     source: str
     manual: bool
     operator: str
     reason: str
+    confidence: int | None = None  # the operator's 0-100 scale it was made with (50 = the bar); None: manual or older
 
 
-EXPORT_COLUMNS = ("session", "person", "person_id", "marked_at", "score", "source", "manual", "operator", "reason")
+EXPORT_COLUMNS = ("session", "person", "person_id", "marked_at", "confidence", "source", "manual", "operator",
+                  "reason")
 
 _MARK_SQL = (
     "SELECT m.id, m.session_id, s.name AS session_name, m.person_id, m.person_name, m.marked_at, m.score, m.source, m.manual,"
-    " m.operator, m.reason FROM marks m JOIN sessions s ON s.id = m.session_id"
+    " m.operator, m.reason, m.confidence FROM marks m JOIN sessions s ON s.id = m.session_id"
 )
 
 
@@ -100,13 +102,16 @@ class Attendance:
     # ------------------------------------------------------------------ marks
 
     def mark(self, session_id: int, person_id: int, person_name: str, *, score: float | None = None,
-             source: str = "", evidence_jpeg: bytes | None = None) -> Mark | None:
-        """Mark a recognised person. Returns None (and changes nothing) when already marked."""
+             confidence: int | None = None, source: str = "", evidence_jpeg: bytes | None = None) -> Mark | None:
+        """Mark a recognised person (`score`: the raw cosine; `confidence`: the operator's 0-100 scale,
+        core.gallery.policy.confidence). Returns None (and changes nothing) when already marked."""
         marks = self.db.db["marks"]
         try:
             with self.db.transaction():
                 marks.insert({"session_id": session_id, "person_id": person_id, "person_name": person_name,
-                              "marked_at": now_iso(), "score": score, "source": source, "evidence_jpeg": evidence_jpeg})
+                              "marked_at": now_iso(), "score": score,
+                              "confidence": int(confidence) if confidence is not None else None,
+                              "source": source, "evidence_jpeg": evidence_jpeg})
         except sqlite3.IntegrityError as exc:
             if "UNIQUE" in str(exc):
                 return None
@@ -136,7 +141,7 @@ class Attendance:
     def unmark(self, session_id: int, person_id: int, *, operator: str, reason: str) -> None:
         if not operator.strip() or not reason.strip():
             raise GalleryError("removing a mark needs the operator's name and a reason")
-        found = rows(self.db, "SELECT id, person_name, marked_at, manual, score FROM marks"
+        found = rows(self.db, "SELECT id, person_name, marked_at, manual, score, confidence FROM marks"
                      " WHERE session_id = ? AND person_id = ?", (session_id, person_id))
         if not found:
             raise NotFoundError("that person is not marked in this session")
@@ -144,7 +149,8 @@ class Attendance:
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM marks WHERE id = ?", (row["id"],))
             self._audit(operator, "unmark", session_id, person_id, row["person_name"], reason,
-                        {"marked_at": row["marked_at"], "was_manual": bool(row["manual"]), "score": row["score"]})
+                        {"marked_at": row["marked_at"], "was_manual": bool(row["manual"]), "score": row["score"],
+                         "confidence": row["confidence"]})
 
     def marks(self, session_id: int | None = None, *, start: str | None = None, end: str | None = None,
               person_id: int | None = None, manual: bool | None = None) -> list[Mark]:
@@ -222,8 +228,11 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def mark_rows(marks: list[Mark]) -> list[tuple]:
+    """The export's rows (EXPORT_COLUMNS): the confidence as a number, empty for manual and older marks;
+    the raw cosine is not exported."""
     return [(m.session_name, m.person_name, m.person_id if m.person_id is not None else "", m.marked_at,
-             round(m.score, 4) if m.score is not None else "", m.source, "yes" if m.manual else "no", m.operator, m.reason)
+             m.confidence if m.confidence is not None else "", m.source, "yes" if m.manual else "no", m.operator,
+             m.reason)
             for m in marks]
 
 
@@ -269,7 +278,7 @@ def export_marks(marks: list[Mark], path: str | Path, fmt: str | None = None) ->
                         cell.data_type = "s"
                         cell.quotePrefix = True
             ws.freeze_panes = "A2"
-            for col, width in zip("ABCDEFGHI", (24, 28, 10, 26, 8, 16, 8, 14, 30)):
+            for col, width in zip("ABCDEFGHI", (24, 28, 10, 26, 11, 16, 8, 14, 30)):
                 ws.column_dimensions[col].width = width
             wb.save(tmp)
         tmp.replace(path)

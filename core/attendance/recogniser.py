@@ -11,6 +11,7 @@ runs it headless.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from core.gallery.faces import FACE_TEMPLATE
 from core.gallery.store import Gallery, GalleryError, ModelRecord
 from core.vision.align import align_face
 from core.gallery.matching import Match, TemplateIndex
-from core.gallery.policy import FALLBACK_MARGIN, ThresholdDecision, gallery_decision
+from core.gallery.policy import FALLBACK_MARGIN, ThresholdDecision, confidence, gallery_decision
 from core.vision.pipeline import ROUTE_DIRECT, ROUTE_SMALL, Face, FacePipeline
 from core.vision.quality import FaceQuality, vote_verdict
 from core.vision.imageio import to_bgr8
@@ -134,6 +135,16 @@ class Recogniser:
         decision = self.decision_for(route)
         return decision.margin if decision is not None else FALLBACK_MARGIN
 
+    def confidence_for(self, score: float, route: str = ROUTE_DIRECT) -> int | None:
+        """The operator's 0-100 scale of a face's score (core.gallery.policy.confidence; 50 = the bar it
+        was judged against, a threshold in the settings included); None without a model."""
+        decision = self.decision_for(route)
+        if decision is None:
+            return None
+        if self.settings.threshold is not None and self.settings.threshold != decision.threshold:
+            decision = dataclasses.replace(decision, threshold=self.settings.threshold)
+        return confidence(score, decision)
+
     def reload(self) -> None:
         """Re-read the templates of the active model and the threshold policy's decision for them
         (call after the gallery or the policy's setting changed)."""
@@ -191,9 +202,11 @@ class Recogniser:
             if decided is not None and self.attendance is not None and self.session_id is not None:
                 evidence = encode_jpeg(align_face(img, face.landmarks, FACE_TEMPLATE))
                 mark = self.attendance.mark(self.session_id, decided, match.name or "", score=match.score,
+                                            confidence=self.confidence_for(match.score, face.route),
                                             source=self.source_label, evidence_jpeg=evidence)
                 if mark is not None:
-                    logger.info("marked %s (score %.3f, track %d)", mark.person_name, match.score, track.id)
+                    logger.info("marked %s (score %.3f, confidence %s, track %d)", mark.person_name, match.score,
+                                mark.confidence, track.id)
                     report.new_marks.append(mark)
             elif (self.settings.record_unknown and self.attendance is not None and not track.unknown_reported
                   and unknown_streak(track, self.settings.vote)):

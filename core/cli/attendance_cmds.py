@@ -64,7 +64,8 @@ def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
         nonlocal frames
         frames += 1
         for mark in report.new_marks:
-            print(f"{frame.t:8.2f}s  marked {mark.person_name}  score {mark.score:.3f}")
+            sure = f" (confidence {mark.confidence})" if mark.confidence is not None else ""
+            print(f"{frame.t:8.2f}s  marked {mark.person_name}{sure}")
 
     try:
         run.run(on_report, max_seconds=args.max_seconds)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from core.benchmarks.identification import evaluate_folder
 from core.vision.imageio import IMAGE_SUFFIXES, read_image
 from core.attendance.sources import FrameSource
 from core.gallery.matching import TemplateIndex
+from core.gallery.policy import confidence
 
 
 def cmd_faces(ctx: Context, args: argparse.Namespace) -> int:
@@ -78,6 +80,12 @@ def _identify_frames(target: Path):
                 index += 1
 
 
+def _face_words(face: dict) -> str:
+    """"Ada (confidence 78)"; an unknown at or above the bar was refused as too close to another person."""
+    tie = "; too close to call" if face["name"] == "unknown" and face["confidence"] >= 50 else ""
+    return f"{face['name']} (confidence {face['confidence']}{tie})"
+
+
 def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
     pipeline = ctx.pipeline
     gallery = ctx.service.gallery
@@ -86,6 +94,7 @@ def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
     decision = ctx.service.threshold_decision()
     threshold = args.threshold if args.threshold is not None else decision.threshold
     margin = args.margin if args.margin is not None else decision.margin
+    bar = dataclasses.replace(decision, threshold=threshold)  # the confidence's 50 is the threshold used
     if len(index) == 0:
         print("the gallery is empty: enrol people first (rollcall enroll NAME PHOTO...)", file=sys.stderr)
         return 1
@@ -98,11 +107,12 @@ def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
         for face, match in zip(faces, matches):
             name = match.name if match.known else "unknown"
             closest = index.name_of(match.best_person_id) if match.best_person_id is not None else None
-            entry["faces"].append({"name": name, "score": round(match.score, 4), "closest": closest,
+            entry["faces"].append({"name": name, "confidence": confidence(match.score, bar),
+                                   "score": round(match.score, 4), "closest": closest,
                                    "box": [round(float(v)) for v in face.box]})
         results.append(entry)
         if not args.json:
-            names = ", ".join(f"{f['name']} ({f['score']:.3f})" for f in entry["faces"]) or "no face"
+            names = ", ".join(_face_words(f) for f in entry["faces"]) or "no face"
             print(f"{label}: {names}")
     if args.json:
         print(json.dumps(results, indent=2))

@@ -216,8 +216,13 @@ def _run_script(conn: sqlite3.Connection, script: str) -> None:
             conn.execute(statement)
 
 
+# v2: a mark keeps the operator's confidence (core.gallery.policy.confidence, 0-100) it was made with;
+# NULL for manual marks and for marks made before. The raw cosine stays in `score`.
+_MARKS_CONFIDENCE_V2 = "ALTER TABLE marks ADD COLUMN confidence INTEGER"
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     lambda conn: _run_script(conn, _SCHEMA_V1),
+    lambda conn: _run_script(conn, _MARKS_CONFIDENCE_V2),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -217,7 +217,8 @@ class LivePage(QWidget):
     def _marks_added(self, marks) -> None:
         """Say who was marked (the lists re-read the marks on `attendance_changed`: the run's service reports them)."""
         for mark in marks:
-            self.ctx.notifier.info("Marked", f"{mark.person_name} ({mark.score:.2f})")
+            sure = f" (confidence {mark.confidence})" if mark.confidence is not None else ""
+            self.ctx.notifier.info("Marked", f"{mark.person_name}{sure}")
 
     def _source_event(self, event: SourceEvent) -> None:
         self.source_state = event.kind

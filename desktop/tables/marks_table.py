@@ -16,8 +16,17 @@ from desktop.context import AppContext
 from desktop.tables.records import RecordTableModel
 from desktop.tables.sessions_table import short_time
 
-COLUMNS = ("Time", "Session", "Person", "Score", "Kind", "Operator", "Reason", "Source")
-TIME_COL, SESSION_COL, PERSON_COL, SCORE_COL, KIND_COL, OPERATOR_COL, REASON_COL, SOURCE_COL = range(len(COLUMNS))
+COLUMNS = ("Time", "Session", "Person", "Confidence", "Kind", "Operator", "Reason", "Source")
+TIME_COL, SESSION_COL, PERSON_COL, CONFIDENCE_COL, KIND_COL, OPERATOR_COL, REASON_COL, SOURCE_COL = range(len(COLUMNS))
+CONFIDENCE_TIP = "How sure the match was, 0-100: 50 is the bar a face must reach to be marked."
+
+
+def confidence_text(mark: Mark) -> str:
+    """A mark's confidence as the operator reads it: "78", "manual", or "" for marks made before
+    confidences were kept. Never the raw cosine."""
+    if mark.manual:
+        return "manual"
+    return str(mark.confidence) if mark.confidence is not None else ""
 
 
 @dataclass(frozen=True)
@@ -34,7 +43,7 @@ class MarkFilters:
 
 class MarksTableModel(RecordTableModel):
     columns = COLUMNS
-    right_aligned = frozenset({SCORE_COL})
+    right_aligned = frozenset({CONFIDENCE_COL})
 
     def __init__(self, ctx: AppContext) -> None:
         super().__init__()
@@ -68,8 +77,8 @@ class MarksTableModel(RecordTableModel):
             return mark.session_name
         if col == PERSON_COL:
             return mark.person_name
-        if col == SCORE_COL:
-            return f"{mark.score:.3f}" if mark.score is not None else ""
+        if col == CONFIDENCE_COL:
+            return confidence_text(mark)
         if col == KIND_COL:
             return "manual" if mark.manual else "automatic"
         if col == OPERATOR_COL:
@@ -83,4 +92,6 @@ class MarksTableModel(RecordTableModel):
     def role_data(self, mark: Mark, col: int, role: int) -> object:
         if role == Qt.ItemDataRole.ToolTipRole and col == REASON_COL and mark.reason:
             return mark.reason
+        if role == Qt.ItemDataRole.ToolTipRole and col == CONFIDENCE_COL and not mark.manual:
+            return CONFIDENCE_TIP
         return None

@@ -36,7 +36,7 @@ class SessionMarksModel(QAbstractListModel):
             return None
         mark = self.marks[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            how = "manual" if mark.manual else f"score {mark.score:.2f}" if mark.score is not None else ""
+            how = "manual" if mark.manual else f"confidence {mark.confidence}" if mark.confidence is not None else ""
             return f"{mark.person_name}\n{mark.marked_at[11:19]}  {how}"
         if role == Qt.ItemDataRole.DecorationRole:
             if mark.id not in self._thumbs:

@@ -1,29 +1,35 @@
-"""Shows the latest processed frame with its faces: box, name and score (or "unknown"), and a hint
-under faces that are too small or blurry to be recognised reliably. Paints only; it is handed
-frames and never computes anything about them."""
+"""Shows the latest processed frame with its faces: box, and the name with its confidence (the
+operator's 0-100 scale, 50 = the bar), "unknown", "checking…", or why a face does not count ("too
+small", "blurry"). Paints only; it is handed frames and never computes anything about them."""
 
 from __future__ import annotations
-
-import math
 
 from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from desktop.live_worker import FaceOverlay
+from desktop.live_worker import CHECKING, KNOWN, NOT_VOTING, FaceOverlay
 
-KNOWN = QColor("#2e7d32")
-UNKNOWN = QColor("#f9a825")
-HINT = QColor("#ffffff")
+COLOURS = {KNOWN: QColor("#2e7d32"), CHECKING: QColor("#9e9e9e"), NOT_VOTING: QColor("#9e9e9e")}
+UNKNOWN_COLOUR = QColor("#f9a825")
 
 
 def face_label(face: FaceOverlay) -> str:
-    if face.name:
-        return f"{face.name}  {face.score:.2f}"
-    if math.isnan(face.score):  # not read yet: waiting for its turn
+    """The tag over a face: "Ada Lovelace 78", "unknown 31", "checking…", "too small"."""
+    if face.state == NOT_VOTING:  # never shown as anyone: it does not count towards a mark
+        return face.hint
+    if face.state == CHECKING:  # not read yet: waiting for its turn
         return "checking…"
-    # below the threshold, or nobody enrolled (then there is no score at all)
-    return f"unknown  {face.score:.2f}" if face.score > -1.0 else "unknown"
+    if face.state == KNOWN:
+        return f"{face.name} {face.confidence}" if face.confidence is not None else str(face.name)
+    if face.confidence is None:  # nobody enrolled: nothing to compare with
+        return "unknown"
+    # at or above the bar but refused: two enrolled people too close to call
+    return f"unknown {face.confidence}" if face.confidence < 50 else "unknown (too close to call)"
+
+
+def face_colour(face: FaceOverlay) -> QColor:
+    return COLOURS.get(face.state, UNKNOWN_COLOUR)
 
 
 class VideoView(QWidget):
@@ -74,18 +80,16 @@ class VideoView(QWidget):
         for face in self.faces:
             x1, y1, x2, y2 = face.box
             box = QRectF(target.x() + x1 * scale, target.y() + y1 * scale, (x2 - x1) * scale, (y2 - y1) * scale)
-            colour = KNOWN if face.name else UNKNOWN
-            p.setPen(QPen(colour, 2))
+            colour = face_colour(face)
+            pen = QPen(colour, 2)
+            if face.state == NOT_VOTING:
+                pen.setStyle(Qt.PenStyle.DashLine)  # followed, but not counted
+            p.setPen(pen)
             p.setBrush(Qt.BrushStyle.NoBrush)
             p.drawRect(box)
             label = face_label(face)
             tw, th = metrics.horizontalAdvance(label) + 8, metrics.height() + 2
             tag = QRectF(box.x(), max(target.y(), box.y() - th), tw, th)
             p.fillRect(tag, colour)
-            p.setPen(QColor("#000000") if not face.name else QColor("#ffffff"))
+            p.setPen(QColor("#ffffff") if face.state == KNOWN else QColor("#000000"))
             p.drawText(tag, Qt.AlignmentFlag.AlignCenter, label)
-            if face.hint:
-                hint_rect = QRectF(box.x(), box.bottom() + 2, metrics.horizontalAdvance(face.hint) + 8, th)
-                p.fillRect(hint_rect, QColor(0, 0, 0, 160))
-                p.setPen(HINT)
-                p.drawText(hint_rect, Qt.AlignmentFlag.AlignCenter, face.hint)

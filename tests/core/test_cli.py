@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import cv2
@@ -52,11 +53,15 @@ def test_enrol_identify_run_export_walkthrough(cli, tmp_path: Path) -> None:
     assert "Barack Obama" in out and "Joe Biden" in out
 
     code, out, _ = cli("identify", str(shared_path("faces", "misc", "obama3.jpg")), "--json")
-    assert code == 0 and json.loads(out)[0]["faces"][0]["name"] == "Barack Obama"
+    face = json.loads(out)[0]["faces"][0]
+    assert code == 0 and face["name"] == "Barack Obama"
+    assert 50 <= face["confidence"] <= 100 and 0.0 < face["score"] < 1.0  # the JSON keeps the raw cosine too
+    code, out, _ = cli("identify", str(shared_path("faces", "misc", "obama3.jpg")))
+    assert code == 0 and f"Barack Obama (confidence {face['confidence']})" in out and not re.search(r"0\.\d{3}", out)
 
     video = _video_of(shared_path("faces", "misc", "biden.jpg"), tmp_path / "biden.mp4")
     code, out, _ = cli("run", "--source", str(video), "--session", "Assembly")
-    assert code == 0 and "marked Joe Biden" in out and "1 marked in 'Assembly'" in out
+    assert code == 0 and "marked Joe Biden (confidence " in out and "1 marked in 'Assembly'" in out
 
     code, out, _ = cli("session", "list")
     assert "Assembly" in out and "1 marked" in out
@@ -64,7 +69,7 @@ def test_enrol_identify_run_export_walkthrough(cli, tmp_path: Path) -> None:
     code, out, _ = cli("export", "--session", "Assembly", "--out", str(tmp_path / "a.csv"))
     assert code == 0
     rows = list(csv.reader((tmp_path / "a.csv").open(encoding="utf-8-sig")))
-    assert rows[1][0:2] == ["Assembly", "Joe Biden"]
+    assert rows[1][0:2] == ["Assembly", "Joe Biden"] and 50 <= int(rows[1][rows[0].index("confidence")]) <= 100
 
     code, out, _ = cli("people", "rename", "Joe Biden", "Joseph Biden")
     assert code == 0 and "renamed Joe Biden to Joseph Biden" in out

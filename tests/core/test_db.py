@@ -216,3 +216,46 @@ def test_readers_refuse_the_database_without_dropping_its_locks(tmp_path: Path) 
     open(path, "rb").close()  # what the refusals prevent: closing any descriptor drops them
     assert _posix_locks(inodes) != held
     db.close()
+
+
+def _v1_register(path: Path) -> None:
+    """A database as Rollcall wrote it at schema 1: a session with an automatic and a manual mark."""
+    import core.storage.db as db_mod
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN")
+    db_mod.MIGRATIONS[0](conn)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("INSERT INTO people(id, name, created_at, updated_at) VALUES (1, 'Ada', 'then', 'then'),"
+                 " (2, 'Bo', 'then', 'then')")
+    conn.execute("INSERT INTO sessions(id, name, started_at) VALUES (1, 'Maths', '2024-01-01T09:00:00')")
+    conn.execute("INSERT INTO marks(session_id, person_id, person_name, marked_at, score, source)"
+                 " VALUES (1, 1, 'Ada', '2024-01-01T09:01:00', 0.9412, 'camera 0')")
+    conn.execute("INSERT INTO marks(session_id, person_id, person_name, marked_at, source, manual, operator, reason)"
+                 " VALUES (1, 2, 'Bo', '2024-01-01T09:02:00', 'manual', 1, 'ms. k', 'late bus')")
+    conn.execute("COMMIT")
+    conn.close()
+
+
+def test_a_v1_database_migrates_to_v2_keeping_its_marks(tmp_path: Path) -> None:
+    from core.attendance.marks import Attendance
+    from core.storage.backup import list_backups
+
+    path = tmp_path / "r.db"
+    _v1_register(path)
+    assert SCHEMA_VERSION == 2
+    with Database(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert "confidence" in [r[1] for r in db.execute("PRAGMA table_info(marks)")]
+        att = Attendance(db)
+        kept = att.marks(1)
+        assert [(m.person_name, m.score, m.manual, m.confidence) for m in kept] == [
+            ("Ada", 0.9412, False, None), ("Bo", None, True, None)]  # older marks have no confidence
+        assert kept[1].operator == "ms. k" and kept[1].reason == "late bus"
+        s = att.start_session("Art")
+        assert att.mark(s.id, 1, "Ada", score=0.95, confidence=81).confidence == 81
+    assert [b.reason for b in list_backups(tmp_path / "backups")] == ["before-migration"]
+    with Database(path) as db:  # migrated once: reopening changes nothing
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert len(Attendance(db).marks()) == 3
+    assert len(list_backups(tmp_path / "backups")) == 1

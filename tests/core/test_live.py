@@ -70,11 +70,27 @@ def test_the_clip_marks_exactly_the_two_enrolled_people(hamilton_db) -> None:
                 index += 1
         marks = attendance.marks(session.id)
         threshold = recogniser.threshold
+        confidences = {m.id: {recogniser.confidence_for(m.score, route) for route in ("direct", "small")}
+                       for m in marks}
         evidence = [attendance.evidence(m.id) for m in marks]
     assert sorted(m.person_name for m in marks) == ["alex-lacamoire", "lin-manuel-miranda"]
     assert all(m.score >= threshold and m.source == "hamilton_clip" for m in marks)
+    # each mark keeps the operator's scale it was made with (at or above the bar: 50), the cosine beside it
+    assert all(m.confidence in confidences[m.id] and 50 <= m.confidence <= 100 for m in marks)
     assert all(e and e[:2] == b"\xff\xd8" for e in evidence)  # a JPEG of the face as evidence
     assert sorted(marked_at) == ["alex-lacamoire", "lin-manuel-miranda"]
+
+
+def test_the_confidence_is_50_at_the_threshold_in_force(hamilton_db) -> None:
+    path, pipeline = hamilton_db
+    with Database(path) as db:
+        policy = Recogniser(pipeline, Gallery(db), None, None, RecognitionSettings())
+        by_hand = Recogniser(pipeline, Gallery(db), None, None, RecognitionSettings(threshold=0.5))
+        bar = policy.threshold
+        assert policy.confidence_for(bar) == 50 and policy.confidence_for(bar - 0.01) < 50
+        assert policy.confidence_for(bar + 0.02) > 50
+        # a threshold in the settings is the bar the faces are judged against, so it is the scale's 50
+        assert by_hand.confidence_for(0.5) == 50 and by_hand.confidence_for(0.49) < 50 <= by_hand.confidence_for(0.6)
 
 
 def _faces_and_embedded(pipeline, path, settings: RecognitionSettings, frames: int) -> list[tuple[int, int, list]]:

@@ -158,9 +158,9 @@ def test_export_csv_and_xlsx_write_the_filtered_rows(ctx, page, people, qtbot, t
     lin, alex = people
     morning = ctx.attendance.start_session("Morning")
     evening = ctx.attendance.start_session("Evening")
-    ctx.attendance.mark(morning.id, lin, "Lin-Manuel Miranda", score=0.95, source="camera 0")
+    ctx.attendance.mark(morning.id, lin, "Lin-Manuel Miranda", score=0.95, confidence=83, source="camera 0")
     ctx.attendance.manual_mark(morning.id, alex, "Alex Lacamoire", operator="tester", reason="late")
-    ctx.attendance.mark(evening.id, alex, "Alex Lacamoire", score=0.9)
+    ctx.attendance.mark(evening.id, alex, "Alex Lacamoire", score=0.9, confidence=61)
     ctx.attendance_changed.emit()
     page.set_filters(session_id=morning.id)
 
@@ -170,7 +170,8 @@ def test_export_csv_and_xlsx_write_the_filtered_rows(ctx, page, people, qtbot, t
         rows = list(csv.DictReader(fh))
     assert [(r["session"], r["person"], r["manual"], r["reason"]) for r in rows] == [
         ("Morning", "Lin-Manuel Miranda", "no", ""), ("Morning", "Alex Lacamoire", "yes", "late")]
-    assert rows[0]["score"] == "0.95" and rows[0]["source"] == "camera 0"
+    assert rows[0]["confidence"] == "83" and rows[1]["confidence"] == "" and rows[0]["source"] == "camera 0"
+    assert "score" not in rows[0] and "0.95" not in rows[0].values()  # the raw cosine stays out of exports
 
     page.set_filters(person_id=alex)
     xlsx_path = tmp_path / "alex.xlsx"
@@ -178,8 +179,8 @@ def test_export_csv_and_xlsx_write_the_filtered_rows(ctx, page, people, qtbot, t
     sheet = load_workbook(xlsx_path).active
     values = list(sheet.iter_rows(values_only=True))
     assert values[0][:2] == ("session", "person")
-    assert [(r[0], r[1], r[6]) for r in values[1:]] == [("Morning", "Alex Lacamoire", "yes"),
-                                                         ("Evening", "Alex Lacamoire", "no")]
+    assert [(r[0], r[1], r[4], r[6]) for r in values[1:]] == [("Morning", "Alex Lacamoire", None, "yes"),
+                                                               ("Evening", "Alex Lacamoire", 61, "no")]
     infos = [n.text for n in ctx.notifier.history if n.title == "Export"]
     assert any("2 marks written" in t and "alex.xlsx" in t for t in infos)
 
@@ -196,13 +197,15 @@ def test_export_failure_reaches_the_notifier(ctx, page, qtbot, tmp_path: Path) -
 def test_evidence_is_shown_for_the_selected_mark(ctx, page, people) -> None:
     lin, alex = people
     session = page.start_session("Rehearsal")
-    auto = ctx.attendance.mark(session.id, lin, "Lin-Manuel Miranda", score=0.93, evidence_jpeg=evidence_jpeg())
+    auto = ctx.attendance.mark(session.id, lin, "Lin-Manuel Miranda", score=0.93, confidence=72,
+                               evidence_jpeg=evidence_jpeg())
     manual = page.manual_mark(alex, "camera off")
     assert page.evidence_label.pixmap().isNull()
     page.select_mark(auto.id)
     pixmap = page.evidence_label.pixmap()
     assert not pixmap.isNull() and max(pixmap.width(), pixmap.height()) == 160
-    assert "Lin-Manuel Miranda" in page.evidence_caption.text() and "0.930" in page.evidence_caption.text()
+    caption = page.evidence_caption.text()
+    assert "Lin-Manuel Miranda" in caption and "confidence 72" in caption and "0.93" not in caption
     page.select_mark(manual.id)
     assert page.evidence_label.pixmap().isNull()
     assert "no photo" in page.evidence_caption.text()

@@ -40,8 +40,15 @@ def test_hamilton_clip_marks_exactly_the_two_enrolled_people(make_ctx, qtbot) ->
     session = ctx.attendance.find_session("Rehearsal")
     marked = sorted(m.person_name for m in ctx.attendance.marks(session.id))
     assert marked == ["Alex Lacamoire", "Lin-Manuel Miranda"]
-    assert all(m.score is not None and m.score >= 0.9 for m in ctx.attendance.marks(session.id))
+    marks = ctx.attendance.marks(session.id)
+    assert all(m.score is not None and m.score >= 0.9 for m in marks)  # the raw cosine is kept...
+    assert all(m.confidence is not None and 50 <= m.confidence <= 100 for m in marks)  # ...beside the confidence
     assert page.marks_model.rowCount() == 2  # the side panel shows them, with their evidence crops
+    shown = [page.marks_model.index(r).data() for r in range(2)]
+    assert all(f"confidence {m.confidence}" in "\n".join(shown) for m in marks)
+    assert not any(f"{m.score:.2f}" in "\n".join(shown) for m in marks)
+    notices = sorted(n.text for n in ctx.notifier.history if n.title == "Marked")
+    assert notices == sorted(f"{m.person_name} (confidence {m.confidence})" for m in marks)
     assert all(ctx.attendance.evidence(m.id) for m in ctx.attendance.marks(session.id))
     assert page.worker.frames_processed == 275 and page.frames_shown > 0
     assert page.source_state == "ended" and "ended after 275 frames" in page.source_label.text()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from core.attendance.recogniser import RecognitionSettings
-from desktop.live_worker import RecognitionWorker, RunRequest
+from desktop.live_worker import KNOWN, RecognitionWorker, RunRequest
 from tests.conftest import shared_path
 
 
@@ -55,5 +55,6 @@ def test_frames_carry_overlays_and_timings(ctx, qtbot) -> None:
     frame = frames[-1]
     assert frame.image.width() == 640 and frame.image.height() == 360
     assert frame.faces and all(f.name is None for f in frame.faces)  # nobody is enrolled
+    assert all(f.state != KNOWN and f.confidence is None for f in frame.faces)  # nothing to compare with
     assert frame.processed_at >= frame.grabbed_at and frame.process_ms > 0
     assert {"detect", "embed"} <= set(frame.timings_ms)

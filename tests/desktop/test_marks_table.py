@@ -8,7 +8,9 @@ from PySide6.QtCore import Qt
 
 from core.gallery.faces import FACE_SIZE, FaceSample
 
-from desktop.tables.marks_table import KIND_COL, OPERATOR_COL, PERSON_COL, REASON_COL, SCORE_COL, MarksTableModel
+from desktop.tables.marks_table import (
+    COLUMNS, CONFIDENCE_COL, KIND_COL, OPERATOR_COL, PERSON_COL, REASON_COL, MarksTableModel,
+)
 from desktop.tables.sessions_table import ENDED_COL, MARKED_COL, NAME_COL, SessionsTableModel
 
 
@@ -60,16 +62,16 @@ def test_marks_table_filters_narrow_the_rows(ctx) -> None:
     model = MarksTableModel(ctx)
     a = ctx.attendance.start_session("Morning")
     b = ctx.attendance.start_session("Evening")
-    ctx.attendance.mark(a.id, lin, "Lin-Manuel Miranda", score=0.91, source="camera 0")
+    ctx.attendance.mark(a.id, lin, "Lin-Manuel Miranda", score=0.91, confidence=74, source="camera 0")
     ctx.attendance.manual_mark(a.id, alex, "Alex Lacamoire", operator="tester", reason="camera missed him")
-    ctx.attendance.mark(b.id, lin, "Lin-Manuel Miranda", score=0.88)
+    ctx.attendance.mark(b.id, lin, "Lin-Manuel Miranda", score=0.88)  # made before confidences were kept
     ctx.attendance_changed.emit()
     assert model.rowCount() == 3
 
     model.set_filters(session_id=a.id)
     assert [cell(model, r, PERSON_COL) for r in range(model.rowCount())] == ["Lin-Manuel Miranda", "Alex Lacamoire"]
-    assert cell(model, 0, SCORE_COL) == "0.910" and cell(model, 0, KIND_COL) == "automatic"
-    assert cell(model, 1, KIND_COL) == "manual"
+    assert cell(model, 0, CONFIDENCE_COL) == "74" and cell(model, 0, KIND_COL) == "automatic"
+    assert cell(model, 1, CONFIDENCE_COL) == "manual" and cell(model, 1, KIND_COL) == "manual"
     assert cell(model, 1, OPERATOR_COL) == "tester" and cell(model, 1, REASON_COL) == "camera missed him"
 
     model.set_filters(person_id=lin)
@@ -78,6 +80,7 @@ def test_marks_table_filters_narrow_the_rows(ctx) -> None:
     assert [m.person_id for m in model.marks] == [alex]
     model.set_filters(manual=False, session_id=b.id)
     assert [m.person_id for m in model.marks] == [lin]
+    assert cell(model, 0, CONFIDENCE_COL) == ""  # an older mark has no confidence, and its cosine is not shown
     model.set_filters(start="2999-01-01")
     assert model.rowCount() == 0
     model.set_filters(end="2000-01-01")
@@ -96,3 +99,15 @@ def test_marks_table_follows_renames(ctx) -> None:
     ctx.gallery.update_person(lin, name="Lin Miranda")
     ctx.gallery_changed.emit()
     assert cell(model, 0, PERSON_COL) == "Lin Miranda"
+
+
+def test_marks_table_shows_the_confidence_never_the_raw_cosine(ctx) -> None:
+    lin, _ = people(ctx)
+    model = MarksTableModel(ctx)
+    session = ctx.attendance.start_session("Rehearsal")
+    ctx.attendance.mark(session.id, lin, "Lin-Manuel Miranda", score=0.9371, confidence=66)
+    ctx.attendance_changed.emit()
+    assert COLUMNS[CONFIDENCE_COL] == "Confidence" and "Score" not in COLUMNS
+    shown = [str(cell(model, 0, c)) for c in range(model.columnCount())]
+    assert "66" in shown and not any("0.93" in text for text in shown)
+    assert model.index(0, CONFIDENCE_COL).data(Qt.ItemDataRole.TextAlignmentRole) is not None  # a number column

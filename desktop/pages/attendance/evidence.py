@@ -38,5 +38,5 @@ class EvidenceBox(QGroupBox):
                 else f"{mark.person_name}: no evidence photo was kept for this mark.")
             return
         self.evidence_label.setPixmap(thumbnail(image, EVIDENCE_SIZE))
-        score = f", score {mark.score:.3f}" if mark.score is not None else ""
-        self.evidence_caption.setText(f"{mark.person_name} at {mark.marked_at[11:19]}{score}")
+        sure = f", confidence {mark.confidence}" if mark.confidence is not None else ""
+        self.evidence_caption.setText(f"{mark.person_name} at {mark.marked_at[11:19]}{sure}")
