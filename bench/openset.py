@@ -104,6 +104,10 @@ def format_table(r: dict) -> str:
     lines.append(f"strangers' false marks: {r['counts']['stranger_marked']} of {r['counts']['stranger_sessions']} "
                  f"sessions (95 % upper bound {_pct(r['stranger_false_mark_upper95']).strip()})")
     lines += ["", "per-session false-mark targets (threshold from the policy):"]
+    reasons = {e.get("unavailable") for e in r["targets"].values()}
+    if len(reasons) == 1 and None not in reasons:  # one line when the policy is missing for all
+        lines.append(f"  {', '.join(r['targets'])}: unavailable ({reasons.pop()})")
+        return _with_curve(lines, r)
     for key, entry in r["targets"].items():
         if "unavailable" in entry:
             lines.append(f"  {key}: unavailable ({entry['unavailable']})")
@@ -111,6 +115,10 @@ def format_table(r: dict) -> str:
             lines.append(f"  {key}: threshold {entry['threshold']:.4f} margin {entry['margin']:.3f}  "
                          f"enrolled {_pct(entry['enrolled_mark_rate'])}  strangers {_pct(entry['stranger_false_mark_rate'])}"
                          f"  wrong {_pct(entry['wrong_person_rate'])}")
+    return _with_curve(lines, r)
+
+
+def _with_curve(lines: list[str], r: dict) -> str:
     if "scale_curve" in r:
         lines += ["", f"{'gallery':>8}{'enrolled':>10}{'distract.':>10}{'threshold':>10}{'enr. marked':>13}"
                       f"{'core marked':>13}{'strangers':>11}{'false marks':>13}"]

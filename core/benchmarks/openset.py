@@ -174,14 +174,16 @@ class EnrolledGallery:
 
 
 def enrol_people(pipeline: FacePipeline, root: Path, enrolment: dict[str, list[str]],
-                 jitters: int = ENROL_JITTERS) -> EnrolledGallery:
-    """Enrol each person from their photos with Rollcall's enrolment (largest face of each photo)."""
+                 jitters: int = ENROL_JITTERS, cache=None) -> EnrolledGallery:
+    """Enrol each person from their photos with Rollcall's enrolment (largest face of each photo);
+    `cache` (`openset_enrol_cache.VerdictCache`) reuses photos' earlier verdicts."""
     with Database(":memory:") as db:
         gallery = Gallery(db)
         enroller = Enroller(pipeline, gallery, PERMISSIVE, jitters)
         subject_of, rejected, failed = {}, 0, []
         for i, (person, names) in enumerate(sorted(enrolment.items())):
-            verdicts = [_largest_face_verdict(enroller, Path(root) / n) for n in names]
+            verdicts = [cache.verdict(enroller, Path(root), n) if cache is not None
+                        else _largest_face_verdict(enroller, Path(root) / n) for n in names]
             rejected += sum(not v.ok for v in verdicts)
             if any(v.ok for v in verdicts):
                 subject_of[enroller.enrol(person, verdicts).id] = person
@@ -189,6 +191,8 @@ def enrol_people(pipeline: FacePipeline, root: Path, enrolment: dict[str, list[s
                 failed.append(person)
             if (i + 1) % 50 == 0:
                 logger.info("enrolled %d/%d people", i + 1, len(enrolment))
+        if cache is not None:
+            cache.save()
         ids, names, matrix = gallery.templates(enroller.model.id)
         model = enroller.model
     return EnrolledGallery(ids, names, matrix.copy(), subject_of, model.name, float(model.threshold),

@@ -23,6 +23,7 @@ from core.benchmarks.openset import (
     curve_sizes, draw_sessions, enrol_people, evaluate, model_default_source, policy_source, scale_curve, scale_plan,
     split_people,
 )
+from core.benchmarks.openset_enrol_cache import VerdictCache, enrol_cache_key
 from core.benchmarks.openset_images import VARIANTS, cached_pass, load_photos
 from core.errors import ConfigError
 from core.gallery.faces import ENROL_JITTERS
@@ -99,7 +100,13 @@ def run_openset(settings: OpensetSettings, pipeline: FacePipeline | None = None)
         plan = scale_plan(split, photos, sizes, s.seed, s.enroll_per_subject)
         enrolment.update(plan.distractors)
     t0 = time.perf_counter()
-    gallery = enrol_people(pipeline, s.data, enrolment, s.jitters)
+    verdicts = None
+    if s.cache_dir is not None:
+        verdicts = VerdictCache(s.cache_dir, enrol_cache_key(s.data, names, s.detector, pipeline.embedder.identity,
+                                                             s.min_face, s.jitters))
+    gallery = enrol_people(pipeline, s.data, enrolment, s.jitters, verdicts)
+    if verdicts is not None:
+        cached["enrolment_photos"] = {"from_cache": verdicts.hits, "computed": verdicts.misses}
     timings["enrolment_s"] = round(time.perf_counter() - t0, 1)
     sessions = draw_sessions(split.probes, s.sessions_per_person, s.seed, s.session_length)
 

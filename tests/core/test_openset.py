@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from bench.openset import format_table
 from core.benchmarks.openset import (
     TARGETS, PolicyUnavailableError, Session, Split, curve_sizes, draw_sessions, evaluate, model_default_source,
     policy_threshold, scale_plan, split_people, vote_session,
@@ -198,7 +199,8 @@ def pipeline() -> FacePipeline:
     return FacePipeline(_CentreFace(), tiny_embedder(0))
 
 
-def test_the_run_writes_every_key_and_compares_a_variant_with_normal(folder, pipeline, tmp_path) -> None:
+def test_the_run_writes_every_key_and_compares_a_variant_with_normal(folder, pipeline, tmp_path, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "core.gallery.policy", None)  # the targets say the policy is missing
     settings = OpensetSettings(folder, seed=0, jitters=0, sessions_per_person=3, variant="dark",
                                cache_dir=tmp_path / "cache", distractors=True, sizes=(2, 6, 9), min_strangers=2)
     r = run_openset(settings, pipeline)
@@ -210,14 +212,20 @@ def test_the_run_writes_every_key_and_compares_a_variant_with_normal(folder, pip
     assert r["threshold"] == 0.5 and r["margin"] == 0.0  # the tiny model's default
     assert r["sessions"] == 8 * 3
     assert r["normal"]["no_face"]["count"] + r["enrolment_photos_rejected"] == 1  # the one flat image
-    assert set(r["targets"]) == set(TARGETS)
+    assert set(r["targets"]) == set(TARGETS) and all("unavailable" in e for e in r["targets"].values())
     assert 0.0 <= r["vs_normal"]["faces_found_ratio"] <= 1.5
     curve = r["scale_curve"]
     assert [e["gallery_size"] for e in curve] == [2, 6] and curve[1]["distractors"] == 2
     assert all(e["strangers"] == 2 for e in curve)
-    again = run_openset(settings, pipeline)
-    assert again["cached"] == {"normal": True, "dark": True}
-    assert again["enrolled_mark_rate"] == r["enrolled_mark_rate"]
+    assert r["cached"]["enrolment_photos"]["from_cache"] == 0
+    again = run_openset(settings, pipeline)  # every pass and enrolment verdict from the cache, same figures
+    assert again["cached"]["normal"] and again["cached"]["dark"]
+    assert again["cached"]["enrolment_photos"] == {"from_cache": r["cached"]["enrolment_photos"]["computed"],
+                                                   "computed": 0}
+    for key in ("normal", "scale_curve", "counts", "enrolled_mark_rate", "photo_tar", "photo_far"):
+        assert again[key] == r[key], key
+    table = format_table(r)
+    assert "strangers marked (false marks)" in table and "faces found:" in table and "1e-2, 1e-3, 1e-4" in table
 
 
 def test_the_tight_pass_crops_what_the_normal_pass_found(folder, pipeline) -> None:
