@@ -102,7 +102,9 @@ def format_table(r: dict) -> str:
         lines.append(f"faces found: {v['faces_found']} vs {v['faces_found_normal']} normal "
                      f"(ratio {v['faces_found_ratio']:.3f})")
     lines.append(f"strangers' false marks: {r['counts']['stranger_marked']} of {r['counts']['stranger_sessions']} "
-                 f"sessions (95 % upper bound {_pct(r['stranger_false_mark_upper95']).strip()})")
+                 f"sessions (95 % upper bound {_pct(r['stranger_false_mark_upper95']).strip()}); "
+                 f"{r['counts']['stranger_marked_distinct']} of {r['counts']['stranger_sessions_distinct']} "
+                 f"sessions of 5 different photos")
     lines += ["", "per-session false-mark targets (threshold from the policy):"]
     reasons = {e.get("unavailable") for e in r["targets"].values()}
     if len(reasons) == 1 and None not in reasons:  # one line when the policy is missing for all
@@ -121,12 +123,12 @@ def format_table(r: dict) -> str:
 def _with_curve(lines: list[str], r: dict) -> str:
     if "scale_curve" in r:
         lines += ["", f"{'gallery':>8}{'enrolled':>10}{'distract.':>10}{'threshold':>10}{'enr. marked':>13}"
-                      f"{'core marked':>13}{'strangers':>11}{'false marks':>13}"]
+                      f"{'core marked':>13}{'strangers':>11}{'false marks':>13}{'photo FAR':>11}"]
         for e in r["scale_curve"]:
             lines.append(f"{e['gallery_size']:>8}{e['enrolled_in_gallery']:>10}{e['distractors']:>10}"
                          f"{e['threshold']:>10.4f}{_pct(e['enrolled_mark_rate']):>13}"
                          f"{_pct(e['core_enrolled_mark_rate']):>13}{e['strangers']:>11}"
-                         f"{_pct(e['stranger_false_mark_rate']):>13}")
+                         f"{_pct(e['stranger_false_mark_rate']):>13}{_pct(e['photo_far']):>11}")
     return "\n".join(lines)
 
 

@@ -224,7 +224,8 @@ def evaluate(index: TemplateIndex, subject_of: dict[int, str], enrolled: set[str
 
     c = dict.fromkeys(("enrolled_probes", "accepted_right", "accepted_wrong", "stranger_probes",
                        "stranger_accepted", "no_face", "enrolled_sessions", "marked_right", "marked_wrong",
-                       "stranger_sessions", "stranger_marked"), 0)
+                       "stranger_sessions", "stranger_marked", "stranger_sessions_distinct",
+                       "stranger_marked_distinct"), 0)
     for person, photos in probes.items():
         for n in photos:
             m = matches[n]
@@ -246,11 +247,16 @@ def evaluate(index: TemplateIndex, subject_of: dict[int, str], enrolled: set[str
         else:
             c["stranger_sessions"] += 1
             c["stranger_marked"] += got is not None
+            if not s.repeats:
+                c["stranger_sessions_distinct"] += 1
+                c["stranger_marked_distinct"] += got is not None
     probes_n = c["enrolled_probes"] + c["stranger_probes"]
     return {
         "enrolled_mark_rate": _rate(c["marked_right"], c["enrolled_sessions"]),
         "stranger_false_mark_rate": _rate(c["stranger_marked"], c["stranger_sessions"]),
         "stranger_false_mark_upper95": _rate(_wilson_upper(c["stranger_marked"], c["stranger_sessions"]), 1),
+        # strangers with at least 5 probe photos only: no photo seen twice in a session
+        "stranger_false_mark_rate_distinct": _rate(c["stranger_marked_distinct"], c["stranger_sessions_distinct"]),
         "wrong_person_rate": _rate(c["marked_wrong"], c["enrolled_sessions"]),
         "photo_tar": _rate(c["accepted_right"], c["enrolled_probes"]),
         "photo_far": _rate(c["stranger_accepted"], c["stranger_probes"]),

@@ -91,12 +91,12 @@ def test_evaluate_counts_marks_false_marks_and_wrong_people() -> None:
            "c1": centres[0], "c2": centres[1], "d1": centres[3], "a0": None}
     probes = {"A": ["a0", "a1", "a2"], "B": ["b1"], "C": ["c1", "c2"], "D": ["d1"]}
     sessions = [Session("A", ("a1", "a2", "a1", "a0", "a0"), True), Session("B", ("b1",) * 5, True),
-                Session("C", ("c1", "c2", "c1", "c2", "c2"), True),  # 2 A + 3 B: marked as B
-                Session("C", ("c1", "c2", "c1", "c2", "d1"), True),  # 2 + 2: not marked
+                Session("C", ("c1", "c2", "c1", "c2", "c2"), False),  # 2 A + 3 B: marked as B
+                Session("C", ("c1", "c2", "c1", "c2", "d1"), False),  # 2 + 2: not marked
                 Session("D", ("d1",) * 5, True)]
     r = evaluate(index, subject_of, {"A", "B"}, probes, sessions, emb, threshold=0.9)
     assert r["enrolled_mark_rate"] == 0.5 and r["wrong_person_rate"] == 0.5
-    assert r["stranger_false_mark_rate"] == round(1 / 3, 6)
+    assert r["stranger_false_mark_rate"] == round(1 / 3, 6) and r["stranger_false_mark_rate_distinct"] == 0.5
     assert r["photo_tar"] == 0.5 and r["photo_far"] == round(2 / 3, 6)
     assert r["no_face"] == {"count": 1, "rate": round(1 / 7, 6), "of_probes": 7}
     strict = evaluate(index, subject_of, {"A", "B"}, probes, sessions, emb, threshold=1.01)
