@@ -47,7 +47,7 @@ CORE_LAYERS = {
     "storage": set(),
     "gallery": {"vision", "storage"},
     "attendance": {"vision", "storage", "gallery"},
-    "benchmarks": {"vision", "storage", "gallery"},
+    "benchmarks": {"vision", "storage", "gallery", "attendance"},  # the open-set benchmark runs the live vote
     "service": {"vision", "storage", "gallery", "attendance", "benchmarks"},
     "cli": {"service", "vision", "storage", "gallery", "attendance", "benchmarks"},
 }
