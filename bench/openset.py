@@ -115,8 +115,8 @@ def format_table(r: dict) -> str:
             lines.append(f"  {key}: unavailable ({entry['unavailable']})")
         else:
             lines.append(f"  {key}: threshold {entry['threshold']:.4f} margin {entry['margin']:.3f}  "
-                         f"enrolled {_pct(entry['enrolled_mark_rate'])}  strangers {_pct(entry['stranger_false_mark_rate'])}"
-                         f"  wrong {_pct(entry['wrong_person_rate'])}")
+                         f"enrolled {_pct(entry['enrolled_mark_rate'])}  "
+                         f"strangers {_pct(entry['stranger_false_mark_rate'])}  wrong {_pct(entry['wrong_person_rate'])}")
     return _with_curve(lines, r)
 
 

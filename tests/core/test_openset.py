@@ -12,7 +12,7 @@ import pytest
 
 from bench.openset import format_table
 from core.benchmarks.openset import (
-    TARGETS, PolicyUnavailableError, Session, Split, curve_sizes, draw_sessions, evaluate, model_default_source,
+    TARGETS, PolicyUnavailableError, Session, curve_sizes, draw_sessions, evaluate, model_default_source,
     policy_threshold, scale_plan, split_people, vote_session,
 )
 from core.benchmarks.openset_images import (
@@ -226,6 +226,19 @@ def test_the_run_writes_every_key_and_compares_a_variant_with_normal(folder, pip
         assert again[key] == r[key], key
     table = format_table(r)
     assert "strangers marked (false marks)" in table and "faces found:" in table and "1e-2, 1e-3, 1e-4" in table
+
+
+def test_targets_take_the_policys_threshold_for_the_gallery_size(folder, pipeline, monkeypatch) -> None:
+    calls = []
+    fake = types.ModuleType("core.gallery.policy")
+    fake.decide_threshold = lambda model, n, target: calls.append((n, target)) or (2.0 if target < 1e-3 else -1.0, 0.0)
+    monkeypatch.setitem(sys.modules, "core.gallery.policy", fake)
+    r = run_openset(OpensetSettings(folder, jitters=0, sessions_per_person=2), pipeline)
+    assert sorted(calls) == sorted((4, t) for t in TARGETS.values())  # 4 people enrolled
+    assert r["threshold"] == 0.5  # the main figures stay at the model default
+    assert r["targets"]["1e-4"]["threshold"] == 2.0 and r["targets"]["1e-4"]["stranger_false_mark_rate"] == 0.0
+    assert r["targets"]["1e-2"]["threshold"] == -1.0 and r["targets"]["1e-2"]["stranger_false_mark_rate"] == 1.0
+    assert "1e-4: threshold 2.0000" in format_table(r)
 
 
 def test_the_tight_pass_crops_what_the_normal_pass_found(folder, pipeline) -> None:
