@@ -2,7 +2,7 @@
 
     python -m bench.openset --data DIR --enrolled-fraction 0.5 --enroll-per-subject 3 \\
         [--embedder dlib|PATH] [--detector mtcnn|yunet:PATH] [--seed 0] [--json OUT] \\
-        [--variant normal|dark|tight] [--distractors] [--cache-dir DIR] [--threshold-source model-default|policy]
+        [--variant normal|dark|tight] [--distractors] [--cache-dir DIR] [--threshold-source policy|model-default] [--tables JSON]
 
 DIR is a folder of person folders, or the CelebA benchmark layout (images/ and
 identities.txt). A seeded half of the people is enrolled with 3 photos each
@@ -17,6 +17,7 @@ Evaluation only: never choose a threshold or margin from its results.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -26,6 +27,7 @@ from core.benchmarks.openset import DEFAULT_SIZES, MIN_STRANGERS, SESSIONS_PER_P
 from core.benchmarks.openset_images import VARIANTS
 from core.benchmarks.openset_run import THRESHOLD_SOURCES, OpensetSettings, run_openset
 from core.errors import RollcallError
+from core.gallery.policy import ImpostorTable, register_table, table_for
 from core.paths import user_cache_dir
 
 log = logging.getLogger("bench.openset")
@@ -46,11 +48,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)), help="gallery sizes of the curve")
     parser.add_argument("--min-strangers", type=int, default=MIN_STRANGERS, help="strangers the curve keeps")
     parser.add_argument("--sessions-per-person", type=int, default=SESSIONS_PER_PERSON)
-    parser.add_argument("--threshold-source", choices=THRESHOLD_SOURCES, default="model-default")
+    parser.add_argument("--threshold-source", choices=THRESHOLD_SOURCES, default="policy",
+                        help="policy (Rollcall's false-mark policy; the default) or the model's default threshold")
+    parser.add_argument("--tables", type=Path, default=Path(__file__).parent / "results" / "impostor_tables.json",
+                        help="impostor tables (bench.impostor_table's JSON) for models the app does not ship, "
+                             "e.g. the EdgeFace test weights")
     parser.add_argument("--cache-dir", type=Path, help="where embedding passes are kept "
                         "(default: the user cache's openset folder; 'none' for no cache)")
     parser.add_argument("--json", type=Path, help="write the results here")
     return parser.parse_args(argv)
+
+
+def register_bench_tables(path: Path) -> int:
+    """Let the policy use the tables measured by bench.impostor_table for models without shipped ones."""
+    if not path.is_file():
+        return 0
+    data = json.loads(path.read_text())
+    count = 0
+    for model in data.get("models", {}).values():
+        for route in model.get("routes", {}).values():
+            table = ImpostorTable.from_dict(route["table"])
+            if table_for(table.model, table.route) is None:
+                register_table(table)
+                count += 1
+    return count
 
 
 def settings_from(args: argparse.Namespace) -> OpensetSettings:
@@ -136,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
+        register_bench_tables(args.tables)
         result = run_openset(settings_from(args))
     except RollcallError as exc:
         log.error("%s", exc)

@@ -31,9 +31,10 @@ import numpy as np
 
 from core.attendance.tracking import Track, VotePolicy, cast_vote
 from core.benchmarks.identification import PERMISSIVE, _largest_face_verdict
-from core.errors import BenchmarkDataError, RollcallError
+from core.errors import BenchmarkDataError
 from core.gallery.enrol import Enroller
 from core.gallery.faces import ENROL_JITTERS
+from core.gallery.policy import DEFAULT_SESSIONS, decide_threshold, table_for
 from core.gallery.matching import Match, TemplateIndex
 from core.gallery.store import Gallery
 from core.storage.db import Database
@@ -50,32 +51,22 @@ DEFAULT_SIZES = (10, 25, 50, 100, 200)
 MIN_STRANGERS = 20  # the scale curve keeps at least this many strangers (when the data has them)
 
 
-class PolicyUnavailableError(RollcallError):
-    """Rollcall's threshold policy (core.gallery.policy.decide_threshold) is not in this installation."""
-
-
 def model_default_source(threshold: float) -> ThresholdSource:
     """The model's default threshold and no margin, whatever the gallery size and target."""
     return lambda enrolled_count, target: (float(threshold), 0.0)
 
 
-def policy_threshold(model_name: str, enrolled_count: int, target: float | None) -> tuple[float, float]:
-    """(threshold, margin) from Rollcall's policy for a gallery of `enrolled_count` people and a per-session
-    false-mark `target` (None: the policy's default). The adapter between this benchmark and the policy."""
-    try:
-        from core.gallery.policy import decide_threshold
-    except ImportError as exc:
-        raise PolicyUnavailableError(
-            "the threshold policy (core.gallery.policy.decide_threshold) is not available in this installation; "
-            "use the model's default threshold (--threshold-source model-default) until it is") from exc
-    decision = decide_threshold(model_name, enrolled_count, target)
-    if isinstance(decision, tuple):
-        return float(decision[0]), float(decision[1]) if len(decision) > 1 else 0.0
-    return float(decision.threshold), float(getattr(decision, "margin", 0.0))
+def policy_threshold(model: str, enrolled_count: int, target: float | None) -> tuple[float, float]:
+    """(threshold, margin) from Rollcall's policy (core.gallery.policy) for a gallery of `enrolled_count`
+    people and a per-session false-mark `target` (None: the policy's default); `model` is the embedder's
+    identity, whose impostor table the policy reads (a model without one uses its default threshold)."""
+    sessions = DEFAULT_SESSIONS if target is None else int(round(1.0 / target))
+    decision = decide_threshold(table_for(model), enrolled_count, sessions, model_default=None)
+    return decision.threshold, decision.margin
 
 
-def policy_source(model_name: str) -> ThresholdSource:
-    return lambda enrolled_count, target: policy_threshold(model_name, enrolled_count, target)
+def policy_source(model: str) -> ThresholdSource:
+    return lambda enrolled_count, target: policy_threshold(model, enrolled_count, target)
 
 
 @dataclass(frozen=True)
@@ -162,6 +153,7 @@ class EnrolledGallery:
     subject_of: dict[int, str]
     model_name: str
     model_threshold: float
+    model_identity: str  # the embedder's identity: the key of its impostor table
     rejected_photos: int  # enrolment photos the enrolment refused (no face, unreadable)
     not_enrolled: list[str]  # people none of whose enrolment photos was usable
 
@@ -196,7 +188,7 @@ def enrol_people(pipeline: FacePipeline, root: Path, enrolment: dict[str, list[s
         ids, names, matrix = gallery.templates(enroller.model.id)
         model = enroller.model
     return EnrolledGallery(ids, names, matrix.copy(), subject_of, model.name, float(model.threshold),
-                           rejected, failed)
+                           model.file_hash, rejected, failed)
 
 
 def photo_matches(index: TemplateIndex, embeddings: dict[str, np.ndarray | None], names: Iterable[str],

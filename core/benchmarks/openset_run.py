@@ -18,8 +18,9 @@ from pathlib import Path
 import torch
 
 from core.benchmarks.lowres_cache import detector_identity
+from core.gallery.policy import PolicyError
 from core.benchmarks.openset import (
-    DEFAULT_SIZES, MIN_STRANGERS, SESSION_LENGTH, SESSIONS_PER_PERSON, TARGETS, PolicyUnavailableError,
+    DEFAULT_SIZES, MIN_STRANGERS, SESSION_LENGTH, SESSIONS_PER_PERSON, TARGETS,
     curve_sizes, draw_sessions, enrol_people, evaluate, model_default_source, policy_source, scale_curve, scale_plan,
     split_people,
 )
@@ -113,7 +114,7 @@ def run_openset(settings: OpensetSettings, pipeline: FacePipeline | None = None)
     enrolled = set(split.enrolled)
     index = gallery.index(enrolled)
     if s.threshold_source == "policy":
-        source, source_text = policy_source(gallery.model_name), "Rollcall's policy (core.gallery.policy)"
+        source, source_text = policy_source(gallery.model_identity), "Rollcall's policy (core.gallery.policy)"
     else:
         source = model_default_source(gallery.model_threshold)
         source_text = f"the model's default threshold ({gallery.model_threshold:g}), margin 0"
@@ -124,7 +125,7 @@ def run_openset(settings: OpensetSettings, pipeline: FacePipeline | None = None)
 
     result = figures(probe_pass.embeddings, threshold, margin)
     probe_names = [n for photos_of in split.probes.values() for n in photos_of]
-    result["targets"] = target_figures(lambda t, m: figures(probe_pass.embeddings, t, m), gallery.model_name,
+    result["targets"] = target_figures(lambda t, m: figures(probe_pass.embeddings, t, m), gallery.model_identity,
                                        len(index), s.targets)
     if s.variant != "normal":
         base = figures(normal.embeddings, threshold, margin)
@@ -168,14 +169,14 @@ def run_openset(settings: OpensetSettings, pipeline: FacePipeline | None = None)
     return result
 
 
-def target_figures(run, model_name: str, gallery_size: int, targets: dict) -> dict:
+def target_figures(run, model: str, gallery_size: int, targets: dict) -> dict:
     """The figures at each per-session false-mark target, with the policy's threshold for it; where the
     policy is missing, each target says why instead."""
     out = {}
     for key, target in targets.items():
         try:
-            threshold, margin = policy_source(model_name)(gallery_size, target)
-        except PolicyUnavailableError as exc:
+            threshold, margin = policy_source(model)(gallery_size, target)
+        except PolicyError as exc:  # a model without an impostor table
             out[key] = {"unavailable": str(exc)}
             continue
         out[key] = {"target": target, **run(threshold, margin)}

@@ -97,12 +97,12 @@ def test_calibrate_and_models(cli, tmp_path: Path, capsys: pytest.CaptureFixture
         photos = [str(p) for p in sorted(shared_path("faces", "bbt", "people", person).iterdir())]
         assert cli("enroll", person, *photos, "--yes")[0] == 0
     code, out, _ = cli("calibrate")  # the policy's decision next to the gallery's own curve
-    assert code == 0 and "a stranger is marked in at most 1 of 1,000 sessions, with 3 enrolled" in out
+    assert code == 0 and "a stranger is marked in at most 1 of 100 sessions, with 3 enrolled" in out
     assert "threshold in force:" in out and "impostor table, measured on identity-disjoint photos" in out
     assert "   -0.200" not in out and "   1.000   0.0000   1.0000" in out  # the curve where it moves
     policy = float(out.split("threshold in force: ")[1].split(",")[0])
-    assert "suggested threshold for FAR 3.3e-04 per comparison" in out  # the policy's target by default
-    assert "only with at least 30,000 impostor pairs" in out and "too few" in out
+    assert "suggested threshold for FAR 3.3e-03 per comparison" in out  # the policy's target by default
+    assert "only with at least 3,000 impostor pairs" in out and "too few" in out
     assert "(default)" in cli("model", "list")[1]  # nothing stored
 
     code, out, _ = cli("calibrate", "--sessions", "10000")

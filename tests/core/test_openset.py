@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import types
 from pathlib import Path
 
 import cv2
@@ -12,7 +11,7 @@ import pytest
 
 from bench.openset import format_table
 from core.benchmarks.openset import (
-    TARGETS, PolicyUnavailableError, Session, curve_sizes, draw_sessions, evaluate, model_default_source,
+    TARGETS, Session, curve_sizes, draw_sessions, evaluate, model_default_source,
     policy_threshold, scale_plan, split_people, vote_session,
 )
 from core.benchmarks.openset_images import (
@@ -107,18 +106,22 @@ def test_threshold_sources() -> None:
     assert model_default_source(0.93)(200, 1e-3) == (0.93, 0.0)
 
 
-def test_policy_adapter_says_clearly_when_the_policy_is_missing(monkeypatch) -> None:
-    monkeypatch.setitem(sys.modules, "core.gallery.policy", None)  # import fails
-    with pytest.raises(PolicyUnavailableError, match="model-default"):
-        policy_threshold("dlib", 10, 1e-3)
+def test_policy_adapter_asks_rollcalls_policy_for_the_gallery_size_and_target() -> None:
+    from core.gallery.policy import DEFAULT_SESSIONS, decide_threshold, table_for
+    from core.vision.models.loading import DEFAULT_EMBEDDER, load_embedder
+
+    identity = load_embedder(DEFAULT_EMBEDDER).identity
+    for n, target, sessions in ((10, 1e-2, 100), (100, 1e-3, 1000), (100, None, DEFAULT_SESSIONS)):
+        decision = decide_threshold(table_for(identity), n, sessions)
+        assert policy_threshold(identity, n, target) == (decision.threshold, decision.margin)
+    assert policy_threshold(identity, 200, 1e-3)[0] > policy_threshold(identity, 10, 1e-3)[0]
 
 
-def test_policy_adapter_uses_the_policy_when_present(monkeypatch) -> None:
-    calls = []
-    fake = types.ModuleType("core.gallery.policy")
-    fake.decide_threshold = lambda model, n, target: calls.append((model, n, target)) or (0.5 + n / 1000, 0.02)
-    monkeypatch.setitem(sys.modules, "core.gallery.policy", fake)
-    assert policy_threshold("dlib", 100, 1e-3) == (0.6, 0.02) and calls == [("dlib", 100, 1e-3)]
+def test_policy_adapter_refuses_a_model_without_a_table() -> None:
+    from core.gallery.policy import PolicyError
+
+    with pytest.raises(PolicyError, match="neither an impostor table"):
+        policy_threshold("no-such-model", 10, 1e-3)
 
 
 # --- the scale curve's plan ---
@@ -230,9 +233,12 @@ def test_the_run_writes_every_key_and_compares_a_variant_with_normal(folder, pip
 
 def test_targets_take_the_policys_threshold_for_the_gallery_size(folder, pipeline, monkeypatch) -> None:
     calls = []
-    fake = types.ModuleType("core.gallery.policy")
-    fake.decide_threshold = lambda model, n, target: calls.append((n, target)) or (2.0 if target < 1e-3 else -1.0, 0.0)
-    monkeypatch.setitem(sys.modules, "core.gallery.policy", fake)
+
+    def fake_policy(model, n, target):
+        calls.append((n, target))
+        return 2.0 if target < 1e-3 else -1.0, 0.0
+
+    monkeypatch.setattr("core.benchmarks.openset.policy_threshold", fake_policy)
     r = run_openset(OpensetSettings(folder, jitters=0, sessions_per_person=2), pipeline)
     assert sorted(calls) == sorted((4, t) for t in TARGETS.values())  # 4 people enrolled
     assert r["threshold"] == 0.5  # the main figures stay at the model default
