@@ -244,7 +244,8 @@ def measure_steps(steps: int, warmup: int, device_name: str) -> dict:
     from core.vision.models.dsr import DSRNet
     from trainer.config import DSRTrainConfig
     from trainer.jobs import train_dsr
-    from trainer.runner import resolve_device, seed_everything
+    from core.vision.pipeline import resolve_device
+    from trainer.runner import seed_everything
 
     cfg = DSRTrainConfig(data="unused", device=device_name)
     seed_everything(cfg.seed)

@@ -24,9 +24,7 @@ from pathlib import Path
 from core.errors import ConfigError
 from core.attendance.grabber import PACES
 from core.paths import user_data_dir
-from core.service.settings import (  # noqa: F401 (the Settings and Training tabs import them from here)
-    DEFAULT_SR_BELOW_PX, DEVICES, SR_BELOW_PX_RANGE, EngineSettings, field_names, strict_from_dict,
-)
+from core.service.settings import EngineSettings, field_names, strict_from_dict
 
 CONFIG_FILENAME = "desktop.json"
 ENGINE_FIELDS = field_names()

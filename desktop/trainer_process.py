@@ -23,7 +23,6 @@ from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signa
 from core.paths import user_data_dir
 from trainer.config import CONFIG_FILENAME, JOB_CONFIGS, save_config
 from trainer.events import EventError, parse_event
-from trainer.exit_codes import EXIT_FAILED, EXIT_MEANINGS, EXIT_OK, EXIT_STOPPED, EXIT_USAGE  # noqa: F401 (the Training tab imports them from here)
 
 logger = logging.getLogger(__name__)
 

@@ -24,9 +24,8 @@ from typing import IO, Any
 
 import torch
 
-from core.errors import ConfigError, RollcallError
+from core.errors import RollcallError
 from core.vision.models.checkpoint import is_checkpoint, make_checkpoint, save_atomic
-from core.vision.pipeline import resolve_device
 from trainer.config import CONFIG_FILENAME, JobConfig, save_config
 from trainer.events import CheckpointSaved, ErrorEvent, Event, EventWriter, WarningEvent
 

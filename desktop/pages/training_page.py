@@ -17,7 +17,8 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QPlainTextEdit, QSplitter, QVBoxLayout, QWidget
 
 from core.errors import ConfigError, RollcallError
-from desktop.config import DEFAULT_SR_BELOW_PX
+from core.service.settings import DEFAULT_SR_BELOW_PX
+from trainer.exit_codes import EXIT_MEANINGS, EXIT_OK, EXIT_STOPPED
 from desktop.context import AppContext
 from desktop.model_review import run_evaluation
 from desktop.pages.training.charts import TrainingCharts
@@ -26,9 +27,6 @@ from desktop.pages.training.form import JobForm
 from desktop.pages.training.result import NO_RUN_TEXT, STATE_TEXT, ResultBox, format_eta, state_text, summary_text
 from desktop.trainer_process import (
     DSR_JOB,
-    EXIT_MEANINGS,
-    EXIT_OK,
-    EXIT_STOPPED,
     FINETUNE_JOB,
     TrainerProcess,
     job_command,

@@ -15,7 +15,7 @@ from core.attendance.marks import Attendance
 from core.storage.db import Database
 from core.errors import ConfigError, RollcallError
 from core.gallery.policy import DEFAULT_SESSIONS, family_default, site_pairs_needed
-from core.gallery.store import Gallery, GalleryError, NotFoundError
+from core.gallery.store import GalleryError, NotFoundError
 from core.attendance.recogniser import RecognitionSettings
 from core.service import CalibrationError, Changes, EngineSettings, Rollcall, ServiceError
 from core.service import engine as service_engine

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from core.errors import ConfigError
-from desktop.config import DEFAULT_SR_BELOW_PX, SR_BELOW_PX_RANGE, DesktopConfig, load_config, save_config
+from core.service.settings import DEFAULT_SR_BELOW_PX, SR_BELOW_PX_RANGE
+from desktop.config import DesktopConfig, load_config, save_config
 
 
 def test_defaults_round_trip(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from core.gallery.matching import TemplateIndex
 from core.vision.models.checkpoint import make_checkpoint, save_atomic
 from core.vision.models.dsr import DSRNet
 from core.vision.models.superres import BicubicResolver, SuperResolver
-from desktop.config import DEFAULT_SR_BELOW_PX
+from core.service.settings import DEFAULT_SR_BELOW_PX
 from desktop.pages.settings_page import SettingsPage
 from tests.conftest import shared_path
 from tests.desktop.conftest import enrol_photos, errors

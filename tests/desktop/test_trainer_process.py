@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from desktop import trainer_process
+from trainer import exit_codes
 from desktop.trainer_process import (
     REPO_ROOT,
     train_dsr_command,
@@ -88,5 +89,5 @@ def test_a_job_stopped_on_request_exits_with_the_code_the_app_reads_as_stopped(t
     config = tmp_path / "build.json"
     config.write_text(json.dumps({"data": str(tiny_faces), "find_faces": False}))
     code = trainer_main.main(["build-dataset", "--config", str(config), "--out", str(tmp_path / "run"), "--no-stdin"])
-    assert code == trainer_process.EXIT_STOPPED and trainer_process.EXIT_MEANINGS[code] == "stopped on request"
-    assert trainer_main.main(["no-such-job"]) == trainer_process.EXIT_USAGE
+    assert code == exit_codes.EXIT_STOPPED and exit_codes.EXIT_MEANINGS[code] == "stopped on request"
+    assert trainer_main.main(["no-such-job"]) == exit_codes.EXIT_USAGE

@@ -12,7 +12,7 @@ import pytest
 from core.vision.models.checkpoint import make_checkpoint, save_atomic
 from core.vision.models.dsr import DSRNet
 from core.vision.models.superres import SuperResolver
-from desktop.config import DEFAULT_SR_BELOW_PX
+from core.service.settings import DEFAULT_SR_BELOW_PX
 from desktop.pages.training_page import TrainingPage
 from desktop.trainer_process import train_dsr_command
 from tests.desktop.conftest import errors

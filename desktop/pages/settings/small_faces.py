@@ -11,7 +11,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox
 
 from core.vision.models.superres import SuperResolver
-from desktop.config import DEFAULT_SR_BELOW_PX, SR_BELOW_PX_RANGE, DesktopConfig
+from core.service.settings import DEFAULT_SR_BELOW_PX, SR_BELOW_PX_RANGE
+from desktop.config import DesktopConfig
 from desktop.context import SMALL_FACES_TITLE, AppContext
 from desktop.dialogs import open_file
 from desktop.pages.settings.base import SettingsGroup, SettingsHost
