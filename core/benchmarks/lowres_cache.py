@@ -10,15 +10,13 @@ Key and file rules: docs/BENCHMARKS.md#the-full-resolution-cache
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import os
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from core.benchmarks.array_cache import cache_path, read_arrays, write_arrays
 from core.digest import file_sha256
 
 logger = logging.getLogger(__name__)
@@ -82,46 +80,21 @@ class HRPassCache:
         self.folder = Path(folder)
 
     def path_for(self, key: dict) -> Path:
-        return self.folder / f"{CACHE_PREFIX}{_key_digest(key)[:24]}.npz"
+        return cache_path(self.folder, CACHE_PREFIX, key)
 
     def load(self, key: dict, names: list[str]) -> HRPass | None:
         """The stored HR pass for `key` covering exactly `names`, or None (a miss)."""
-        path = self.path_for(key)
-        if not path.is_file():
+        arrays = read_arrays(self.path_for(key), key, "HR cache")
+        if arrays is None or [str(n) for n in arrays["names"]] != list(names):
             return None
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                stored_key = str(npz["key"])
-                stored_names = [str(n) for n in npz["names"]]
-                has_face, embeddings, landmarks = npz["has_face"], npz["embeddings"], npz["landmarks"]
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-            logger.warning("ignoring unreadable HR cache %s (%s); it will be rewritten", path, exc)
-            return None
-        if stored_key != _key_json(key) or stored_names != list(names):
-            logger.info("HR cache %s was made for other settings; recomputing", path)
-            return None
-        return _unpack(stored_names, has_face, embeddings, landmarks)
+        return _unpack(list(names), arrays["has_face"], arrays["embeddings"], arrays["landmarks"])
 
     def save(self, key: dict, names: list[str], hr: HRPass, dim: int) -> Path:
-        """Write the HR pass for `key` atomically (a reader never sees a half-written file)."""
         has_face, embeddings, landmarks = _pack(names, hr, dim)
-        path = self.path_for(key)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
-        with tmp.open("wb") as fh:
-            np.savez(fh, key=np.array(_key_json(key)), names=np.array(names, dtype=str),
-                     has_face=has_face, embeddings=embeddings, landmarks=landmarks)
-        tmp.replace(path)
+        path = write_arrays(self.path_for(key), key, {"names": np.array(names, dtype=str), "has_face": has_face,
+                                                      "embeddings": embeddings, "landmarks": landmarks})
         logger.info("HR pass cached in %s", path)
         return path
-
-
-def _key_json(key: dict) -> str:
-    return json.dumps(key, sort_keys=True, separators=(",", ":"))
-
-
-def _key_digest(key: dict) -> str:
-    return hashlib.sha256(_key_json(key).encode()).hexdigest()
 
 
 def _pack(names: list[str], hr: HRPass, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -13,16 +13,13 @@ added as runs need them; the file is rewritten atomically, read with
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
-import zipfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from core.benchmarks.array_cache import cache_path, read_arrays, write_arrays
 from core.benchmarks.identification import _largest_face_verdict
 from core.benchmarks.lowres_cache import detector_identity, images_digest
 from core.gallery.enrol import Enroller, SampleVerdict
@@ -44,9 +41,8 @@ class VerdictCache:
     """Enrolment verdicts by photo name, loaded from and saved to one file per key."""
 
     def __init__(self, folder: str | Path, key: dict) -> None:
-        self.key_json = json.dumps(key, sort_keys=True, separators=(",", ":"))
-        digest = hashlib.sha256(self.key_json.encode()).hexdigest()[:24]
-        self.path = Path(folder) / f"enrol-{digest}.npz"
+        self.key = key
+        self.path = cache_path(folder, "enrol-", key)
         self.entries: dict[str, dict] = {}
         self.hits = self.misses = 0
         self._load()
@@ -71,7 +67,7 @@ class VerdictCache:
         jpegs = [e["jpeg"] if e["ok"] else b"" for e in entries]
         offsets = np.cumsum([0] + [len(j) for j in jpegs]).astype(np.int64)
         arrays = {
-            "key": np.array(self.key_json), "names": np.array(names, dtype=str),
+            "names": np.array(names, dtype=str),
             "ok": np.array([e["ok"] for e in entries], dtype=bool),
             "reasons": np.array([e["reason"] for e in entries], dtype=str),
             "embeddings": np.stack([e["embedding"] if e["ok"] else np.zeros(dim, np.float32) for e in entries]),
@@ -79,24 +75,12 @@ class VerdictCache:
             "quality": np.array([e["quality"] if e["ok"] else (0.0,) * 4 for e in entries], dtype=np.float64),
             "offsets": offsets, "jpeg": np.frombuffer(b"".join(jpegs), dtype=np.uint8),
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.part")
-        with tmp.open("wb") as fh:
-            np.savez(fh, **arrays)
-        tmp.replace(self.path)
+        write_arrays(self.path, self.key, arrays)
         logger.info("enrolment verdicts cached in %s (%d photos)", self.path, len(names))
 
     def _load(self) -> None:
-        if not self.path.is_file():
-            return
-        try:
-            with np.load(self.path, allow_pickle=False) as npz:
-                if str(npz["key"]) != self.key_json:
-                    logger.info("enrolment cache %s was made for other settings; recomputing", self.path)
-                    return
-                a = {k: npz[k] for k in npz.files}
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-            logger.warning("ignoring unreadable enrolment cache %s (%s); it will be rewritten", self.path, exc)
+        a = read_arrays(self.path, self.key, "enrolment cache")
+        if a is None:
             return
         for i, name in enumerate(str(n) for n in a["names"]):
             ok = bool(a["ok"][i])

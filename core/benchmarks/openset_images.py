@@ -18,11 +18,7 @@ read with `allow_pickle=False`, as `core.benchmarks.lowres_cache` does.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
-import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.benchmarks.array_cache import cache_path, read_arrays, write_arrays
 from core.benchmarks.identification import subject_images
 from core.benchmarks.lowres_cache import detector_identity, images_digest
 from core.benchmarks.verification import largest_face
@@ -185,47 +182,28 @@ class PassCache:
         self.folder = Path(folder)
 
     def path_for(self, key: dict) -> Path:
-        return self.folder / f"{CACHE_PREFIX}{hashlib.sha256(_key_json(key).encode()).hexdigest()[:24]}.npz"
+        return cache_path(self.folder, CACHE_PREFIX, key)
 
     def load(self, key: dict, names: list[str]) -> EmbeddingPass | None:
         """The stored pass for `key` covering exactly `names`, or None (a miss)."""
-        path = self.path_for(key)
-        if not path.is_file():
+        arrays = read_arrays(self.path_for(key), key, "open-set cache")
+        if arrays is None or [str(n) for n in arrays["names"]] != list(names):
             return None
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                stored_key, stored_names = str(npz["key"]), [str(n) for n in npz["names"]]
-                has_face, embeddings, boxes = npz["has_face"], npz["embeddings"], npz["boxes"]
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-            logger.warning("ignoring unreadable open-set cache %s (%s); it will be rewritten", path, exc)
-            return None
-        if stored_key != _key_json(key) or stored_names != list(names):
-            logger.info("open-set cache %s was made for other settings; recomputing", path)
-            return None
+        has_face, embeddings, boxes = arrays["has_face"], arrays["embeddings"], arrays["boxes"]
         return EmbeddingPass({n: embeddings[i].copy() if has_face[i] else None for i, n in enumerate(names)},
                              {n: boxes[i].copy() if has_face[i] else None for i, n in enumerate(names)})
 
     def save(self, key: dict, names: list[str], result: EmbeddingPass, dim: int) -> Path:
-        """Write the pass for `key` atomically (a reader never sees a half-written file)."""
         has_face = np.array([result.embeddings[n] is not None for n in names], dtype=bool)
         embeddings = np.zeros((len(names), dim), np.float32)
         boxes = np.zeros((len(names), 4), np.float32)
         for i, n in enumerate(names):
             if has_face[i]:
                 embeddings[i], boxes[i] = result.embeddings[n], result.boxes[n]
-        path = self.path_for(key)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
-        with tmp.open("wb") as fh:
-            np.savez(fh, key=np.array(_key_json(key)), names=np.array(names, dtype=str),
-                     has_face=has_face, embeddings=embeddings, boxes=boxes)
-        tmp.replace(path)
+        path = write_arrays(self.path_for(key), key, {"names": np.array(names, dtype=str), "has_face": has_face,
+                                                      "embeddings": embeddings, "boxes": boxes})
         logger.info("%s pass cached in %s", key["variant"], path)
         return path
-
-
-def _key_json(key: dict) -> str:
-    return json.dumps(key, sort_keys=True, separators=(",", ":"))
 
 
 def cached_pass(pipeline: FacePipeline, root: Path, names: list[str], detector: str, min_face: int,
