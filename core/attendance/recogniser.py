@@ -168,7 +168,7 @@ class Recogniser:
     def process(self, frame: np.ndarray, t: float) -> FrameReport:
         img = to_bgr8(frame)
         t0 = time.perf_counter()
-        detections = self.pipeline.detect(img)
+        detections = self.pipeline.detect(img, video_frame=True)
         detect_ms = (time.perf_counter() - t0) * 1e3
         tracks = self.tracker.update(np.array([d.box for d in detections]).reshape(-1, 4), t)
         t1 = time.perf_counter()

@@ -109,12 +109,15 @@ class FacePipeline:
         """True when the small-face route upscales with a trained DSR (not bicubically)."""
         return self.sr_below_px > 0 and isinstance(self.resolver, SuperResolver)
 
-    def detect(self, image_bgr: np.ndarray) -> list[Detection]:
+    def detect(self, image_bgr: np.ndarray, *, video_frame: bool = False) -> list[Detection]:
         """Detections in full-image coordinates; big images are searched at a reduced size. When nothing
-        is found, a dim frame is searched again brightened and contrast-normalised, and then the image
-        (reduced to TIGHT_CROP_SEARCH_SIDE when larger than TIGHT_CROP_MAX_SIDE) with a border added: detectors miss faces that fill a tightly
-        cropped picture, as in ID photos. `second_look = False` turns both extra looks off, except the
-        padded look at photos up to TIGHT_CROP_MAX_SIDE that Rollcall always had."""
+        is found, a dim frame is searched again brightened and contrast-normalised, and then a photo
+        (reduced to TIGHT_CROP_SEARCH_SIDE when larger than TIGHT_CROP_MAX_SIDE) with a border added:
+        detectors miss faces that fill a tightly cropped picture, as in ID photos. A `video_frame` (the
+        live loop) larger than TIGHT_CROP_MAX_SIDE gets no reduced bordered look: a camera frame is not an
+        ID crop, and an empty room would pay for it on every frame. `second_look = False` turns both
+        extra looks off, except the padded look at images up to TIGHT_CROP_MAX_SIDE that Rollcall always
+        had."""
         h, w = image_bgr.shape[:2]
         detections = self._detect_scaled(image_bgr, self.max_detect_side)
         if detections or min(h, w) < 8:
@@ -127,6 +130,8 @@ class FacePipeline:
             detections = self._detect_scaled(searched, self.max_detect_side)
             if detections:
                 return detections
+        if video_frame and max(h, w) > TIGHT_CROP_MAX_SIDE:
+            return []
         return self._detect_padded(searched)
 
     def _detect_scaled(self, image_bgr: np.ndarray, max_side: int) -> list[Detection]:

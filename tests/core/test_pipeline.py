@@ -241,6 +241,7 @@ def test_a_face_that_fills_a_large_photo_is_found(detector_spec, name, yunet_pat
     pipe.second_look = False
     assert pipe.detect(scan) == []
     pipe.second_look = True
+    assert pipe.detect(scan, video_frame=True) == []  # a camera frame this large gets no bordered look
     faces = pipe.process(scan).faces
     assert len(faces) == 1
     face = faces[0]
