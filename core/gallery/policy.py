@@ -252,16 +252,6 @@ def confidence(score: float, decision: ThresholdDecision) -> int:
     return max(value, 50) if score >= bar else min(value, 49)
 
 
-def score_label(score: float, decision: ThresholdDecision) -> str:
-    """The scale in words for the operator, e.g. "match 78/100 (well above the bar)"."""
-    if not math.isfinite(score):
-        return "not read yet"
-    value = confidence(score, decision)
-    words = ("far above the bar" if value >= 90 else "well above the bar" if value >= 70 else
-             "just above the bar" if value >= 50 else "just below the bar" if value >= 30 else "no match")
-    return f"{'match' if value >= 50 else 'no match'} {value}/100 ({words})"
-
-
 # ------------------------------------------------------------------ the gallery's decision
 
 _TABLES: dict[tuple[str, str], ImpostorTable] = {}

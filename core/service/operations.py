@@ -200,13 +200,6 @@ class Operations:
         self._adopt(embedder)
         return record
 
-    def adopt_model(self, embedder: Embedder, pipeline: FacePipeline | None = None,
-                    problems: list[str] | None = None) -> None:
-        """The gallery switched to `embedder` on another connection (a worker's): install `pipeline`
-        (default: the current detector and small-face route around it) with `problems` (default: the
-        current ones) and report the switch."""
-        self._adopt(embedder, pipeline, problems)
-
     def _adopt(self, embedder: Embedder, pipeline: FacePipeline | None = None,
                problems: list[str] | None = None) -> None:
         current = self.engine.pipeline
