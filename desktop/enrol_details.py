@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QFormLayout, QLabel, QLineEdit, QPlainTextEdit, QWidget
 
+from core.gallery.groups import split_groups
 from core.gallery.store import Gallery
 from desktop.widgets.helpers import ERROR_STYLE
 
@@ -36,7 +37,7 @@ class DetailsPage(QWidget):
         return {
             "name": self.name_edit.text().strip(),
             "external_id": self.external_id_edit.text().strip() or None,
-            "group_name": self.group_edit.text().strip(),
+            "groups": split_groups(self.group_edit.text()),
             "notes": self.notes_edit.toPlainText().strip(),
         }
 

@@ -48,8 +48,9 @@ CORE_LAYERS = {
     "gallery": {"vision", "storage"},
     "attendance": {"vision", "storage", "gallery"},
     "benchmarks": {"vision", "storage", "gallery", "attendance"},  # the open-set benchmark runs the live vote
-    "service": {"vision", "storage", "gallery", "attendance", "benchmarks"},
-    "cli": {"service", "vision", "storage", "gallery", "attendance", "benchmarks"},
+    "register": {"storage", "gallery", "attendance"},
+    "service": {"vision", "storage", "gallery", "attendance", "benchmarks", "register"},
+    "cli": {"service", "vision", "storage", "gallery", "attendance", "benchmarks", "register"},
 }
 CORE_SHARED = {"errors", "paths", "digest", "protected_files"}
 

@@ -1,33 +1,32 @@
-"""Attendance: sessions, marks (at most one per person per session), manual changes with an audit
-trail, unknown sightings with a retention period, and export to CSV or XLSX.
+"""Attendance: sessions with the people they expect, marks (at most one per person per session),
+manual changes and excuses with an audit trail, unknown sightings with a retention period.
 
 Rows are read as dicts with sqlite-utils and written with it inside `Database.transaction()`.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
 import json
 import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from core.storage.db import Database
-from core.protected_files import ensure_not_database_file
-from core.gallery.records import GalleryError, NotFoundError, from_row, get_row, now_iso, rows
+from core.gallery.records import GalleryError, NotFoundError, clean_name, from_row, get_row, now_iso, rows
 
 
 @dataclass(frozen=True)
 class Session:
     id: int
     name: str
-    group_name: str
+    group_id: int | None  # whose members are expected (None: anyone recognised is marked, nobody is absent)
+    group_name: str  # '' without a group
     started_at: str
     ended_at: str | None
-    scheduled_start: str | None
+    scheduled_start: str | None  # when it starts (lateness counts from here; default: started_at)
     scheduled_end: str | None
+    late_after_min: int | None  # marked later than this many minutes after the start: late (None: never late)
 
     @property
     def open(self) -> bool:
@@ -50,8 +49,27 @@ class Mark:
     confidence: int | None = None  # the operator's 0-100 scale it was made with (50 = the bar); None: manual or older
 
 
-EXPORT_COLUMNS = ("session", "person", "person_id", "marked_at", "confidence", "source", "manual", "operator",
-                  "reason")
+@dataclass(frozen=True)
+class Expected:
+    """Someone a session expects (a member of its group when it started, or who joined while it was open)."""
+    person_id: int | None  # None once the person was deleted (the name is kept)
+    person_name: str
+    external_id: str | None
+    excused_by: str
+    excused_reason: str
+    excused_at: str | None
+
+
+def parse_time(value: str, what: str = "a time") -> _dt.datetime:
+    """An ISO date-time ("2026-12-07T09:00", with or without its UTC offset; without one it is local time)."""
+    try:
+        moment = _dt.datetime.fromisoformat(value.strip())
+    except (ValueError, AttributeError):
+        raise GalleryError(f"{what} '{value}' is not a date and time like 2026-12-07T09:00") from None
+    return moment if moment.tzinfo is not None else moment.astimezone()
+
+_SESSION_SQL = ("SELECT s.id, s.name, s.group_id, COALESCE(g.name, '') AS group_name, s.started_at, s.ended_at,"
+                " s.scheduled_start, s.scheduled_end, s.late_after_min FROM sessions s LEFT JOIN groups g ON g.id = s.group_id")
 
 _MARK_SQL = (
     "SELECT m.id, m.session_id, s.name AS session_name, m.person_id, m.person_name, m.marked_at, m.score, m.source, m.manual,"
@@ -65,16 +83,26 @@ class Attendance:
 
     # ------------------------------------------------------------------ sessions
 
-    def start_session(self, name: str, group_name: str = "", scheduled_start: str | None = None,
-                      scheduled_end: str | None = None) -> Session:
-        name = name.strip()
-        if not name:
-            raise GalleryError("a session needs a name")
-        sessions = self.db.db["sessions"]
-        with self.db.transaction():
-            sessions.insert({"name": name, "group_name": group_name, "started_at": now_iso(),
-                             "scheduled_start": scheduled_start, "scheduled_end": scheduled_end})
-        return self.session(sessions.last_rowid)
+    def start_session(self, name: str, group_id: int | None = None, *, scheduled_start: str | None = None,
+                      scheduled_end: str | None = None, late_after_min: int | None = None) -> Session:
+        """A new session; with a group, its members are the people expected (kept with the session)."""
+        name = clean_name(name, "a session")
+        if late_after_min is not None and not 0 <= late_after_min <= 24 * 60:
+            raise GalleryError(f"late after {late_after_min} minutes? Give 0 to {24 * 60} minutes, or none")
+        for label, value in (("start", scheduled_start), ("end", scheduled_end)):
+            if value is not None:
+                parse_time(value, f"the session's {label} time")
+        if group_id is not None:
+            get_row(self.db, "groups", group_id, "group")
+        with self.db.transaction() as conn:
+            session_id = conn.execute(
+                "INSERT INTO sessions(name, group_id, started_at, scheduled_start, scheduled_end, late_after_min)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (name, group_id, now_iso(), scheduled_start, scheduled_end, late_after_min)).lastrowid
+            conn.execute("INSERT INTO session_expected(session_id, person_id, person_name, external_id)"
+                         " SELECT ?, p.id, p.name, p.external_id FROM group_members m JOIN people p ON p.id = m.person_id"
+                         " WHERE m.group_id = ?", (session_id, group_id))
+        return self.session(session_id)
 
     def stop_session(self, session_id: int) -> Session:
         session = self.session(session_id)
@@ -84,20 +112,26 @@ class Attendance:
         return self.session(session_id)
 
     def session(self, session_id: int) -> Session:
-        return from_row(Session, get_row(self.db, "sessions", session_id, "session"))
+        found = rows(self.db, _SESSION_SQL + " WHERE s.id = ?", (session_id,))
+        if not found:
+            raise NotFoundError(f"no session with id {session_id} in {self.db.label} (deleted meanwhile? "
+                                f"refresh the list)")
+        return from_row(Session, found[0])
 
-    def sessions(self) -> list[Session]:
-        return [from_row(Session, r) for r in rows(self.db, "SELECT * FROM sessions ORDER BY started_at DESC, id DESC")]
+    def sessions(self, group_id: int | None = None) -> list[Session]:
+        where = " WHERE s.group_id = ?" if group_id is not None else ""
+        return [from_row(Session, r) for r in rows(self.db, _SESSION_SQL + where + " ORDER BY s.started_at DESC, s.id DESC",
+                                                   (group_id,) if group_id is not None else ())]
 
     def find_session(self, name: str) -> Session | None:
         """The most recent session with this name (open ones first)."""
-        found = rows(self.db, "SELECT * FROM sessions WHERE name = ?"
-                     " ORDER BY ended_at IS NOT NULL, started_at DESC, id DESC LIMIT 1", (name.strip(),))
+        found = rows(self.db, _SESSION_SQL + " WHERE s.name = ?"
+                     " ORDER BY s.ended_at IS NOT NULL, s.started_at DESC, s.id DESC LIMIT 1", (name.strip(),))
         return from_row(Session, found[0]) if found else None
 
-    def open_or_start(self, name: str, group_name: str = "") -> Session:
+    def open_or_start(self, name: str, group_id: int | None = None) -> Session:
         session = self.find_session(name)
-        return session if session is not None and session.open else self.start_session(name, group_name)
+        return session if session is not None and session.open else self.start_session(name, group_id)
 
     # ------------------------------------------------------------------ marks
 
@@ -188,6 +222,39 @@ class Attendance:
         return rows(self.db, sql + (" WHERE session_id = ?" if session_id is not None else "") + " ORDER BY id",
                     (session_id,) if session_id is not None else ())
 
+    # ------------------------------------------------------------------ who is expected
+
+    def expected(self, session_id: int) -> list[Expected]:
+        return [from_row(Expected, r) for r in rows(
+            self.db, "SELECT person_id, person_name, external_id, excused_by, excused_reason, excused_at"
+            " FROM session_expected WHERE session_id = ? ORDER BY person_name COLLATE NOCASE, id", (session_id,))]
+
+    def excuse(self, session_id: int, person_id: int, *, operator: str, reason: str) -> None:
+        """Record that an expected person is excused from the session (audited)."""
+        if not operator.strip() or not reason.strip():
+            raise GalleryError("excusing someone needs the operator's name and a reason")
+        found = rows(self.db, "SELECT person_name FROM session_expected WHERE session_id = ? AND person_id = ?",
+                     (session_id, person_id))
+        if not found:
+            raise NotFoundError("that person is not expected in this session (only members of its group are)")
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE session_expected SET excused_by = ?, excused_reason = ?, excused_at = ?"
+                         " WHERE session_id = ? AND person_id = ?", (operator, reason, now_iso(), session_id, person_id))
+            self._audit(operator, "excuse", session_id, person_id, found[0]["person_name"], reason)
+
+    def unexcuse(self, session_id: int, person_id: int, *, operator: str, reason: str) -> None:
+        if not operator.strip() or not reason.strip():
+            raise GalleryError("withdrawing an excuse needs the operator's name and a reason")
+        found = rows(self.db, "SELECT person_name, excused_by, excused_reason FROM session_expected"
+                     " WHERE session_id = ? AND person_id = ? AND excused_at IS NOT NULL", (session_id, person_id))
+        if not found:
+            raise NotFoundError("that person is not excused in this session")
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE session_expected SET excused_by = '', excused_reason = '', excused_at = NULL"
+                         " WHERE session_id = ? AND person_id = ?", (session_id, person_id))
+            self._audit(operator, "unexcuse", session_id, person_id, found[0]["person_name"], reason,
+                        {"was_excused_by": found[0]["excused_by"], "excuse": found[0]["excused_reason"]})
+
     # ------------------------------------------------------------------ unknown faces
 
     def record_unknown(self, session_id: int | None, face_jpeg: bytes, best_score: float | None, source: str = "") -> None:
@@ -221,68 +288,3 @@ class Attendance:
         self.db.db["audit"].insert({"at": now_iso(), "operator": operator, "action": action, "session_id": session_id,
                                     "person_id": person_id, "person_name": person_name, "reason": reason,
                                     "details": json.dumps(details or {})})
-
-
-# A spreadsheet reads a cell starting with one of these as a formula (or the start of one).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def mark_rows(marks: list[Mark]) -> list[tuple]:
-    """The export's rows (EXPORT_COLUMNS): the confidence as a number, empty for manual and older marks;
-    the raw cosine is not exported."""
-    return [(m.session_name, m.person_name, m.person_id if m.person_id is not None else "", m.marked_at,
-             m.confidence if m.confidence is not None else "", m.source, "yes" if m.manual else "no", m.operator,
-             m.reason)
-            for m in marks]
-
-
-def _formula_like(value: object) -> bool:
-    return isinstance(value, str) and value.startswith(FORMULA_PREFIXES)
-
-
-def csv_cell(value: object) -> object:
-    """A value as a CSV cell Excel shows as text: names and reasons typed by people can start with '=' or '@'
-    ("CSV injection"), so such text gets a leading apostrophe; numbers are left as numbers."""
-    return "'" + value if _formula_like(value) else value
-
-
-def export_marks(marks: list[Mark], path: str | Path, fmt: str | None = None) -> Path:
-    """Write marks to CSV or XLSX (chosen by `fmt` or the file's suffix). Written to a temporary
-    file first, so a failed export never leaves a half-written file behind. No cell is ever a
-    formula: text that looks like one is kept as text (`csv_cell`; in XLSX a text cell with Excel's
-    quote prefix, so the text itself is unchanged)."""
-    path = Path(path)
-    ensure_not_database_file(path, "an export")  # writing over it would destroy the register
-    fmt = (fmt or path.suffix.lstrip(".")).lower()
-    if fmt not in ("csv", "xlsx"):
-        raise GalleryError(f"cannot export to '{fmt}': use csv or xlsx")
-    tmp = path.with_name(path.name + ".part")
-    table = mark_rows(marks)
-    try:
-        if fmt == "csv":
-            with tmp.open("w", newline="", encoding="utf-8-sig") as fh:  # BOM: Excel reads UTF-8 names right
-                writer = csv.writer(fh)
-                writer.writerow(EXPORT_COLUMNS)
-                writer.writerows([csv_cell(v) for v in row] for row in table)
-        else:
-            from openpyxl import Workbook
-
-            wb = Workbook()
-            ws = wb.active
-            ws.title = "Attendance"
-            ws.append(list(EXPORT_COLUMNS))
-            for row in table:
-                ws.append(list(row))
-                for cell in ws[ws.max_row]:
-                    if _formula_like(cell.value):  # openpyxl would store "=..." as a formula
-                        cell.data_type = "s"
-                        cell.quotePrefix = True
-            ws.freeze_panes = "A2"
-            for col, width in zip("ABCDEFGHI", (24, 28, 10, 26, 11, 16, 8, 14, 30)):
-                ws.column_dimensions[col].width = width
-            wb.save(tmp)
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise GalleryError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return path

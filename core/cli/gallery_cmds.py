@@ -10,6 +10,7 @@ from core.cli.context import Context
 from core.gallery.enrol import RECOMMENDED_SAMPLES, Enroller, SampleVerdict
 from core.attendance.grabber import FrameGrabber, LatestFrame
 from core.gallery.policy import ThresholdDecision, site_pairs_needed
+from core.gallery.groups import split_groups
 from core.gallery.store import GalleryError
 from core.attendance.sources import FrameSource
 from core.service import CalibrationError
@@ -78,7 +79,7 @@ def cmd_enroll(ctx: Context, args: argparse.Namespace) -> int:
     if duplicates and not confirm("Save as a new person anyway?", args.yes):
         print("not saved")
         return 1
-    person = ctx.service.enrol(args.name, verdicts, external_id=args.external_id, group_name=args.group or "",
+    person = ctx.service.enrol(args.name, verdicts, external_id=args.external_id, groups=split_groups(args.group),
                                notes=args.notes or "")
     print(f"enrolled {person.name} (id {person.id}) with {person.n_samples} sample(s)")
     return 0
@@ -92,7 +93,7 @@ def cmd_people(ctx: Context, args: argparse.Namespace) -> int:
         if not people:
             print("nobody enrolled" + (f" matching '{args.search}'" if args.search else ""))
         for p in people:
-            extra = " ".join(x for x in (f"[{p.external_id}]" if p.external_id else "", p.group_name) if x)
+            extra = " ".join(x for x in (f"[{p.external_id}]" if p.external_id else "", "; ".join(p.groups)) if x)
             print(f"{p.id:5d}  {p.name}  {extra}  ({p.n_samples} samples)")
         return 0
     person = service.find_person(args.person)

@@ -7,6 +7,7 @@ the frozen dataclasses here by column name (`from_row`), never by position.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 import sqlite3
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
@@ -67,7 +68,7 @@ class Person:
     id: int
     name: str
     external_id: str | None
-    group_name: str
+    groups: tuple[str, ...]  # the names of the groups they are in, sorted
     notes: str
     created_at: str
     updated_at: str
@@ -84,6 +85,22 @@ class SampleInfo:
     det_score: float
     source: str
     captured_at: str
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+MAX_NAME_CHARS = 200
+
+
+def clean_name(value: str | None, what: str = "a person", *, required: bool = True) -> str:
+    """A name or id as typed or imported, made safe to store and show: control characters (ESC, NUL,
+    line breaks...) removed, spaces trimmed, at most MAX_NAME_CHARS characters. The one rule for the
+    names of people, groups and sessions and for External IDs."""
+    text = " ".join(_CONTROL.sub(" ", value or "").split())
+    if required and not text:
+        raise GalleryError(f"{what} needs a name")
+    if len(text) > MAX_NAME_CHARS:
+        raise GalleryError(f"the name of {what} is {len(text)} characters long; at most {MAX_NAME_CHARS} please")
+    return text
 
 
 def from_row(cls: type[T], row: dict[str, Any]) -> T:

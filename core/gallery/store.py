@@ -16,7 +16,7 @@ import hashlib
 import json
 import logging
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,8 +25,9 @@ import numpy as np
 
 from core.storage.db import Database
 from core.gallery.faces import enrolment_embeddings, model_crops
+from core.gallery.groups import write_person_groups
 from core.gallery.records import (
-    CancelledError, GalleryError, ModelRecord, NotFoundError, Person, SampleInfo, from_blob, from_row,
+    CancelledError, GalleryError, ModelRecord, NotFoundError, Person, SampleInfo, clean_name, from_blob, from_row,
     get_row, normalise, now_iso, rows, to_blob,
 )
 from core.vision.models.base import Embedder
@@ -46,9 +47,16 @@ ACTIVE_MODEL_KEY = "active_model_id"
 PREVIOUS_MODEL_KEY = "previous_model_id"  # the model a roll back returns to
 
 _PERSON_SQL = (
-    "SELECT p.id, p.name, p.external_id, p.group_name, p.notes, p.created_at, p.updated_at, COUNT(s.id) AS n_samples"
+    "SELECT p.id, p.name, p.external_id, p.notes, p.created_at, p.updated_at, COUNT(s.id) AS n_samples,"
+    " (SELECT group_concat(g.name, char(31)) FROM (SELECT g.name FROM group_members m JOIN groups g ON g.id = m.group_id"
+    "  WHERE m.person_id = p.id ORDER BY g.name COLLATE NOCASE) g) AS groups"
     " FROM people p LEFT JOIN samples s ON s.person_id = p.id"
 )
+PERSON_FIELDS = ("name", "external_id", "groups", "notes")  # what can be set on a person
+
+
+def _person(row: dict) -> Person:
+    return from_row(Person, {**row, "groups": tuple(row["groups"].split("\x1f")) if row["groups"] else ()})
 
 
 class Gallery:
@@ -183,29 +191,27 @@ class Gallery:
         model: ModelRecord,
         *,
         external_id: str | None = None,
-        group_name: str = "",
+        groups: Iterable[str] = (),
         notes: str = "",
     ) -> Person:
         """Create a person with their samples, embeddings (for `model`) and template, in one transaction."""
-        name = name.strip()
-        if not name:
-            raise GalleryError("a person needs a name")
+        name = clean_name(name)
         if not samples:
             raise GalleryError(f"no usable face samples for {name}; nothing was saved")
         self._check_embeddings(samples, embeddings, model)
-        stamp = now_iso()
-        people = self.db.db["people"]
-        with self.db.transaction():
-            try:
-                people.insert({"name": name, "external_id": external_id or None, "group_name": group_name,
-                               "notes": notes, "created_at": stamp, "updated_at": stamp})
-            except sqlite3.IntegrityError as exc:
-                if "UNIQUE" in str(exc):
-                    raise GalleryError(f"another person already has the external id '{external_id}'") from None
-                raise
-            person_id = people.last_rowid
-            self._insert_samples(person_id, samples, embeddings, model.id, stamp)
+        with self.db.transaction() as conn:
+            person_id = self.insert_person(conn, name, external_id, groups, notes)
+            self._insert_samples(person_id, samples, embeddings, model.id, now_iso())
             self._rebuild_templates(model.id, person_id)
+        return self.person(person_id)
+
+    def add_listed_person(self, name: str, *, external_id: str | None = None, groups: Iterable[str] = (),
+                          notes: str = "") -> Person:
+        """A person from a class list, with no face yet: expected in their groups' sessions (absent until
+        marked by hand), recognised once photos are added."""
+        name = clean_name(name)
+        with self.db.transaction() as conn:
+            person_id = self.insert_person(conn, name, external_id, groups, notes)
         return self.person(person_id)
 
     def add_samples(self, person_id: int, samples: list[FaceSample], embeddings: np.ndarray, model: ModelRecord) -> Person:
@@ -229,21 +235,11 @@ class Gallery:
             for mid in self._model_ids():
                 self._rebuild_templates(mid, person_id)
 
-    def update_person(self, person_id: int, **fields: str | None) -> Person:
-        allowed = {"name", "external_id", "group_name", "notes"}
-        unknown = set(fields) - allowed
-        if unknown:
-            raise GalleryError(f"unknown person fields: {', '.join(sorted(unknown))}")
-        if "name" in fields and not (fields["name"] or "").strip():
-            raise GalleryError("a person needs a name")
+    def update_person(self, person_id: int, **fields: object) -> Person:
+        """Edit any of PERSON_FIELDS (groups: the names of every group they are to be in)."""
         self.person(person_id)
-        if fields:
-            values = {k: v.strip() if isinstance(v, str) and k == "name" else (v or None if k == "external_id" else v)
-                      for k, v in fields.items()}
-            with self.db.transaction() as conn:
-                self.db.db["people"].update(person_id, {**values, "updated_at": now_iso()})
-                if "name" in values:  # attendance shows the person's current name while they are enrolled
-                    conn.execute("UPDATE marks SET person_name = ? WHERE person_id = ?", (values["name"], person_id))
+        with self.db.transaction() as conn:
+            self.write_person(conn, person_id, fields, replace_groups=True)
         return self.person(person_id)
 
     def delete_person(self, person_id: int, *, erase_history: bool = False, operator: str = "") -> None:
@@ -262,21 +258,31 @@ class Gallery:
         found = rows(self.db, _PERSON_SQL + " WHERE p.id = ? GROUP BY p.id", (person_id,))
         if not found:
             raise NotFoundError(f"no person with id {person_id} in {self.db.label} (deleted? refresh the list)")
-        return from_row(Person, found[0])
+        return _person(found[0])
 
     def people(self, search: str = "") -> list[Person]:
         if search:
             like = f"%{search.strip()}%"
-            found = rows(self.db, _PERSON_SQL + " WHERE p.name LIKE ? OR p.external_id LIKE ? OR p.group_name LIKE ?"
-                         " GROUP BY p.id ORDER BY p.name COLLATE NOCASE", (like, like, like))
+            found = rows(self.db, _PERSON_SQL + " WHERE p.name LIKE ? OR p.external_id LIKE ? OR EXISTS (SELECT 1"
+                         " FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.person_id = p.id"
+                         " AND g.name LIKE ?) GROUP BY p.id ORDER BY p.name COLLATE NOCASE", (like, like, like))
         else:
             found = rows(self.db, _PERSON_SQL + " GROUP BY p.id ORDER BY p.name COLLATE NOCASE")
-        return [from_row(Person, r) for r in found]
+        return [_person(r) for r in found]
 
     def find_people(self, name: str) -> list[Person]:
         found = rows(self.db, _PERSON_SQL + " WHERE p.name = ? COLLATE NOCASE OR p.external_id = ? GROUP BY p.id",
                      (name.strip(), name.strip()))
-        return [from_row(Person, r) for r in found]
+        return [_person(r) for r in found]
+
+    def named(self, name: str, exclude: int | None = None) -> list[Person]:
+        """People with this name (case-insensitive), but `exclude`: a duplicate name is worth a warning."""
+        found = rows(self.db, _PERSON_SQL + " WHERE p.name = ? COLLATE NOCASE GROUP BY p.id", (clean_name(name),))
+        return [_person(r) for r in found if r["id"] != exclude]
+
+    def with_external_id(self, external_id: str) -> Person | None:
+        found = rows(self.db, _PERSON_SQL + " WHERE p.external_id = ? GROUP BY p.id", (external_id,))
+        return _person(found[0]) if found else None
 
     def samples(self, person_id: int) -> list[SampleInfo]:
         found = rows(self.db, "SELECT id, person_id, face_size, sharpness, yaw, det_score, source, captured_at"
@@ -342,6 +348,45 @@ class Gallery:
         return labels, np.frombuffer(b"".join(r["vector"] for r in found), dtype="<f4").reshape(len(found), dim).copy()
 
     # ------------------------------------------------------------------ internals
+
+    @staticmethod
+    def write_person(conn: sqlite3.Connection, person_id: int, fields: dict[str, object], *,
+                     replace_groups: bool) -> None:
+        """Inside the caller's transaction: set PERSON_FIELDS of a person; `groups` are joined, and with
+        `replace_groups` every other group is left."""
+        unknown = set(fields) - set(PERSON_FIELDS)
+        if unknown:
+            raise GalleryError(f"unknown person fields: {', '.join(sorted(unknown))}")
+        values: dict[str, object] = {"updated_at": now_iso()}
+        if "name" in fields:
+            values["name"] = clean_name(fields["name"])  # type: ignore[arg-type]
+        if "external_id" in fields:
+            values["external_id"] = clean_name(fields["external_id"], "an External ID", required=False) or None  # type: ignore[arg-type]
+        if "notes" in fields:
+            values["notes"] = str(fields["notes"] or "")
+        try:
+            conn.execute(f"UPDATE people SET {', '.join(f'{k} = ?' for k in values)} WHERE id = ?",
+                         (*values.values(), person_id))
+        except sqlite3.IntegrityError:
+            raise GalleryError(f"another person already has the External ID '{values['external_id']}'") from None
+        if "name" in values:  # attendance shows the person's current name while they are enrolled
+            conn.execute("UPDATE marks SET person_name = ? WHERE person_id = ?", (values["name"], person_id))
+        if "groups" in fields:
+            write_person_groups(conn, person_id, fields["groups"], replace=replace_groups)  # type: ignore[arg-type]
+
+    @staticmethod
+    def insert_person(conn: sqlite3.Connection, name: str, external_id: str | None, groups: Iterable[str],
+                      notes: str) -> int:
+        """Inside the caller's transaction: the people row and its groups; the new id."""
+        external_id = clean_name(external_id, "an External ID", required=False) or None
+        stamp = now_iso()
+        try:
+            person_id = conn.execute("INSERT INTO people(name, external_id, notes, created_at, updated_at)"
+                                     " VALUES (?, ?, ?, ?, ?)", (name, external_id, notes or "", stamp, stamp)).lastrowid
+        except sqlite3.IntegrityError:
+            raise GalleryError(f"another person already has the External ID '{external_id}'") from None
+        write_person_groups(conn, person_id, groups, replace=False)
+        return person_id
 
     def _model_ids(self) -> list[int]:
         return [r["id"] for r in rows(self.db, "SELECT id FROM models")]

@@ -6,15 +6,12 @@ that commits reports one `Changes` after its transaction committed; one that fai
 from __future__ import annotations
 
 import json
-
-import datetime
 from collections.abc import Callable
-from pathlib import Path
 
 from core.gallery import lifecycle as model_lifecycle
 from core.storage.backup import backup_database
 from core.storage.db import Database
-from core.attendance.marks import Attendance, Mark, Session, export_marks
+from core.attendance.marks import Attendance, Mark, Session
 from core.gallery.calibration import Calibration, calibrate
 from core.gallery.enrol import Enroller, QualityPolicy, SampleVerdict
 from core.gallery.policy import (ThresholdDecision, family_default, gallery_decision, read_sessions,
@@ -99,23 +96,10 @@ class Operations:
 
     # ------------------------------------------------------------------ sessions and marks
 
-    def start_session(self, name: str, group_name: str = "") -> Session:
-        session = self.attendance.start_session(name, group_name)
-        self._report(sessions=True)
-        return session
-
     def stop_session(self, session_id: int) -> Session:
         was_open = self.attendance.session(session_id).open
         session = self.attendance.stop_session(session_id)
         if was_open:
-            self._report(sessions=True)
-        return session
-
-    def open_or_start(self, name: str, group_name: str = "") -> Session:
-        """The open session called `name`, or a new one."""
-        before = self.attendance.find_session(name)
-        session = self.attendance.open_or_start(name, group_name)
-        if before is None or before.id != session.id:
             self._report(sessions=True)
         return session
 
@@ -161,17 +145,6 @@ class Operations:
         if purged:
             self._report(marks=True)
         return purged
-
-    def export_marks(self, path: str | Path, *, session_id: int | None = None, start: str | None = None,
-                     end: str | None = None, fmt: str | None = None) -> tuple[list[Mark], Path]:
-        """Write marks (of a session and/or a time range) to CSV or XLSX. `end` as a date (YYYY-MM-DD)
-        includes that whole day."""
-        if session_id is None and not (start or end):
-            raise GalleryError("choose a session or a date range to export")
-        if end and len(end) == 10:
-            end = (datetime.date.fromisoformat(end) + datetime.timedelta(days=1)).isoformat()
-        marks = self.attendance.marks(session_id, start=start, end=end)
-        return marks, export_marks(marks, path, fmt)
 
     # ------------------------------------------------------------------ models
 

@@ -16,7 +16,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import sqlite_utils
@@ -24,6 +24,7 @@ import sqlite_utils
 from core import protected_files
 from core.errors import RollcallError
 from core.protected_files import file_key
+from core.storage.schema import MIGRATIONS, SCHEMA_VERSION
 from core.paths import user_data_dir
 
 logger = logging.getLogger(__name__)
@@ -107,124 +108,6 @@ def unregister_database_file(path: str | Path) -> None:
     register_database_file(path, -1)
 
 
-_SCHEMA_V1 = """
-CREATE TABLE settings (
-    key TEXT PRIMARY KEY,
-    value TEXT
-);
-CREATE TABLE models (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    arch TEXT NOT NULL,
-    file_hash TEXT NOT NULL UNIQUE,
-    source TEXT NOT NULL,
-    dim INTEGER NOT NULL,
-    threshold REAL NOT NULL,
-    threshold_origin TEXT NOT NULL DEFAULT 'default',
-    created_at TEXT NOT NULL
-);
-CREATE TABLE people (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    external_id TEXT UNIQUE,
-    group_name TEXT NOT NULL DEFAULT '',
-    notes TEXT NOT NULL DEFAULT '',
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE INDEX people_name ON people(name);
-CREATE TABLE samples (
-    id INTEGER PRIMARY KEY,
-    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
-    face_jpeg BLOB NOT NULL,
-    landmarks TEXT NOT NULL,
-    face_size REAL NOT NULL,
-    sharpness REAL NOT NULL,
-    yaw REAL NOT NULL,
-    det_score REAL NOT NULL,
-    source TEXT NOT NULL,
-    captured_at TEXT NOT NULL
-);
-CREATE INDEX samples_person ON samples(person_id);
-CREATE TABLE embeddings (
-    sample_id INTEGER NOT NULL REFERENCES samples(id) ON DELETE CASCADE,
-    model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
-    vector BLOB NOT NULL,
-    PRIMARY KEY (sample_id, model_id)
-);
-CREATE INDEX embeddings_model ON embeddings(model_id);
-CREATE TABLE templates (
-    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
-    model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
-    vector BLOB NOT NULL,
-    n_samples INTEGER NOT NULL,
-    updated_at TEXT NOT NULL,
-    PRIMARY KEY (person_id, model_id)
-);
-CREATE INDEX templates_model ON templates(model_id);
-CREATE TABLE sessions (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    group_name TEXT NOT NULL DEFAULT '',
-    started_at TEXT NOT NULL,
-    ended_at TEXT,
-    scheduled_start TEXT,
-    scheduled_end TEXT
-);
-CREATE TABLE marks (
-    id INTEGER PRIMARY KEY,
-    session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-    person_id INTEGER REFERENCES people(id) ON DELETE SET NULL,
-    person_name TEXT NOT NULL,
-    marked_at TEXT NOT NULL,
-    score REAL,
-    source TEXT NOT NULL DEFAULT '',
-    evidence_jpeg BLOB,
-    manual INTEGER NOT NULL DEFAULT 0,
-    operator TEXT NOT NULL DEFAULT '',
-    reason TEXT NOT NULL DEFAULT ''
-);
-CREATE UNIQUE INDEX marks_once_per_session ON marks(session_id, person_id);
-CREATE INDEX marks_time ON marks(marked_at);
-CREATE TABLE audit (
-    id INTEGER PRIMARY KEY,
-    at TEXT NOT NULL,
-    operator TEXT NOT NULL,
-    action TEXT NOT NULL,
-    session_id INTEGER,
-    person_id INTEGER,
-    person_name TEXT NOT NULL DEFAULT '',
-    reason TEXT NOT NULL DEFAULT '',
-    details TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE unknown_sightings (
-    id INTEGER PRIMARY KEY,
-    session_id INTEGER REFERENCES sessions(id) ON DELETE CASCADE,
-    seen_at TEXT NOT NULL,
-    best_score REAL,
-    source TEXT NOT NULL DEFAULT '',
-    face_jpeg BLOB NOT NULL
-);
-CREATE INDEX unknown_seen ON unknown_sightings(seen_at);
-"""
-
-# Each migration takes the database from version i to i + 1 (index i).
-def _run_script(conn: sqlite3.Connection, script: str) -> None:
-    # Not executescript(): it commits first, which would break the migration's transaction.
-    for statement in script.split(";"):
-        if statement.strip():
-            conn.execute(statement)
-
-
-# v2: a mark keeps the operator's confidence (core.gallery.policy.confidence, 0-100) it was made with;
-# NULL for manual marks and for marks made before. The raw cosine stays in `score`.
-_MARKS_CONFIDENCE_V2 = "ALTER TABLE marks ADD COLUMN confidence INTEGER"
-
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
-    lambda conn: _run_script(conn, _SCHEMA_V1),
-    lambda conn: _run_script(conn, _MARKS_CONFIDENCE_V2),
-]
-SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class Database:

@@ -17,7 +17,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 
-from core.attendance.marks import Mark, export_marks
+from core.attendance.marks import Mark
+from core.register.sheets import write_sheet
 from core.errors import RollcallError
 from desktop.context import AppContext
 from desktop.dialogs import save_file
@@ -166,12 +167,20 @@ class AttendancePage(QWidget):
                 path += ".csv" if "csv" in chosen.lower() else ".xlsx"
             self.export_to(path)
 
-    def export_to(self, path: str | Path) -> Task:
-        """Write the marks the table shows (the current filters) to CSV or XLSX, by the file's suffix,
-        in the background (a long history takes a while as XLSX); the notifier says how it went."""
-        marks = list(self.marks_model.marks)
+    def export_to(self, path: str | Path) -> Task | None:
+        """Write the register of the session the filter shows (else of the sessions in the date filter's
+        range) to CSV or XLSX, by the file's suffix: read here, written in the background."""
+        pane = self.marks_pane
+        start = pane.from_date.date().toString("yyyy-MM-dd") if pane.from_check.isChecked() else None
+        end = pane.to_date.date().toString("yyyy-MM-dd") if pane.to_check.isChecked() else None
+        try:
+            sheet = self.ctx.service.register_table(session_id=pane.session_filter.currentData(), start=start, end=end)
+        except RollcallError as exc:
+            self.ctx.notifier.exception("Export", exc)
+            return None
 
         def done(written: Path) -> None:
-            self.ctx.notifier.info("Export", f"{len(marks)} mark{'s' if len(marks) != 1 else ''} written to {written}")
+            self.ctx.notifier.info("Export", f"{len(sheet.rows)} row{'s' if len(sheet.rows) != 1 else ''} "
+                                             f"written to {written}")
 
-        return self.ctx.tasks.run("Export", lambda control: export_marks(marks, path), on_done=done)
+        return self.ctx.tasks.run("Export", lambda control: write_sheet(sheet, path), on_done=done)

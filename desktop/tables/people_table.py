@@ -78,7 +78,7 @@ class PeopleTableModel(RecordTableModel):
         if col == EXTERNAL_ID_COL:
             return person.external_id or ""
         if col == GROUP_COL:
-            return person.group_name
+            return "; ".join(person.groups)
         if col == SAMPLES_COL:
             return person.n_samples
         if col == UPDATED_COL:

@@ -37,7 +37,7 @@ def build_register(path: Path, people: int = 30, seed: int = 0) -> list[int]:
             ids = []
             for i in range(people):
                 pid = conn.execute(
-                    "INSERT INTO people(name, group_name, created_at, updated_at) VALUES (?, 'A', ?, ?)",
+                    "INSERT INTO people(name, created_at, updated_at) VALUES (?, ?, ?)",
                     (f"Person {i}", "2026-01-01T09:00:00", "2026-01-01T09:00:00")).lastrowid
                 ids.append(pid)
                 for _ in range(2):
@@ -51,7 +51,7 @@ def build_register(path: Path, people: int = 30, seed: int = 0) -> list[int]:
                              (pid, model_id, rng.normal(size=8).astype(np.float32).tobytes()))
         att = Attendance(db)
         for s in range(3):
-            session = att.start_session(f"Lesson {s}", "A")
+            session = att.start_session(f"Lesson {s}")
             for pid in ids[s::2]:
                 att.mark(session.id, pid, f"Person {pid - ids[0]}", score=0.8, source="cam")
             if not att.is_marked(session.id, ids[1]):

@@ -237,15 +237,14 @@ def _v1_register(path: Path) -> None:
     conn.close()
 
 
-def test_a_v1_database_migrates_to_v2_keeping_its_marks(tmp_path: Path) -> None:
+def test_a_v1_database_migrates_to_the_current_schema_keeping_its_marks(tmp_path: Path) -> None:
     from core.attendance.marks import Attendance
     from core.storage.backup import list_backups
 
     path = tmp_path / "r.db"
     _v1_register(path)
-    assert SCHEMA_VERSION == 2
     with Database(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert "confidence" in [r[1] for r in db.execute("PRAGMA table_info(marks)")]
         att = Attendance(db)
         kept = att.marks(1)
@@ -256,6 +255,6 @@ def test_a_v1_database_migrates_to_v2_keeping_its_marks(tmp_path: Path) -> None:
         assert att.mark(s.id, 1, "Ada", score=0.95, confidence=81).confidence == 81
     assert [b.reason for b in list_backups(tmp_path / "backups")] == ["before-migration"]
     with Database(path) as db:  # migrated once: reopening changes nothing
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert len(Attendance(db).marks()) == 3
     assert len(list_backups(tmp_path / "backups")) == 1

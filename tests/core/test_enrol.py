@@ -97,7 +97,7 @@ def test_unreadable_file_is_a_verdict_naming_the_file(enroller: Enroller, tmp_pa
 def test_enrol_saves_only_good_samples_and_warns_about_duplicates(enroller: Enroller) -> None:
     first = [enroller.check(photo("faces", "knn", "train", "obama", n), n) for n in ("obama.jpg", "obama2.jpg")]
     blank = enroller.check(np.zeros((200, 200, 3), np.uint8), "blank")
-    person = enroller.enrol("Barack Obama", [*first, blank], group_name="US")
+    person = enroller.enrol("Barack Obama", [*first, blank], groups=["US"])
     assert person.n_samples == 2
     again = [enroller.check(photo("faces", "misc", "obama3.jpg"), "obama3.jpg")]
     warnings = enroller.possible_duplicates(again)

@@ -64,9 +64,9 @@ class SessionsPane(QGroupBox):
         if self.start_session(self.session_name_edit.text(), self.session_group_edit.text()) is not None:
             self.session_name_edit.clear()
 
-    def start_session(self, name: str, group_name: str = "") -> Session | None:
+    def start_session(self, name: str, group: str = "") -> Session | None:
         try:
-            session = self.ctx.service.start_session(name, group_name.strip())  # the list re-reads: selectable
+            session = self.ctx.service.start_session(name, group.strip() or None)  # the list re-reads: selectable
         except RollcallError as exc:
             self.ctx.notifier.exception("Starting a session", exc)
             return None
