@@ -80,12 +80,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from desktop.app_database import start_daily_backup
     from desktop.database_dialogs import offer_to_end_crashed_sessions
+    from desktop.gc_guard import collect_on_gui_thread
     from desktop.main_window import WINDOW_STATE_FILE, MainWindow
     from desktop.notifier import Notifier
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Rollcall")
     app.setOrganizationName("Rollcall")
+    collect_on_gui_thread(app)
     notifier = Notifier()
     config_problem = ""
     try:

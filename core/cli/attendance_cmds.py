@@ -17,7 +17,7 @@ def cmd_session(ctx: Context, args: argparse.Namespace) -> int:
     service = ctx.service
     action = args.session_action or "list"
     if action == "start":
-        s = service.start_session(args.name, args.group or "")
+        s = service.start_session(args.name, args.group or None)
         print(f"started session '{s.name}' (id {s.id}) at {s.started_at}")
     elif action == "stop":
         s = service.stop_session(service.find_session(args.name).id)
@@ -42,7 +42,7 @@ def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
     """The service's run loop over core.attendance.grabber' grabber: a video file frame by frame (reproducible), a
     camera or stream live (newest frame, reconnected with back-off)."""
     service = ctx.service
-    session = service.open_or_start(args.session, args.group or "")
+    session = service.open_or_start(args.session, args.group or None)
     purged = service.purge_unknown(args.retention_days)
     if purged:
         print(f"deleted {purged} unknown-face record(s) older than {args.retention_days:g} days")
@@ -83,7 +83,7 @@ def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
     if session_id is None and not (args.start or args.end):
         print("choose --session NAME or a date range (--from/--to)", file=sys.stderr)
         return 2
-    marks, path = ctx.service.export_marks(args.out, session_id=session_id, start=args.start, end=args.end,
-                                           fmt=args.format)
-    print(f"wrote {len(marks)} marks to {path}")
+    rows, path = ctx.service.export_register(args.out, session_id=session_id, start=args.start, end=args.end,
+                                             fmt=args.format)
+    print(f"wrote {rows} register rows to {path}")
     return 0

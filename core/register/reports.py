@@ -12,19 +12,20 @@ from core.register.sheets import Sheet, local_time
 from core.register.status import (ABSENT, GUEST, LATE, LETTERS, PRESENT, Register, build_register, lateness_cutoff,
                                   status_of)
 
-REGISTER_COLUMNS = ("session", "external_id", "person", "groups", "status", "first_seen", "time_zone", "score",
-                    "manual", "operator", "reason")
+REGISTER_COLUMNS = ("session", "external_id", "person", "groups", "status", "first_seen", "time_zone",
+                    "confidence", "manual", "operator", "reason")
 _REGISTER_WIDTHS = (22, 12, 26, 18, 9, 20, 11, 7, 7, 14, 30)
 
 
 def register_sheet(registers: list[Register]) -> Sheet:
-    """One row per person per session. `score`: the confidence of an automatic mark, 0-100 (50 = the bar)."""
+    """One row per person per session. `confidence`: that of an automatic mark, 0-100 (50 = the bar)."""
     table = []
     for register in registers:
         for line in register.lines:
             seen, zone = local_time(line.first_seen)
             table.append((register.session.name, line.external_id or "", line.name, "; ".join(line.groups),
-                          line.status, seen, zone, line.confidence, "yes" if line.manual else "",
+                          line.status, seen, zone, line.confidence,
+                          "yes" if line.manual else ("no" if line.first_seen else ""),
                           line.operator, line.reason))
     title = registers[0].session.name if len(registers) == 1 else "Register"
     return Sheet(title, REGISTER_COLUMNS, table, _REGISTER_WIDTHS)

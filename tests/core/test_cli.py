@@ -69,7 +69,9 @@ def test_enrol_identify_run_export_walkthrough(cli, tmp_path: Path) -> None:
     code, out, _ = cli("export", "--session", "Assembly", "--out", str(tmp_path / "a.csv"))
     assert code == 0
     rows = list(csv.reader((tmp_path / "a.csv").open(encoding="utf-8-sig")))
-    assert rows[1][0:2] == ["Assembly", "Joe Biden"] and 50 <= int(rows[1][rows[0].index("confidence")]) <= 100
+    line = dict(zip(rows[0], rows[1]))
+    assert (line["session"], line["person"], line["status"]) == ("Assembly", "Joe Biden", "present")
+    assert 50 <= int(line["confidence"]) <= 100
 
     code, out, _ = cli("people", "rename", "Joe Biden", "Joseph Biden")
     assert code == 0 and "renamed Joe Biden to Joseph Biden" in out
@@ -77,7 +79,7 @@ def test_enrol_identify_run_export_walkthrough(cli, tmp_path: Path) -> None:
     assert code == 0
     code, out, _ = cli("export", "--session", "Assembly", "--out", str(tmp_path / "b.csv"))
     rows = list(csv.reader((tmp_path / "b.csv").open(encoding="utf-8-sig")))
-    assert rows[1][1] == "Joseph Biden"  # history keeps the name after deletion
+    assert rows[1][rows[0].index("person")] == "Joseph Biden"  # history keeps the name after deletion
 
 
 def test_rejected_photos_are_explained(cli, tmp_path: Path) -> None:

@@ -12,14 +12,16 @@ from core.storage.db import Database
 from core.gallery.store import Gallery
 from desktop.config import DesktopConfig
 from desktop.context import AppContext
+from desktop.gc_guard import collect_on_gui_thread
 from desktop.notifier import Notifier
 from desktop.tasks import TaskRunner
 
 
 @pytest.fixture(autouse=True)
-def _collect_garbage_on_the_gui_thread():
-    """After each test, collect its garbage here: a cycle holding Qt objects (a closed page and its
-    connected lambdas) left for later could be collected on a worker thread, which crashes Qt."""
+def _collect_garbage_on_the_gui_thread(qapp):
+    """Garbage is collected on the GUI thread only (desktop.gc_guard, as in the app), and after each
+    test: a cycle holding Qt objects collected on a worker thread crashes Qt."""
+    collect_on_gui_thread(qapp)
     yield
     gc.collect()
 

@@ -48,6 +48,7 @@ def evidence_jpeg() -> bytes:
 def test_start_and_stop_sessions(ctx, page, qtbot) -> None:
     assert page.start_session("   ") is None  # core refuses a nameless session
     assert errors(ctx) and "name" in errors(ctx)[-1]
+    ctx.service.create_group("2B")
     session = page.start_session("Maths", "2B")
     assert session is not None and page.sessions_model.rowCount() == 1
     assert page.selected_session().id == session.id and page.filter_session_id() == session.id
@@ -154,12 +155,13 @@ def finish(qtbot, task):
     return task
 
 
-def test_export_csv_and_xlsx_write_the_filtered_rows(ctx, page, people, qtbot, tmp_path: Path) -> None:
+def test_export_csv_and_xlsx_write_the_register(ctx, page, people, qtbot, tmp_path: Path) -> None:
     lin, alex = people
-    morning = ctx.attendance.start_session("Morning")
-    evening = ctx.attendance.start_session("Evening")
+    band = ctx.service.create_group("Band")
+    ctx.service.add_to_group(band.id, [lin, alex])
+    morning = ctx.service.start_session("Morning", "Band")
+    evening = ctx.service.start_session("Evening")
     ctx.attendance.mark(morning.id, lin, "Lin-Manuel Miranda", score=0.95, confidence=83, source="camera 0")
-    ctx.attendance.manual_mark(morning.id, alex, "Alex Lacamoire", operator="tester", reason="late")
     ctx.attendance.mark(evening.id, alex, "Alex Lacamoire", score=0.9, confidence=61)
     ctx.attendance_changed.emit()
     page.set_filters(session_id=morning.id)
@@ -168,30 +170,36 @@ def test_export_csv_and_xlsx_write_the_filtered_rows(ctx, page, people, qtbot, t
     finish(qtbot, page.export_to(csv_path))
     with csv_path.open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert [(r["session"], r["person"], r["manual"], r["reason"]) for r in rows] == [
-        ("Morning", "Lin-Manuel Miranda", "no", ""), ("Morning", "Alex Lacamoire", "yes", "late")]
-    assert rows[0]["confidence"] == "83" and rows[1]["confidence"] == "" and rows[0]["source"] == "camera 0"
+    assert sorted((r["session"], r["person"], r["groups"], r["status"], r["manual"]) for r in rows) == [
+        ("Morning", "Alex Lacamoire", "Band", "absent", ""), ("Morning", "Lin-Manuel Miranda", "Band", "present", "no")]
+    assert {r["person"]: r["confidence"] for r in rows} == {"Lin-Manuel Miranda": "83", "Alex Lacamoire": ""}
     assert "score" not in rows[0] and "0.95" not in rows[0].values()  # the raw cosine stays out of exports
 
-    page.set_filters(person_id=alex)
-    xlsx_path = tmp_path / "alex.xlsx"
+    today = dt.date.today()
+    page.set_filters(start=today, end=today)  # no session chosen: every session of the range
+    xlsx_path = tmp_path / "today.xlsx"
     finish(qtbot, page.export_to(xlsx_path))
-    sheet = load_workbook(xlsx_path).active
-    values = list(sheet.iter_rows(values_only=True))
-    assert values[0][:2] == ("session", "person")
-    assert [(r[0], r[1], r[4], r[6]) for r in values[1:]] == [("Morning", "Alex Lacamoire", None, "yes"),
-                                                               ("Evening", "Alex Lacamoire", 61, "no")]
+    values = list(load_workbook(xlsx_path).active.iter_rows(values_only=True))
+    assert values[0][:5] == ("session", "external_id", "person", "groups", "status")  # a session without a list: who came is present
+    assert sorted((r[0], r[2], r[4]) for r in values[1:]) == [
+        ("Evening", "Alex Lacamoire", "present"), ("Morning", "Alex Lacamoire", "absent"),
+        ("Morning", "Lin-Manuel Miranda", "present")]
     infos = [n.text for n in ctx.notifier.history if n.title == "Export"]
-    assert any("2 marks written" in t and "alex.xlsx" in t for t in infos)
+    assert any("3 rows written" in t and "today.xlsx" in t for t in infos)
 
 
-def test_export_failure_reaches_the_notifier(ctx, page, qtbot, tmp_path: Path) -> None:
+def test_export_failure_reaches_the_notifier(ctx, page, people, qtbot, tmp_path: Path) -> None:
+    assert page.export_to(tmp_path / "nothing.csv") is None  # neither a session nor a date range chosen
+    session = ctx.service.start_session("Morning")
+    ctx.attendance_changed.emit()
+    page.set_filters(session_id=session.id)
     assert finish(qtbot, page.export_to(tmp_path / "marks.pdf")).error is not None
     assert finish(qtbot, page.export_to(tmp_path / "no such folder" / "marks.csv")).error is not None
-    qtbot.waitUntil(lambda: len(errors(ctx)) == 2, timeout=5000)
-    assert len([e for e in errors(ctx) if e.startswith("Export")]) == 2
-    assert "pdf" in errors(ctx)[0] and "no such folder" in errors(ctx)[1]
-    assert not (tmp_path / "marks.pdf").exists()
+    qtbot.waitUntil(lambda: len(errors(ctx)) == 3, timeout=5000)
+    assert len([e for e in errors(ctx) if e.startswith("Export")]) == 3
+    assert "session or a date range" in errors(ctx)[0]
+    assert "pdf" in errors(ctx)[1] and "no such folder" in errors(ctx)[2]
+    assert not (tmp_path / "marks.pdf").exists() and not (tmp_path / "nothing.csv").exists()
 
 
 def test_evidence_is_shown_for_the_selected_mark(ctx, page, people) -> None:

@@ -67,8 +67,8 @@ def test_enrol_two_people_from_photos(ctx, qtbot, refs: Path) -> None:
     finish_and_wait(wizard, qtbot)
 
     [lin] = ctx.gallery.people()
-    assert (lin.name, lin.external_id, lin.group_name, lin.notes, lin.n_samples) == \
-        ("Lin-Manuel Miranda", "LMM-1", "Cast", "composer", 1)
+    assert (lin.name, lin.external_id, lin.groups, lin.notes, lin.n_samples) == \
+        ("Lin-Manuel Miranda", "LMM-1", ("Cast",), "composer", 1)
     assert wizard.person.id == lin.id
 
     wizard = open_wizard(ctx, qtbot, "Alex Lacamoire")

@@ -41,7 +41,7 @@ def test_sessions_table_shows_sessions_and_counts(ctx) -> None:
     lin, alex = people(ctx)
     model = SessionsTableModel(ctx)
     assert model.rowCount() == 0
-    first = ctx.attendance.start_session("Maths", "2B")
+    first = ctx.attendance.start_session("Maths", ctx.service.create_group("2B").id)
     second = ctx.attendance.start_session("Physics")
     ctx.attendance.mark(first.id, lin, "Lin-Manuel Miranda", score=0.9)
     ctx.attendance.mark(first.id, alex, "Alex Lacamoire", score=0.8)

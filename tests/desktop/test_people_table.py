@@ -20,7 +20,7 @@ def _two_people(ctx) -> tuple[int, int]:
     refs = shared_path("video", "hamilton_refs")
     lin = enrol_photos(ctx, "Lin-Manuel Miranda", refs / "lin-manuel-miranda.png")
     alex = enrol_photos(ctx, "Alex Lacamoire", refs / "alex-lacamoire.png", refs / "alex-lacamoire.png")
-    ctx.gallery.update_person(alex, external_id="AL-7", group_name="Band")
+    ctx.gallery.update_person(alex, external_id="AL-7", groups=("Band",))
     ctx.gallery_changed.emit()
     return lin, alex
 
