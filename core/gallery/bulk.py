@@ -46,6 +46,7 @@ class EnrolJob:
     person_id: int | None = None
     external_id: str | None = None
     groups: tuple[str, ...] = ()
+    problem: str = ""  # why the job is skipped (shown in the plan and the report)
 
 
 @dataclass
@@ -56,12 +57,12 @@ class PersonOutcome:
     usable: int = 0
     already_stored: int = 0
     rejected: Counter = field(default_factory=Counter)  # reason -> how many photos
-    state: str = "not enrolled"  # enrolled, updated, unchanged, not enrolled, not done (cancelled or failed)
+    state: str = "not enrolled"  # enrolled, updated, unchanged, not enrolled, skipped, not done (cancelled or failed)
     error: str = ""
 
     @property
     def needs_more(self) -> bool:
-        return self.state != "not done" and self.usable + self.already_stored < RECOMMENDED_SAMPLES[0]
+        return self.state not in ("not done", "skipped") and self.usable + self.already_stored < RECOMMENDED_SAMPLES[0]
 
     def describe(self) -> str:
         why = "; ".join(f"{n} × {reason}" for reason, n in self.rejected.most_common())
@@ -105,14 +106,18 @@ def plan_folder(gallery: Gallery, root: str | Path, groups: tuple[str, ...] = ()
         if not label:
             continue
         photos = photos_in(folder)
+        problem = "" if photos else f"no photos in {folder}"
         known = gallery.with_external_id(label)
         if known is None:
             named = gallery.named(label)
             known = named[0] if len(named) == 1 else None
+            if len(named) > 1:  # adding another would make it worse
+                problem = (f"{len(named)} people are called {label}: rename the folder to the External ID "
+                           f"of the one meant")
         if known is not None:
-            jobs.append(EnrolJob(known.name, photos, person_id=known.id, groups=groups))
+            jobs.append(EnrolJob(known.name, photos, person_id=known.id, groups=groups, problem=problem))
         else:
-            jobs.append(EnrolJob(label, photos, groups=groups))
+            jobs.append(EnrolJob(label, photos, groups=groups, problem=problem))
     if not jobs:
         raise GalleryError(f"{root} has no sub-folders: put each person's photos in a folder named after them "
                            f"(or their External ID)")
@@ -131,8 +136,8 @@ def run_jobs(enroller: Enroller, jobs: list[EnrolJob], *, progress: BulkProgress
     todo = []
     for job in jobs:
         known = stored_sources(gallery, job.person_id) if job.person_id is not None else set()
-        fresh = [p for p in job.photos if str(p) not in known]
-        todo.append((job, fresh[:MAX_PHOTOS_PER_PERSON], len(job.photos) - len(fresh)))
+        fresh = [] if job.problem else [p for p in job.photos if str(p) not in known]
+        todo.append((job, fresh[:MAX_PHOTOS_PER_PERSON], len(job.photos) - len(fresh) if not job.problem else 0))
     total = sum(len(photos) for _, photos, _ in todo)
     done, outcomes, stopped = 0, [], False
     if progress:
@@ -140,6 +145,9 @@ def run_jobs(enroller: Enroller, jobs: list[EnrolJob], *, progress: BulkProgress
     for job, photos, already in todo:
         outcome = PersonOutcome(job.name, job.person_id, len(photos), already_stored=already)
         outcomes.append(outcome)
+        if job.problem:
+            outcome.state, outcome.error = "skipped", job.problem
+            continue
         if stopped or (cancelled and cancelled()):
             stopped, outcome.state = True, "not done"
             continue
