@@ -13,12 +13,13 @@ from core.register.status import (ABSENT, GUEST, LATE, LETTERS, PRESENT, Registe
                                   status_of)
 
 REGISTER_COLUMNS = ("session", "external_id", "person", "groups", "status", "first_seen", "time_zone",
-                    "confidence", "manual", "operator", "reason")
+                    "score", "manual", "operator", "reason")
 _REGISTER_WIDTHS = (22, 12, 26, 18, 9, 20, 11, 7, 7, 14, 30)
 
 
 def register_sheet(registers: list[Register]) -> Sheet:
-    """One row per person per session. `confidence`: that of an automatic mark, 0-100 (50 = the bar)."""
+    """One row per person per session. `score`: the confidence of an automatic mark on
+    the operator's 0-100 scale (50 = the bar; the raw cosine stays out of exports)."""
     table = []
     for register in registers:
         for line in register.lines:

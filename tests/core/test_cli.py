@@ -71,7 +71,7 @@ def test_enrol_identify_run_export_walkthrough(cli, tmp_path: Path) -> None:
     rows = list(csv.reader((tmp_path / "a.csv").open(encoding="utf-8-sig")))
     line = dict(zip(rows[0], rows[1]))
     assert (line["session"], line["person"], line["status"]) == ("Assembly", "Joe Biden", "present")
-    assert 50 <= int(line["confidence"]) <= 100
+    assert 50 <= int(line["score"]) <= 100  # the 0-100 confidence
 
     code, out, _ = cli("people", "rename", "Joe Biden", "Joseph Biden")
     assert code == 0 and "renamed Joe Biden to Joseph Biden" in out

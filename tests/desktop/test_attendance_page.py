@@ -172,8 +172,8 @@ def test_export_csv_and_xlsx_write_the_register(ctx, page, people, qtbot, tmp_pa
         rows = list(csv.DictReader(fh))
     assert sorted((r["session"], r["person"], r["groups"], r["status"], r["manual"]) for r in rows) == [
         ("Morning", "Alex Lacamoire", "Band", "absent", ""), ("Morning", "Lin-Manuel Miranda", "Band", "present", "no")]
-    assert {r["person"]: r["confidence"] for r in rows} == {"Lin-Manuel Miranda": "83", "Alex Lacamoire": ""}
-    assert "score" not in rows[0] and "0.95" not in rows[0].values()  # the raw cosine stays out of exports
+    assert {r["person"]: r["score"] for r in rows} == {"Lin-Manuel Miranda": "83", "Alex Lacamoire": ""}
+    assert "0.95" not in [v for r in rows for v in r.values()]  # the score is the 0-100 confidence, not the cosine
 
     today = dt.date.today()
     page.set_filters(start=today, end=today)  # no session chosen: every session of the range
