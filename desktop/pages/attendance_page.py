@@ -75,6 +75,8 @@ class AttendancePage(QWidget):
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         self.right_tabs = QTabWidget()
+        self.register_pane.setTitle("")  # the tabs name them
+        self.marks_pane.setTitle("")
         self.right_tabs.addTab(self.register_pane, "&Register")
         self.right_tabs.addTab(self.marks_pane, "Mar&ks")
         splitter.addWidget(self.right_tabs)

@@ -66,7 +66,9 @@ class RegisterPane(QGroupBox):
     # ------------------------------------------------------------------ showing
 
     def show_session(self, session: Session | None) -> None:
-        self.register_model.set_session(session.id if session is not None else None)
+        session_id = session.id if session is not None else None
+        if session_id != self.register_model.session_id or self.register_model.register is None:
+            self.register_model.set_session(session_id)  # else: it re-reads on the change signals itself
 
     def _after_reset(self) -> None:
         register = self.register_model.register

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QDate
 from PySide6.QtWidgets import (
-    QComboBox, QDateEdit, QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QWidget,
+    QComboBox, QDateEdit, QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QPushButton, QWidget,
 )
 
 from core.gallery.groups import Group
@@ -43,7 +43,9 @@ class GroupReportDialog(QDialog):
             form.addRow(text, widget)
         file_label = QLabel("F&ile")
         file_label.setBuddy(self.path_edit)
-        form.addRow(file_label, path_row(self.path_edit, "&Browse…", self._browse))
+        row = path_row(self.path_edit, "&Browse…", self._browse)
+        self.browse_button = row.findChild(QPushButton)
+        form.addRow(file_label, row)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.ok_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
         self.ok_button.setText("&Write report")

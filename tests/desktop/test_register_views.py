@@ -138,7 +138,13 @@ def test_kiosk_opens_full_screen_welcomes_new_marks_and_esc_leaves(ctx, page, ba
 
     qtbot.keyClick(kiosk, Qt.Key.Key_Escape)
     assert not kiosk.isVisible()
-    page.toggle_kiosk()  # the Live tab's button and F11
+    page.activateWindow()
+    qtbot.waitUntil(page.isActiveWindow)
+    qtbot.keyClick(page.session_combo, Qt.Key.Key_F11)  # the Live tab's shortcut
+    assert kiosk.isVisible()
+    qtbot.keyClick(kiosk, Qt.Key.Key_F11)  # F11 leaves too
+    assert not kiosk.isVisible()
+    page.toggle_kiosk()  # the Live tab's button
     assert kiosk.isVisible()
     page.toggle_kiosk()
     assert not kiosk.isVisible()

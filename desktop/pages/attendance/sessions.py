@@ -40,7 +40,9 @@ class SessionsPane(QGroupBox):
         self.sessions_view.verticalHeader().hide()
         self.sessions_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.sessions_view.selectionModel().selectionChanged.connect(self._selection_changed)
-        sessions_model.modelReset.connect(self._selection_changed)
+        self._kept_id: int | None = None
+        sessions_model.modelAboutToBeReset.connect(self._keep_selection)
+        sessions_model.modelReset.connect(self._restore_selection)
         layout.addWidget(self.sessions_view, 1)
 
         self.start_dialog: StartSessionDialog | None = None
@@ -94,6 +96,16 @@ class SessionsPane(QGroupBox):
             return False
         select_row(self.sessions_view, row)
         return True
+
+    def _keep_selection(self) -> None:
+        session = self.selected_session()
+        self._kept_id = session.id if session is not None else None
+
+    def _restore_selection(self) -> None:
+        """The list is re-read on every change (each mark the live view makes): the session selected stays
+        selected, so the register and the marks beside it keep showing it."""
+        if self._kept_id is None or not self.select_session(self._kept_id):
+            self._selection_changed()
 
     def _selection_changed(self, *_: object) -> None:
         session = self.selected_session()
