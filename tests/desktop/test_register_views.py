@@ -212,3 +212,15 @@ def test_ending_a_session_shows_its_summary_and_exports_it(ctx, page, band, qtbo
     assert any("4 rows written" in n.text for n in ctx.notifier.history if n.title == "Export")
     dialog.reject()
     assert not dialog.isVisible() and errors(ctx) == []
+
+
+def test_the_kiosk_pin_is_set_in_settings(ctx, qtbot) -> None:
+    from desktop.pages.settings_page import SettingsPage
+
+    settings = SettingsPage(ctx)
+    qtbot.addWidget(settings)
+    group = settings.general_group
+    assert not group.apply_kiosk_pin("12ab") and ctx.config.kiosk_pin == ""
+    assert "digits" in errors(ctx)[-1] and group.kiosk_pin_edit.text() == ""
+    assert group.apply_kiosk_pin("2468") and ctx.config.kiosk_pin == "2468"
+    assert '"kiosk_pin": "2468"' in ctx.config_file.read_text(encoding="utf-8")
