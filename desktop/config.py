@@ -8,7 +8,7 @@ live in the database (they belong with the embeddings), not here.
 The engine's settings (detector, face size, device, small-face route) are
 `core.service.EngineSettings`, which validates them; the file keeps them flat
 beside the app's own fields (source, pace, data folder, operator, unknown
-faces), as it always did, and `config.engine` gives them typed. Files saved
+faces, kiosk PIN), as it always did, and `config.engine` gives them typed. Files saved
 before the small-face settings existed load with the route off.
 """
 
@@ -51,10 +51,13 @@ class DesktopConfig:
     # engine: super-resolve faces narrower than this many pixels; 0: off; None: automatic (on, at the default
     # width, whenever a DSR model is installed). Files saved before "automatic" existed keep their 0 (off).
     sr_below_px: int | None = None
+    kiosk_pin: str = ""  # digits the operator types to leave the kiosk view; empty: Esc leaves at once
 
     def __post_init__(self) -> None:
         if self.file_pace not in PACES:
             raise ConfigError(f"file_pace must be one of {', '.join(PACES)}, got '{self.file_pace}'")
+        if self.kiosk_pin and not self.kiosk_pin.isdigit():
+            raise ConfigError("the kiosk PIN must be digits only (or empty: Esc leaves the kiosk view)")
         if not str(self.source).strip():
             raise ConfigError("the source is empty: give a camera number, a video file or a stream URL")
         _ = self.engine  # validates the engine's fields (core.service.EngineSettings)

@@ -1,6 +1,8 @@
-"""The Attendance tab: sessions (start / stop), the marks table with filters, manual marks and
+"""The Attendance tab: sessions (start / stop, with the summary of a session that ends), the selected
+session's register (excuses, the group report) beside the marks table with filters, manual marks and
 removals with a required reason, the evidence crop of the selected mark, and export to CSV or XLSX.
-The panes are in `desktop.pages.attendance`; their widgets and actions are attributes of the page too.
+The panes are in `desktop.pages.attendance` and `desktop.register`; their widgets and actions are
+attributes of the page too.
 
 Every change goes through the application service (`ctx.service`), which writes
 in transactions and keeps the audit trail; its report becomes `ctx.attendance_changed`
@@ -15,9 +17,9 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QSplitter, QTabWidget, QVBoxLayout, QWidget
 
-from core.attendance.marks import Mark
+from core.attendance.marks import Mark, Session
 from core.register.sheets import write_sheet
 from core.errors import RollcallError
 from desktop.context import AppContext
@@ -26,6 +28,8 @@ from desktop.pages.attendance.dialogs import ReasonDialog
 from desktop.pages.attendance.evidence import EvidenceBox
 from desktop.pages.attendance.marks import MarksPane
 from desktop.pages.attendance.sessions import SessionsPane
+from desktop.register.register_pane import RegisterPane
+from desktop.register.session_dialogs import SummaryDialog
 from desktop.tables.marks_table import MarksTableModel
 from desktop.tables.sessions_table import SessionsTableModel
 from desktop.tasks import Task
@@ -43,16 +47,23 @@ class AttendancePage(QWidget):
         self.sessions_model = SessionsTableModel(ctx)
         self.marks_model = MarksTableModel(ctx)
         self._dialog: ReasonDialog | None = None
+        self.summary_dialog: SummaryDialog | None = None
         self.sessions_pane = SessionsPane(ctx, self.sessions_model)
         self.evidence_box = EvidenceBox(ctx)
         self.marks_pane = MarksPane(ctx, self.marks_model, self.sessions_model)
-        expose(self, self.sessions_pane, "sessions_view", "session_name_edit", "session_group_edit", "start_button",
-               "stop_button", "start_session", "stop_selected", "selected_session", "select_session")
+        self.register_pane = RegisterPane(ctx)
+        expose(self, self.sessions_pane, "sessions_view", "start_button", "stop_button", "ask_start_session",
+               "start_session", "stop_selected", "selected_session", "select_session")
+        expose(self, self.register_pane, "register_model", "register_view", "register_summary", "excuse_button",
+               "unexcuse_button", "report_button", "selected_line", "select_person", "ask_excuse", "ask_unexcuse",
+               "excuse", "unexcuse", "ask_group_report", "group_report_to")
         expose(self, self.marks_pane, "session_filter", "person_filter", "kind_filter", "from_check", "from_date",
                "to_check", "to_date", "marks_view", "count_label", "manual_button", "unmark_button", "export_button",
                "set_filters", "apply_filters", "filter_session_id", "selected_mark", "select_mark")
         expose(self, self.evidence_box, "evidence_label", "evidence_caption", "show_evidence")
         self.sessions_pane.session_selected.connect(self.marks_pane.show_session)
+        self.sessions_pane.session_selected.connect(self.register_pane.show_session)
+        self.sessions_pane.session_stopped.connect(self.show_summary)
         self.marks_pane.mark_selected.connect(self.show_evidence)
         self.manual_button.clicked.connect(self.ask_manual_mark)
         self.unmark_button.clicked.connect(self.ask_unmark)
@@ -63,7 +74,12 @@ class AttendancePage(QWidget):
         left.addWidget(self.evidence_box)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
-        splitter.addWidget(self.marks_pane)
+        self.right_tabs = QTabWidget()
+        self.register_pane.setTitle("")  # the tabs name them
+        self.marks_pane.setTitle("")
+        self.right_tabs.addTab(self.register_pane, "&Register")
+        self.right_tabs.addTab(self.marks_pane, "Mar&ks")
+        splitter.addWidget(self.right_tabs)
         splitter.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
@@ -77,6 +93,19 @@ class AttendancePage(QWidget):
     def _after_attendance_change(self) -> None:
         self.marks_pane.fill_sessions()
         self.apply_filters()
+
+    def show_summary(self, session: Session) -> SummaryDialog | None:
+        """The register of a session that just ended, with its export (opened, not blocking)."""
+        try:
+            register = self.ctx.service.register(session.id)
+        except RollcallError as exc:
+            self.ctx.notifier.exception("Session", exc)
+            return None
+        if self.summary_dialog is not None:
+            self.summary_dialog.deleteLater()
+        self.summary_dialog = SummaryDialog(self, self.ctx, register)
+        self.summary_dialog.open()
+        return self.summary_dialog
 
     # ------------------------------------------------------------------ manual mark / unmark
 

@@ -1,6 +1,8 @@
-"""The Live tab: the camera (or video) with recognised faces, the session being marked, the marks as
-they happen, and the loop's speed. Recognition runs on the long-lived RecognitionWorker; this page
-only starts and stops it, paints what it publishes, and reports what happens to the source."""
+"""The Live tab: the camera (or video) with recognised faces, the session being marked, its register
+(who is here, who is not yet) and the marks as they happen, and the loop's speed. Recognition runs on
+the long-lived RecognitionWorker; this page only starts and stops it, paints what it publishes, and
+reports what happens to the source. F11 (or the Kiosk button) shows the kiosk view full screen; ending
+a session shows its summary."""
 
 from __future__ import annotations
 
@@ -11,8 +13,9 @@ from collections import deque
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QComboBox, QHBoxLayout, QLabel, QLineEdit, QListView, QPushButton, QSplitter, QVBoxLayout, QWidget,
+    QComboBox, QHBoxLayout, QLabel, QLineEdit, QListView, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget,
 )
 
 from core.errors import RollcallError
@@ -22,6 +25,9 @@ from desktop import STARTED_AT
 from desktop.context import AppContext
 from desktop.dialogs import open_file
 from desktop.live_worker import RecognitionWorker, RunRequest
+from desktop.register.kiosk import KioskWindow
+from desktop.register.register_panel import RegisterPanel
+from desktop.register.session_dialogs import StartSessionDialog, SummaryDialog, ask_start_session
 from desktop.tables.session_marks import SessionMarksModel
 from desktop.widgets.video_view import VideoView
 
@@ -44,6 +50,9 @@ class LivePage(QWidget):
         self._pending_start = False
         self._outage_reported = False
         self._run_started_at = 0.0
+        self.kiosk: KioskWindow | None = None
+        self.start_dialog: StartSessionDialog | None = None
+        self.summary_dialog: SummaryDialog | None = None
 
         # -- source and session controls
         self.source_edit = QLineEdit(ctx.config.source)
@@ -57,12 +66,14 @@ class LivePage(QWidget):
         self.session_combo = QComboBox()
         self.session_combo.setMinimumWidth(200)
         self.session_combo.currentIndexChanged.connect(self._session_chosen)
-        self.session_name = QLineEdit()
-        self.session_name.setPlaceholderText("new session name")
-        new_session = QPushButton("Start session")
-        new_session.clicked.connect(lambda: self.start_session(self.session_name.text()))
-        self.end_session_button = QPushButton("End session")
+        self.new_session_button = QPushButton("Start &session…")
+        self.new_session_button.clicked.connect(self.ask_start_session)
+        self.end_session_button = QPushButton("&End session")
         self.end_session_button.clicked.connect(self.end_session)
+        self.kiosk_button = QPushButton("&Kiosk view")
+        self.kiosk_button.setToolTip("Full screen for the people arriving (F11; Esc leaves)")
+        self.kiosk_button.clicked.connect(self.toggle_kiosk)
+        QShortcut(QKeySequence(Qt.Key.Key_F11), self, self.toggle_kiosk)
 
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Source"))
@@ -73,9 +84,10 @@ class LivePage(QWidget):
         sessions = QHBoxLayout()
         sessions.addWidget(QLabel("Session"))
         sessions.addWidget(self.session_combo, 1)
-        sessions.addWidget(self.session_name, 1)
-        sessions.addWidget(new_session)
+        sessions.addWidget(self.new_session_button)
         sessions.addWidget(self.end_session_button)
+        sessions.addStretch(1)
+        sessions.addWidget(self.kiosk_button)
 
         # -- video and marks
         self.view = VideoView()
@@ -86,12 +98,17 @@ class LivePage(QWidget):
         self.marks_title = QLabel("Marked")
         self.marks_list.setWordWrap(True)
         self.marks_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        side = QWidget()
+        marks = QWidget()
+        marks_layout = QVBoxLayout(marks)
+        marks_layout.setContentsMargins(0, 0, 0, 0)
+        marks_layout.addWidget(self.marks_title)
+        marks_layout.addWidget(self.marks_list)
+        self.register_panel = RegisterPanel(ctx)
+        side = QTabWidget()
         side.setMinimumWidth(250)
-        side_layout = QVBoxLayout(side)
-        side_layout.setContentsMargins(0, 0, 0, 0)
-        side_layout.addWidget(self.marks_title)
-        side_layout.addWidget(self.marks_list)
+        side.addTab(self.register_panel, "&Register")
+        side.addTab(marks, "&Marks")
+        self.side_tabs = side
         splitter = QSplitter()
         splitter.addWidget(self.view)
         splitter.addWidget(side)
@@ -171,25 +188,55 @@ class LivePage(QWidget):
         self.start()
 
     def start_session(self, name: str) -> None:
+        """Watch the open session called `name`, or start it (without a group)."""
         name = name.strip() or _dt.datetime.now().strftime("Session %Y-%m-%d %H:%M")
         try:
             session = self.ctx.service.open_or_start(name)  # a new one is in the list now
         except RollcallError as exc:
             self.ctx.notifier.exception("Session", exc)
             return
-        self.session_name.clear()
         self._select_session(session.id)
 
-    def end_session(self) -> None:
+    def ask_start_session(self) -> StartSessionDialog:
+        """Open (without blocking) the dialog for a new session's name, group, start and lateness; the
+        session started is the one watched."""
+        self.start_dialog = ask_start_session(self.ctx, self, lambda session: self._select_session(session.id))
+        return self.start_dialog
+
+    def end_session(self) -> SummaryDialog | None:
+        """End the watched session and show its register's summary (opened, not blocking)."""
         session_id = self.current_session_id()
         if session_id is None:
-            return
+            return None
         try:
             session = self.ctx.service.stop_session(session_id)
+            register = self.ctx.service.register(session_id)
         except RollcallError as exc:
             self.ctx.notifier.exception("Session", exc)
-            return
+            return None
         self.ctx.notifier.info("Session", f"'{session.name}' ended")
+        return self.show_summary(register)
+
+    def show_summary(self, register) -> SummaryDialog:
+        if self.summary_dialog is not None:
+            self.summary_dialog.deleteLater()
+        self.summary_dialog = SummaryDialog(self, self.ctx, register)
+        self.summary_dialog.open()
+        return self.summary_dialog
+
+    # ------------------------------------------------------------------ kiosk
+
+    def open_kiosk(self) -> KioskWindow:
+        if self.kiosk is None:
+            self.kiosk = KioskWindow(self.ctx, self.register_panel)
+        self.kiosk.open_full_screen()
+        return self.kiosk
+
+    def toggle_kiosk(self) -> None:
+        if self.kiosk is not None and self.kiosk.isVisible():
+            self.kiosk.request_leave()
+        else:
+            self.open_kiosk()
 
     def current_session_id(self) -> int | None:
         data = self.session_combo.currentData()
@@ -197,6 +244,10 @@ class LivePage(QWidget):
 
     def shutdown(self) -> None:
         self._stats_timer.stop()
+        if self.kiosk is not None:
+            self.kiosk.leave()
+            self.kiosk.deleteLater()
+            self.kiosk = None
         self.worker.shutdown()
 
     # ------------------------------------------------------------------ worker signals
@@ -205,7 +256,10 @@ class LivePage(QWidget):
         frame = self.worker.take_frame()
         if frame is None:
             return
-        self.view.show_frame(frame.image, frame.faces)
+        if self.kiosk is not None and self.kiosk.isVisible():  # the page's view is hidden behind it
+            self.kiosk.show_frame(frame.image, frame.faces)
+        else:
+            self.view.show_frame(frame.image, frame.faces)
         now = time.monotonic()
         self.latencies_ms.append((now - frame.grabbed_at) * 1e3)
         if self.frames_shown == 0:  # start-up cost, as measured by packaging/build_and_check.sh
@@ -285,6 +339,7 @@ class LivePage(QWidget):
         session_id = self.current_session_id()
         self.worker.set_session(session_id)
         self.marks_model.set_session(session_id)
+        self.register_panel.set_session(session_id)
         self.end_session_button.setEnabled(session_id is not None)
         name = self.session_combo.currentText()
         self.marks_title.setText(f"Marked in '{name}': {self.marks_model.rowCount()}" if session_id is not None
@@ -300,6 +355,7 @@ class LivePage(QWidget):
         self.source_edit.setText(self.ctx.config.source)
         if self.marks_model.attendance is not self.ctx.service.attendance:  # another data folder
             self.marks_model.attendance = self.ctx.service.attendance
+            self.register_panel.set_session(None)  # the same id may name another session there
             self._reload_sessions()
 
     def _browse(self) -> None:

@@ -113,6 +113,16 @@ def test_every_file_dialog_keeps_the_database_locks(ctx, qtbot, monkeypatch) -> 
         return 0
 
     monkeypatch.setattr(BackupChooser, "exec", backup_other_file)
+    ctx.service.add_to_group(ctx.service.create_group("Band").id, [person_id])
+    ended = ctx.service.stop_session(ctx.service.start_session("Ended", "Band").id)
+
+    def summary_export() -> None:
+        window.live.show_summary(ctx.service.register(ended.id)).export_button.click()
+
+    def group_report_file() -> None:
+        window.attendance.ask_group_report()
+        window.attendance.register_pane.dialog.browse_button.click()
+
     triggers = {
         "People: add photos": window.people.add_samples_button.click,
         "Enrol: photos": enrol_photos,
@@ -131,6 +141,8 @@ def test_every_file_dialog_keeps_the_database_locks(ctx, qtbot, monkeypatch) -> 
         "Training: pairs folder": form._browse_benchmark,
         "Training: output folder": form._browse_out,
         "Attendance: export": window.attendance.export_button.click,
+        "Session summary: export the register": summary_export,
+        "Attendance: group report file": group_report_file,
     }
     for what, trigger in triggers.items():
         before = len(driver.shown)

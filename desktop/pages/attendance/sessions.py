@@ -1,17 +1,16 @@
-"""The Attendance tab's Sessions pane: the list of sessions, and starting a session or stopping the
-selected one through the application service (`ctx.service`). Selecting a session says so (`session_selected`), so the
-marks pane can show its marks."""
+"""The Attendance tab's Sessions pane: the list of sessions, and starting a session (the start dialog:
+name, group, scheduled start, lateness) or stopping the selected one through the application service
+(`ctx.service`). Selecting a session says so (`session_selected`), so the register and marks panes can
+show it; stopping one says so too (`session_stopped`: the page shows its summary)."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
-    QLineEdit,
     QPushButton,
     QTableView,
     QVBoxLayout,
@@ -20,12 +19,14 @@ from PySide6.QtWidgets import (
 from core.attendance.marks import Session
 from core.errors import RollcallError
 from desktop.context import AppContext
+from desktop.register.session_dialogs import StartSessionDialog, ask_start_session
 from desktop.tables.sessions_table import SessionsTableModel
 from desktop.widgets.helpers import select_row
 
 
 class SessionsPane(QGroupBox):
     session_selected = Signal(object)  # the Session now selected, or None
+    session_stopped = Signal(object)  # the Session just stopped here
 
     def __init__(self, ctx: AppContext, sessions_model: SessionsTableModel) -> None:
         super().__init__("Sessions")
@@ -39,34 +40,32 @@ class SessionsPane(QGroupBox):
         self.sessions_view.verticalHeader().hide()
         self.sessions_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.sessions_view.selectionModel().selectionChanged.connect(self._selection_changed)
-        sessions_model.modelReset.connect(self._selection_changed)
+        self._kept_id: int | None = None
+        sessions_model.modelAboutToBeReset.connect(self._keep_selection)
+        sessions_model.modelReset.connect(self._restore_selection)
         layout.addWidget(self.sessions_view, 1)
 
-        form = QFormLayout()
-        self.session_name_edit = QLineEdit()
-        self.session_name_edit.setPlaceholderText("e.g. Maths 2B, Monday")
-        self.session_group_edit = QLineEdit()
-        self.session_group_edit.setPlaceholderText("optional")
-        form.addRow("Name", self.session_name_edit)
-        form.addRow("Group", self.session_group_edit)
-        layout.addLayout(form)
+        self.start_dialog: StartSessionDialog | None = None
         buttons = QHBoxLayout()
-        self.start_button = QPushButton("Start session")
-        self.start_button.clicked.connect(self._start_clicked)
-        self.stop_button = QPushButton("Stop selected")
+        self.start_button = QPushButton("&Start session…")
+        self.start_button.clicked.connect(self.ask_start_session)
+        self.stop_button = QPushButton("S&top selected")
         self.stop_button.clicked.connect(self.stop_selected)
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.stop_button)
         layout.addLayout(buttons)
-        self.session_name_edit.returnPressed.connect(self._start_clicked)
 
-    def _start_clicked(self) -> None:
-        if self.start_session(self.session_name_edit.text(), self.session_group_edit.text()) is not None:
-            self.session_name_edit.clear()
+    def ask_start_session(self) -> StartSessionDialog:
+        """Open (without blocking) the start dialog; the session started is selected."""
+        self.start_dialog = ask_start_session(self.ctx, self, lambda session: self.select_session(session.id))
+        return self.start_dialog
 
-    def start_session(self, name: str, group: str = "") -> Session | None:
+    def start_session(self, name: str, group: str | int | None = "", *, scheduled_start: str | None = None,
+                      late_after_min: int | None = None) -> Session | None:
+        group = group.strip() if isinstance(group, str) else group
         try:
-            session = self.ctx.service.start_session(name, group.strip() or None)  # the list re-reads: selectable
+            session = self.ctx.service.start_session(name, group or None, scheduled_start=scheduled_start,
+                                                     late_after_min=late_after_min)  # the list re-reads: selectable
         except RollcallError as exc:
             self.ctx.notifier.exception("Starting a session", exc)
             return None
@@ -83,6 +82,7 @@ class SessionsPane(QGroupBox):
         except RollcallError as exc:
             self.ctx.notifier.exception("Stopping a session", exc)
             return None
+        self.session_stopped.emit(stopped)
         return stopped
 
     def selected_session(self) -> Session | None:
@@ -96,6 +96,16 @@ class SessionsPane(QGroupBox):
             return False
         select_row(self.sessions_view, row)
         return True
+
+    def _keep_selection(self) -> None:
+        session = self.selected_session()
+        self._kept_id = session.id if session is not None else None
+
+    def _restore_selection(self) -> None:
+        """The list is re-read on every change (each mark the live view makes): the session selected stays
+        selected, so the register and the marks beside it keep showing it."""
+        if self._kept_id is None or not self.select_session(self._kept_id):
+            self._selection_changed()
 
     def _selection_changed(self, *_: object) -> None:
         session = self.selected_session()

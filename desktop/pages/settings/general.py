@@ -1,5 +1,6 @@
 """The Settings tab's General group: the device the models run on, the data folder, the operator who
-signs manual marks, and whether faces nobody matched are kept for review."""
+signs manual marks, whether faces nobody matched are kept for review, and the PIN that guards leaving
+the kiosk view."""
 
 from __future__ import annotations
 
@@ -46,15 +47,23 @@ class GeneralGroup(SettingsGroup):
         self.operator_edit.editingFinished.connect(lambda: self.apply_operator(self.operator_edit.text()))
         form.addRow("Operator", self.operator_edit)
 
+        self.kiosk_pin_edit = QLineEdit()
+        self.kiosk_pin_edit.setEchoMode(QLineEdit.EchoMode.PasswordEchoOnEdit)
+        self.kiosk_pin_edit.setPlaceholderText("digits; empty: Esc leaves the kiosk view at once")
+        self.kiosk_pin_edit.editingFinished.connect(lambda: self.apply_kiosk_pin(self.kiosk_pin_edit.text()))
+        form.addRow("Kiosk PIN", self.kiosk_pin_edit)
+
         self.record_unknown_check = QCheckBox("Keep photos of faces nobody matched (for review)")
         self.record_unknown_check.toggled.connect(self.apply_record_unknown)
         form.addRow("Unknown faces", self.record_unknown_check)
 
     def load(self, config: DesktopConfig) -> None:
-        with signals_blocked(self.device_combo, self.data_folder_edit, self.operator_edit, self.record_unknown_check):
+        with signals_blocked(self.device_combo, self.data_folder_edit, self.operator_edit, self.kiosk_pin_edit,
+                             self.record_unknown_check):
             self.device_combo.setCurrentIndex(max(self.device_combo.findData(config.device), 0))
             self.data_folder_edit.setText(config.data_folder)
             self.operator_edit.setText(config.operator)
+            self.kiosk_pin_edit.setText(config.kiosk_pin)
             self.record_unknown_check.setChecked(config.record_unknown)
 
     def apply_device(self, device: str) -> bool:
@@ -76,6 +85,11 @@ class GeneralGroup(SettingsGroup):
         if name.strip() == self.ctx.config.operator:
             return True
         return self._apply("Operator", operator=name.strip())
+
+    def apply_kiosk_pin(self, pin: str) -> bool:
+        if pin.strip() == self.ctx.config.kiosk_pin:
+            return True
+        return self._apply("Kiosk PIN", kiosk_pin=pin.strip())
 
     def apply_record_unknown(self, on: bool) -> bool:
         if bool(on) == self.ctx.config.record_unknown:
