@@ -9,7 +9,7 @@ import sqlite3
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QCloseEvent, QGuiApplication
 from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWidget
 
 from core.errors import RollcallError
@@ -33,7 +33,10 @@ class MainWindow(QMainWindow):
         self.ctx = ctx
         self._shut_down = False
         self.setWindowTitle("Rollcall")
-        self.resize(1280, 800)
+        screen = QGuiApplication.primaryScreen()
+        room = screen.availableGeometry() if screen is not None else None
+        # 1280×800 where it fits; on a 1366×768 laptop, the screen less the taskbar
+        self.resize(min(1280, room.width()) if room else 1280, min(800, room.height() - 30) if room else 800)
         self.state = QSettings(str(state_file), QSettings.Format.IniFormat) if state_file else None
 
         self.tabs = QTabWidget()

@@ -14,7 +14,7 @@ from collections import deque
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QPlainTextEdit, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QPlainTextEdit, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
 from core.errors import ConfigError, RollcallError
 from core.service.settings import DEFAULT_SR_BELOW_PX
@@ -106,7 +106,12 @@ class TrainingPage(QWidget):
         self.use_button.clicked.connect(self.use_model)
 
         layout = QVBoxLayout(self)
-        layout.addWidget(self.job_form)
+        form_scroll = QScrollArea()  # the form scrolls rather than push the window past a laptop's 768 px
+        form_scroll.setWidget(self.job_form)
+        form_scroll.setWidgetResizable(True)
+        form_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        form_scroll.setMaximumHeight(self.job_form.sizeHint().height() + 4)
+        layout.addWidget(form_scroll)
         layout.addWidget(self.controls)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.chart_stack)
