@@ -56,8 +56,9 @@ def sniff_size(data: bytes) -> tuple[str | None, tuple[int, int] | None]:
     return None, None
 
 
-def jpeg_info(data: bytes) -> tuple[tuple[int, int], bool] | None:
-    """((width, height), progressive) from a JPEG's frame header; None when there is none in reach."""
+def jpeg_info(data: bytes) -> tuple[tuple[int, int], bool, int] | None:
+    """((width, height), progressive, offset of the frame header) from a JPEG; None when there is none in
+    reach. Segments are walked by their lengths, so an EXIF thumbnail's header is never taken for it."""
     i, n = 2, len(data)
     for _ in range(MAX_JPEG_SEGMENTS):
         while i + 1 < n and data[i] == 0xFF and data[i + 1] == 0xFF:  # fill bytes before a marker
@@ -74,14 +75,15 @@ def jpeg_info(data: bytes) -> tuple[tuple[int, int], bool] | None:
             if i + 9 > n:
                 return None
             height, width = struct.unpack(">HH", data[i + 5 : i + 9])
-            return (width, height), marker in _JPEG_PROGRESSIVE
+            return (width, height), marker in _JPEG_PROGRESSIVE, i
         i += 2 + struct.unpack(">H", data[i + 2 : i + 4])[0]
     return None
 
 
-def jpeg_scans(data: bytes) -> int:
-    """How many scans (start-of-scan markers) a JPEG has: each one is a pass over the whole image."""
-    return data.count(b"\xff\xda")
+def jpeg_scans(data: bytes, start: int = 0) -> int:
+    """How many scans (start-of-scan markers from `start`, the frame header's offset, on: an EXIF thumbnail
+    has its own) a JPEG has. Each is a pass over the whole image; inside scan data 0xFF is always stuffed."""
+    return data.count(b"\xff\xda", start)
 
 
 def _bmp_size(data: bytes) -> tuple[int, int] | None:

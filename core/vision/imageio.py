@@ -129,12 +129,12 @@ def _decode_flags(data: bytes, kind: str, size: tuple[int, int], path: str | Pat
     pixels = width * height
     flags = cv2.IMREAD_COLOR if kind in ("jpeg", "tiff") else cv2.IMREAD_UNCHANGED
     if kind == "jpeg":
-        scans = jpeg_scans(data)
+        _, progressive, offset = jpeg_info(data)  # sniff_size found the frame header, so this does too
+        scans = jpeg_scans(data, offset)
         if scans > MAX_JPEG_SCANS:
             raise ImageReadError(path, f"the JPEG has {scans} scans, more than the {MAX_JPEG_SCANS} Rollcall decodes",
                                  _SMALLER)
-        info = jpeg_info(data)
-        if info and (info[1] or scans > 1) and pixels > BUFFERED_JPEG_FACTOR * max_pixels:
+        if (progressive or scans > 1) and pixels > BUFFERED_JPEG_FACTOR * max_pixels:
             raise _too_many_pixels(path, width, height, BUFFERED_JPEG_FACTOR * max_pixels, " (progressive JPEG)")
     if pixels <= max_pixels:
         return flags

@@ -205,6 +205,22 @@ def test_formats_without_a_size_check_are_refused(tmp_path: Path, ext: str, name
         read_image(path)
 
 
+def test_jpegs_that_buffer_the_whole_image_are_not_decoded_reduced(tmp_path: Path) -> None:
+    """A progressive JPEG keeps every coefficient of the full image while decoding: unlike a baseline one
+    it is not decoded reduced past twice the pixel cap. Too many scans (each a pass over the image) are refused."""
+    img = cv2.resize(read_image(shared_path("faces", "misc", "obama_small.jpg")), (200, 200))
+    baseline = cv2.imencode(".jpg", img)[1].tobytes()
+    progressive = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
+    assert decode_image(baseline, max_pixels=10_000).shape == (100, 100, 3)  # 4x the cap: decoded at 1/2
+    assert decode_image(progressive, max_pixels=20_000).shape == (100, 100, 3)  # 2x the cap: still allowed
+    with pytest.raises(ImageTooLargeError, match="200x200 pixels.*progressive"):
+        decode_image(progressive, max_pixels=10_000)
+    last_scan = progressive.rfind(b"\xff\xda")
+    many = progressive[:last_scan] + progressive[last_scan:-2] * 300 + b"\xff\xd9"
+    with pytest.raises(ImageReadError, match=r"the JPEG has 3\d\d scans, more than the 200"):
+        decode_image(many)
+
+
 def test_a_decoder_error_is_an_image_read_error_naming_the_file(tmp_path: Path) -> None:
     path = tmp_path / "wide.pgm"
     path.write_bytes(b"P5\n60000 60000\n255\n" + bytes(4096))
@@ -234,9 +250,8 @@ def damaged_copies(photo: Path) -> dict[str, bytes]:
     """The photo's JPEG with one bit flipped in the frame height (the decoder runs out of data and fills the
     rest), and cut at 30 % with an end marker added (the same fill after the cut)."""
     data = photo.read_bytes()
-    (width, height), _ = jpeg_info(data)
-    sof = data.find(b"\xff\xc0\x00\x11\x08" + struct.pack(">HH", height, width))  # not the EXIF thumbnail's
-    assert sof > 0 and height < 2048, "a baseline colour JPEG under 2048 rows is needed"
+    (_, height), progressive, sof = jpeg_info(data)  # the frame's header, not its EXIF thumbnail's
+    assert not progressive and height < 2048, "a baseline JPEG under 2048 rows is needed"
     flipped = bytearray(data)
     flipped[sof + 5] |= 0x08  # the height's high byte: obama.jpg's 1137 rows become 3185
     return {"bit-flipped": bytes(flipped), "truncated": data[: len(data) * 3 // 10] + b"\xff\xd9"}
