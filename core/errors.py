@@ -7,7 +7,27 @@ as is; the subclasses let code react to one kind of failure.
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
+
+
+def path_text(path: object) -> str:
+    """`path` as text that any output (a terminal, SQLite, Qt) accepts: a name that is not valid UTF-8
+    (Linux gives Python such bytes as lone surrogates) shows its raw bytes as \\xNN escapes. Valid names
+    are unchanged, so applying it twice gives the same text."""
+    text = str(path)
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that stands for no byte (possible on Windows)
+        raw = text.encode("utf-8", "surrogatepass")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def file_kind(mode: int) -> str:
+    """What a stat mode is, in words for messages: "a regular file", "a folder", "a FIFO"..."""
+    kinds = ((stat.S_ISREG, "a regular file"), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+    return next((words for test, words in kinds if test(mode)), "not a file")
 
 
 class RollcallError(Exception):
@@ -24,7 +44,7 @@ class ImageReadError(RollcallError):
     def __init__(self, path: str | Path, problem: str, fix: str = "") -> None:
         self.path = Path(path)
         self.problem = problem
-        message = f"Cannot read image {self.path}: {problem}."
+        message = f"Cannot read image {path_text(self.path)}: {problem}."
         if fix:
             message += f" {fix}"
         super().__init__(message)

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from core.errors import RollcallError
+from core.errors import RollcallError, file_kind, path_text
 from core.protected_files import ensure_not_database_file
 
 
@@ -32,6 +32,9 @@ class FrameSource:
         if self.is_file:
             ensure_not_database_file(str(self.spec), "a video")  # opening it would drop SQLite's locks
         if self.is_file and not Path(str(self.spec)).is_file():
+            path = Path(str(self.spec))
+            if path.exists():  # a folder, FIFO or device: opening it could block or never end
+                raise SourceError(f"{path_text(path)} is not a video file ({file_kind(path.stat().st_mode)}).")
             raise SourceError(f"The video file {self.spec} does not exist.")
         cap = cv2.VideoCapture(int(self.spec)) if self.is_camera else cv2.VideoCapture(str(self.spec))
         if not cap.isOpened():

@@ -13,6 +13,7 @@ import numpy as np
 from core.cli.console import Progress
 from core.cli.context import Context
 from core.benchmarks.identification import evaluate_folder
+from core.errors import ImageReadError, path_text
 from core.vision.imageio import IMAGE_SUFFIXES, read_image
 from core.attendance.sources import FrameSource
 from core.gallery.matching import TemplateIndex
@@ -60,13 +61,19 @@ def cmd_compare(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def _identify_frames(target: Path):
-    """(label, BGR frame) for an image, every image of a folder, or every Nth frame of a video."""
+def _identify_frames(target: Path, unread: list[str]):
+    """(label, BGR frame) for an image, every image of a folder, or every Nth frame of a video. A folder's
+    files that cannot be read are skipped and listed in `unread` ("file: why")."""
     if target.is_dir():
         for path in sorted(p for p in target.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
-            yield str(path), read_image(path)
+            try:
+                frame = read_image(path)
+            except ImageReadError as exc:
+                unread.append(f"{path_text(path)}: {exc.problem}")
+                continue
+            yield path_text(path), frame
     elif target.suffix.lower() in IMAGE_SUFFIXES:
-        yield str(target), read_image(target)
+        yield path_text(target), read_image(target)
     else:
         with FrameSource(str(target)) as source:
             step = max(1, int(round(source.fps / 2))) if source.fps > 0 else 1  # two frames a second
@@ -98,8 +105,8 @@ def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
     if len(index) == 0:
         print("the gallery is empty: enrol people first (rollcall enroll NAME PHOTO...)", file=sys.stderr)
         return 1
-    results = []
-    for label, frame in _identify_frames(args.target):
+    results, unread = [], []
+    for label, frame in _identify_frames(args.target, unread):
         faces = pipeline.process(frame).faces
         matches = index.identify(np.stack([f.embedding for f in faces]) if faces else np.zeros((0, index.dim)),
                                  threshold, margin)
@@ -116,6 +123,9 @@ def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
             print(f"{label}: {names}")
     if args.json:
         print(json.dumps(results, indent=2))
+    if unread:
+        print(f"{len(unread)} file(s) could not be read:", *unread, sep="\n  ", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -9,6 +9,7 @@ The report says who was enrolled with how many usable samples, who needs more ph
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.errors import path_text
 from core.gallery.enrol import RECOMMENDED_SAMPLES, Enroller, SampleVerdict
 from core.gallery.records import GalleryError, clean_name, rows
 from core.gallery.store import Gallery
@@ -29,13 +31,12 @@ BulkProgress = Callable[[int, int, str], None] | None  # (photos done, photos in
 
 
 def photos_in(path: Path) -> list[Path]:
-    """A photo file itself, or a folder's photos (not its sub-folders) in name order."""
-    if path.is_file():
-        return [path]
+    """A photo file itself, or a folder's photos (not its sub-folders) in name order. Whatever is not a
+    folder is listed (a FIFO or device named like a photo too): the photo check then says what it is."""
     if path.is_dir():
-        return sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
+        return sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir()),
                       key=lambda p: p.name.casefold())
-    return []
+    return [path] if os.path.lexists(path) else []
 
 
 @dataclass
@@ -125,6 +126,7 @@ def plan_folder(gallery: Gallery, root: str | Path, groups: tuple[str, ...] = ()
 
 
 def stored_sources(gallery: Gallery, person_id: int) -> set[str]:
+    """The sources of a person's samples: `path_text` of each photo's path (as `Enroller.check_file` gives)."""
     return {r["source"] for r in rows(gallery.db, "SELECT source FROM samples WHERE person_id = ?", (person_id,))}
 
 
@@ -136,7 +138,7 @@ def run_jobs(enroller: Enroller, jobs: list[EnrolJob], *, progress: BulkProgress
     todo = []
     for job in jobs:
         known = stored_sources(gallery, job.person_id) if job.person_id is not None else set()
-        fresh = [] if job.problem else [p for p in job.photos if str(p) not in known]
+        fresh = [] if job.problem else [p for p in job.photos if path_text(p) not in known]
         todo.append((job, fresh[:MAX_PHOTOS_PER_PERSON], len(job.photos) - len(fresh) if not job.problem else 0))
     total = sum(len(photos) for _, photos, _ in todo)
     done, outcomes, stopped = 0, [], False

@@ -17,14 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from core.vision.detect.base import Detection
-from core.errors import ImageReadError, InvalidImageError
+from core.errors import ImageReadError, InvalidImageError, path_text
 from core.gallery.store import Gallery, GalleryError, ModelRecord, Person
 from core.gallery.faces import ENROL_JITTERS, FaceSample, enrolment_embeddings, face_sample_from, model_crops
 from core.gallery.records import normalise
 from core.vision.imageio import read_image, to_bgr8
 from core.gallery.matching import TemplateIndex
 from core.vision.pipeline import FacePipeline
-from core.vision.quality import BLURRY_SHARPNESS, SMALL_FACE_PX, measure_quality
+from core.vision.quality import BLURRY_SHARPNESS, DAMAGED_FACE_FILL, DAMAGED_FILL, SMALL_FACE_PX, measure_quality, uniform_fill
 
 logger = logging.getLogger(__name__)
 
@@ -79,11 +79,13 @@ class Enroller:
         self.model: ModelRecord = model
 
     def check_file(self, path: str | Path, face_index: int | None = None) -> SampleVerdict:
+        """A verdict on the photo at `path`; its `source` is `path_text(path)`, what the gallery stores."""
+        source = path_text(path)
         try:
             image = read_image(path)
         except ImageReadError as exc:
-            return SampleVerdict(str(path), False, str(exc))
-        return self.check(image, str(path), face_index)
+            return SampleVerdict(source, False, str(exc))
+        return self.check(image, source, face_index)
 
     def check(self, image: np.ndarray, source: str, face_index: int | None = None) -> SampleVerdict:
         """One image -> a verdict with the sample and its embedding when every gate passes."""
@@ -94,6 +96,10 @@ class Enroller:
         detections = sorted(self.pipeline.detect(img), key=lambda d: d.box[0])  # left to right
         if not detections:
             return SampleVerdict(source, False, "no face found")
+        fill = uniform_fill(img)
+        if fill > DAMAGED_FILL:  # a damaged file: the decoder filled the rest with one colour
+            return SampleVerdict(source, False, f"the photo looks damaged ({fill:.0%} uniform fill)",
+                                 detections=detections)
         if face_index is None and len(detections) > 1:
             # A face at least twice the size of every other one is the person being enrolled (the
             # others are people far behind, or spurious detections); similar sizes are ambiguous.
@@ -107,6 +113,10 @@ class Enroller:
             return SampleVerdict(source, False, f"there is no face number {face_index + 1} (found {len(detections)})",
                                  detections=detections)
         det = detections[face_index or 0]
+        fill = _face_fill(img, det.box)
+        if fill > DAMAGED_FACE_FILL:
+            return SampleVerdict(source, False, f"the face looks damaged ({fill:.0%} uniform fill)",
+                                 detections=detections)
         sample = face_sample_from(img, det.landmarks, face_size=0.0, sharpness=0.0, yaw=0.0,
                                   det_score=det.score, source=source)
         crop = model_crops(self.pipeline.embedder, [(sample.face, sample.landmarks)])
@@ -155,3 +165,11 @@ class Enroller:
         if not good:
             raise GalleryError("none of the images is usable; nothing was added")
         return self.gallery.add_samples(person_id, [v.sample for v in good], np.stack([v.embedding for v in good]), self.model)
+
+
+def _face_fill(img: np.ndarray, box: np.ndarray) -> float:
+    """`uniform_fill` of the face's box (clipped to the image)."""
+    h, w = img.shape[:2]
+    x0, y0 = max(0, int(box[0])), max(0, int(box[1]))
+    x1, y1 = min(w, int(np.ceil(box[2]))), min(h, int(np.ceil(box[3])))
+    return uniform_fill(img[y0:y1, x0:x1]) if x1 > x0 and y1 > y0 else 0.0

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from core.errors import path_text
 from core.storage.db import Database
 from core.gallery.faces import enrolment_embeddings, model_crops
 from core.gallery.groups import write_person_groups
@@ -406,8 +407,8 @@ class Gallery:
             table.insert({"person_id": person_id, "face_jpeg": sample.jpeg(),
                           "landmarks": json.dumps(np.round(sample.landmarks, 2).tolist()),
                           "face_size": float(sample.face_size), "sharpness": float(sample.sharpness),
-                          "yaw": float(sample.yaw), "det_score": float(sample.det_score), "source": sample.source,
-                          "captured_at": stamp})
+                          "yaw": float(sample.yaw), "det_score": float(sample.det_score),
+                          "source": path_text(sample.source), "captured_at": stamp})  # any file name's encoding
             stored.append({"sample_id": table.last_rowid, "model_id": model_id, "vector": to_blob(vector)})
         self.db.db["embeddings"].insert_all(stored)
 

@@ -1,69 +1,152 @@
 """Reading image files and bringing any in-memory image to BGR uint8.
 
-Bad files give `ImageReadError` naming the file and the problem. Images with
-more pixels than `max_pixels` are never decoded at full size: JPEGs are decoded
-reduced (libjpeg scales while decoding, so memory stays small), other formats
-are refused with a message saying how large they are.
+Bad files give `ImageReadError` naming the file and the problem. Reading never blocks and never
+allocates without a bound:
+- only regular files are opened (after following links): a FIFO would block, a device never ends;
+- at most `MAX_IMAGE_BYTES` are read;
+- only formats whose header gives the size are decoded (core.vision.image_headers), and an image with
+  more pixels than `max_pixels` never is at full size: JPEGs are decoded reduced (libjpeg scales while
+  decoding, so memory stays small), other formats are refused with a message saying how large they are;
+- whatever the decoder reports becomes an `ImageReadError`.
 """
 
 from __future__ import annotations
 
-import struct
+import os
+import stat
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from core.protected_files import ensure_not_database_file
-from core.errors import ImageReadError, ImageTooLargeError, InvalidImageError
+from core.errors import ImageReadError, ImageTooLargeError, InvalidImageError, file_kind
+from core.vision.image_headers import DECODED_FORMATS, jpeg_info, jpeg_scans, refused_format, sniff_size
 
-DEFAULT_MAX_PIXELS = 40_000_000  # 40 MP: larger than any webcam or phone photo
+# The caps on what one image may cost. Bytes: a 40 MP photo is 10-25 MB as JPEG and 120 MB as an
+# uncompressed 8-bit RGB TIFF/BMP/PPM; more is refused unread. Pixels: larger than any webcam or phone photo
+# (the decoded BGR copy is 3 bytes a pixel, 120 MB at the cap). A JPEG of up to 64x the cap is decoded at
+# 1/2, 1/4 or 1/8 scale, except one that buffers the whole image while decoding (progressive, or several
+# scans: libjpeg keeps 2 bytes per coefficient of the full image), allowed up to 2x the cap at most.
+# Scans: each is a pass over the whole image, so a file of many tiny scans could take hours.
+MAX_IMAGE_BYTES = 128 * 1024 * 1024
+DEFAULT_MAX_PIXELS = 40_000_000
+BUFFERED_JPEG_FACTOR = 2
+MAX_JPEG_SCANS = 200
 _REDUCED_FLAGS = ((2, cv2.IMREAD_REDUCED_COLOR_2), (4, cv2.IMREAD_REDUCED_COLOR_4), (8, cv2.IMREAD_REDUCED_COLOR_8))
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm")
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+_SMALLER = "Save a smaller copy of the photo (JPEG or PNG) and use that."
 
 
-def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int = MAX_IMAGE_BYTES) -> np.ndarray:
     """The image at `path` as BGR uint8 (H, W, 3), EXIF orientation applied for JPEGs."""
     path = Path(path)
     ensure_not_database_file(path, "an image")  # reading it would drop SQLite's locks
+    return decode_image(read_file_bytes(path, max_bytes), path, max_pixels)
+
+
+def read_file_bytes(path: Path, max_bytes: int = MAX_IMAGE_BYTES) -> bytes:
+    """The bytes of the regular file at `path` (links followed), refusing anything else and files over
+    `max_bytes`. Never blocks: the kind is checked before opening and again on the open descriptor
+    (opened non-blocking, so a FIFO swapped in between cannot hang it)."""
     try:
-        data = path.read_bytes()
+        _check_regular(path, os.stat(path).st_mode)
+        fd = os.open(path, _OPEN_FLAGS)
     except FileNotFoundError:
-        raise ImageReadError(path, "the file does not exist") from None
+        problem = "it is a link to a file that does not exist" if os.path.islink(path) else "the file does not exist"
+        raise ImageReadError(path, problem) from None
     except IsADirectoryError:
         raise ImageReadError(path, "this is a folder, not an image") from None
     except OSError as exc:
         raise ImageReadError(path, f"the file cannot be opened ({exc.strerror or exc})") from None
+    except ValueError:  # a NUL character in the name
+        raise ImageReadError(path, "this is not a valid file name") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        _check_regular(path, info.st_mode)
+        if info.st_size > max_bytes:
+            raise _too_many_bytes(path, info.st_size, max_bytes)
+        try:
+            data = handle.read(max_bytes + 1)  # files that grow, or that report no size, stop here too
+        except OSError as exc:
+            raise ImageReadError(path, f"the file cannot be read ({exc.strerror or exc})") from None
+    if len(data) > max_bytes:
+        raise _too_many_bytes(path, None, max_bytes)
     if not data:
         raise ImageReadError(path, "the file is empty (0 bytes)", "Take or copy the photo again.")
-    return decode_image(data, path, max_pixels)
+    return data
+
+
+def _check_regular(path: Path, mode: int) -> None:
+    if stat.S_ISDIR(mode):
+        raise ImageReadError(path, "this is a folder, not an image")
+    if not stat.S_ISREG(mode):
+        raise ImageReadError(path, f"{path.name} is not a regular file ({file_kind(mode)})", "Choose a photo file.")
+
+
+def _too_many_bytes(path: str | Path, size: int | None, max_bytes: int) -> ImageTooLargeError:
+    """`size`: the file's size when known (None: it kept going past the cap)."""
+    problem = f"it is {_amount(size)}, more than" if size is not None else "it holds more than"
+    return ImageTooLargeError(path, f"{problem} the {_amount(max_bytes)} limit for an image file", _SMALLER)
+
+
+def _amount(n: int) -> str:
+    return f"{n / 2**20:.0f} MB" if n >= 2**20 else f"{n} bytes"
 
 
 def decode_image(data: bytes, path: str | Path = "<memory>", max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Decode encoded image bytes (JPEG, PNG, BMP, TIFF, WebP, PGM...) to BGR uint8."""
+    """Decode encoded image bytes (JPEG, PNG, BMP, TIFF, WebP, PBM/PGM/PPM) to BGR uint8.
+
+    The size is checked from the header before decoding; other formats are refused undecoded.
+    """
+    if len(data) > MAX_IMAGE_BYTES:
+        raise _too_many_bytes(path, len(data), MAX_IMAGE_BYTES)
     kind, size = sniff_size(data)
-    buf = np.frombuffer(data, dtype=np.uint8)
-    flags = cv2.IMREAD_COLOR if kind == "jpeg" else cv2.IMREAD_UNCHANGED
-    if size is not None:
-        width, height = size
-        pixels = width * height
-        if pixels > max_pixels:
-            reduced = [f for n, f in _REDUCED_FLAGS if pixels / (n * n) <= max_pixels] if kind == "jpeg" else []
-            if not reduced:
-                raise ImageTooLargeError(
-                    path,
-                    f"it is {width}x{height} pixels ({pixels / 1e6:.0f} MP), more than the "
-                    f"{max_pixels / 1e6:.0f} MP limit",
-                    "Save a smaller copy of the photo and use that.",
-                )
-            flags = reduced[0]
-    image = cv2.imdecode(buf, flags)
-    if image is None:
-        problem = "the file is truncated or corrupt" if kind else "it is not an image format Rollcall can read"
+    if kind not in DECODED_FORMATS:
+        other = refused_format(data)
+        problem = f"{other} images are not supported" if other else "it is not an image format Rollcall can read"
         raise ImageReadError(path, problem, "Use a JPEG or PNG photo.")
-    if size is None and image.shape[0] * image.shape[1] > 4 * max_pixels:
-        raise ImageTooLargeError(path, f"it is {image.shape[1]}x{image.shape[0]} pixels, too large to process")
+    if size is None:
+        raise ImageReadError(path, f"the file is truncated or corrupt (its {kind.upper()} header gives no size)",
+                             "Take or copy the photo again.")
+    flags = _decode_flags(data, kind, size, path, max_pixels)
+    try:
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
+    except (cv2.error, MemoryError, OverflowError) as exc:
+        reason = (getattr(exc, "err", "") or str(exc).strip().splitlines()[-1] or type(exc).__name__)[:200]
+        raise ImageReadError(path, f"the {kind.upper()} decoder could not read it ({reason})",
+                             "Save the photo again as JPEG or PNG, or take it again.") from None
+    if image is None or image.size == 0:
+        raise ImageReadError(path, "the file is truncated or corrupt", "Use a JPEG or PNG photo.")
     return to_bgr8(image, "bgr")
+
+
+def _decode_flags(data: bytes, kind: str, size: tuple[int, int], path: str | Path, max_pixels: int) -> int:
+    """imdecode's flags: JPEGs as colour (reduced when large), TIFF as 8-bit colour (its samples may be 64-bit
+    floats), the rest unchanged so that alpha is composited over white. Raises when the image is too large."""
+    width, height = size
+    pixels = width * height
+    flags = cv2.IMREAD_COLOR if kind in ("jpeg", "tiff") else cv2.IMREAD_UNCHANGED
+    if kind == "jpeg":
+        _, progressive, offset = jpeg_info(data)  # sniff_size found the frame header, so this does too
+        scans = jpeg_scans(data, offset)
+        if scans > MAX_JPEG_SCANS:
+            raise ImageReadError(path, f"the JPEG has {scans} scans, more than the {MAX_JPEG_SCANS} Rollcall decodes",
+                                 _SMALLER)
+        if (progressive or scans > 1) and pixels > BUFFERED_JPEG_FACTOR * max_pixels:
+            raise _too_many_pixels(path, width, height, BUFFERED_JPEG_FACTOR * max_pixels, " (progressive JPEG)")
+    if pixels <= max_pixels:
+        return flags
+    reduced = [f for n, f in _REDUCED_FLAGS if pixels / (n * n) <= max_pixels] if kind == "jpeg" else []
+    if not reduced:
+        raise _too_many_pixels(path, width, height, max_pixels)
+    return reduced[0]
+
+
+def _too_many_pixels(path: str | Path, width: int, height: int, limit: int, what: str = "") -> ImageTooLargeError:
+    return ImageTooLargeError(path, f"it is {width}x{height} pixels ({width * height / 1e6:.0f} MP), more than the "
+                              f"{limit / 1e6:.0f} MP limit{what}", _SMALLER)
 
 
 def to_bgr8(image: np.ndarray, color: str = "bgr") -> np.ndarray:
@@ -118,57 +201,5 @@ def _to_uint8(img: np.ndarray) -> np.ndarray:
     raise InvalidImageError(f"unsupported pixel type {img.dtype}")
 
 
-def sniff_size(data: bytes) -> tuple[str | None, tuple[int, int] | None]:
-    """(format, (width, height)) from the header of PNG, JPEG, GIF, BMP or WebP bytes.
-
-    Format is None when unknown; size is None when the header cannot say.
-    """
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        if len(data) >= 24 and data[12:16] == b"IHDR":
-            return "png", struct.unpack(">II", data[16:24])
-        return "png", None
-    if data[:2] == b"\xff\xd8":
-        return "jpeg", _jpeg_size(data)
-    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
-        return "gif", struct.unpack("<HH", data[6:10])
-    if data[:2] == b"BM" and len(data) >= 26:
-        width, height = struct.unpack("<ii", data[18:26])
-        return "bmp", (abs(width), abs(height))
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp", _webp_size(data)
-    return None, None
-
-
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    i = 2
-    n = len(data)
-    while i + 4 <= n:
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-            i += 2
-            continue
-        seg_len = struct.unpack(">H", data[i + 2 : i + 4])[0]
-        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-            if i + 9 > n:
-                return None
-            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
-            return width, height
-        i += 2 + seg_len
-    return None
-
-
-def _webp_size(data: bytes) -> tuple[int, int] | None:
-    chunk = data[12:16]
-    if chunk == b"VP8X" and len(data) >= 30:
-        width = 1 + int.from_bytes(data[24:27], "little")
-        height = 1 + int.from_bytes(data[27:30], "little")
-        return width, height
-    if chunk == b"VP8 " and len(data) >= 30:
-        width, height = struct.unpack("<HH", data[26:30])
-        return width & 0x3FFF, height & 0x3FFF
-    if chunk == b"VP8L" and len(data) >= 25:
-        bits = int.from_bytes(data[21:25], "little")
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    return None
+__all__ = ["IMAGE_SUFFIXES", "MAX_IMAGE_BYTES", "DEFAULT_MAX_PIXELS", "decode_image", "read_image",
+           "read_file_bytes", "sniff_size", "to_bgr8"]

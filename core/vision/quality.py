@@ -92,6 +92,27 @@ def measure_quality(box: np.ndarray, landmarks: np.ndarray, crop: np.ndarray) ->
     )
 
 
+# A damaged JPEG decodes with the rest of the image filled with one flat colour (libjpeg pads missing data
+# with zero coefficients: rows of mid-grey, every row the same). Natural photos measured with `uniform_fill`,
+# all 3617 shared images (faces/, bench/, train/, video refs): at most 0.27 (letterbox bars); damaged copies
+# of faces/misc photos truncated at 30 %: 0.73-0.83. A face box has no repeated rows unless damage crosses it.
+DAMAGED_FILL = 0.5  # more of the photo's rows than this repeating the row above: "looks damaged"
+DAMAGED_FACE_FILL = 0.2  # the same within the face's box
+
+
+def uniform_fill(image: np.ndarray) -> float:
+    """The fraction of an image's rows that are exactly the row above (0 for a natural photo)."""
+    height = image.shape[0]
+    if height < 2:
+        return 0.0
+    rows = np.ascontiguousarray(image).reshape(height, -1)
+    same = 0
+    for start in range(1, height, 256):  # in bands, so a 40 MP photo needs no 120 MB temporary
+        stop = min(height, start + 256)
+        same += int(np.count_nonzero((rows[start:stop] == rows[start - 1 : stop - 1]).all(axis=1)))
+    return same / (height - 1)
+
+
 def is_small(quality: FaceQuality) -> bool:
     return quality.face_size < SMALL_FACE_PX
 
