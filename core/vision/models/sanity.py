@@ -10,6 +10,7 @@ Rules: docs/MODELS.md#loading-a-model-file
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import cv2
@@ -54,9 +55,9 @@ def check_weights(model: torch.nn.Module, path: Path) -> None:
     for name, tensor in model.state_dict().items():
         if not tensor.is_floating_point() or tensor.numel() == 0:
             continue
-        if not torch.isfinite(tensor).all():
+        peak = float(tensor.abs().max())  # NaN when any value is NaN (torch's max propagates it)
+        if not math.isfinite(peak):
             raise DamagedModelError(path, f"parameter '{name}' contains NaN or infinite values", _DAMAGED_FIX)
-        peak = float(tensor.abs().max())
         if peak > MAX_ABS_WEIGHT:
             raise DamagedModelError(path, f"parameter '{name}' holds a value of magnitude {peak:.3g}, far beyond "
                                           f"any trained weight (at most {MAX_ABS_WEIGHT:g})", _DAMAGED_FIX)
