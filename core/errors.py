@@ -78,6 +78,10 @@ class ArchitectureMismatchError(ModelFileError):
     """The weights do not fit the architecture (missing or unexpected parameters)."""
 
 
+class DamagedModelError(ModelFileError):
+    """The weights load but cannot be right: integers, absurd values, or a model that tells no faces apart."""
+
+
 class ModelPackageMissingError(RollcallError):
     """A registry package that carries default weights is not installed."""
 

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import yaml
 
 from core.vision.degrade import LANDMARK_NOISE, Degradation
+from core.vision.models.dsr import check_dsr_args
 from core.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -176,8 +177,10 @@ class DSRTrainConfig(TrainingFacesConfig):
         _check(self.embedder not in self.extra_embedders,
                f"extra_embedders repeats the main embedder {self.embedder}")
         _check(0.0 <= self.flip_prob <= 1.0, f"flip_prob must be in [0, 1], got {self.flip_prob}")
-        unknown = sorted(set(self.dsr) - set(DEFAULT_DSR_ARCH))
-        _check(not unknown, f"dsr: unknown argument(s) {', '.join(unknown)}; known: {', '.join(DEFAULT_DSR_ARCH)}")
+        try:  # types and documented ranges, before train-dsr builds anything
+            check_dsr_args(self.dsr)
+        except ValueError as exc:
+            raise ConfigError(f"dsr: {exc}") from None
         _check(self.max_val_images >= 0, f"max_val_images must not be negative, got {self.max_val_images}")
 
     def loss_weights(self) -> dict[str, float]:

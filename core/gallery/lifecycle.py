@@ -26,6 +26,7 @@ from core.gallery.store import Gallery, GalleryError, ModelRecord
 from core.gallery.calibration import far_frr_curve
 from core.vision.models.base import Embedder
 from core.vision.models.loading import DEFAULT_EMBEDDER, load_embedder
+from core.vision.models.sanity import probe_embedder
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +90,8 @@ class Comparison:
 def evaluate_candidate(gallery: Gallery, embedder: Embedder, *, progress: Progress | None = None,
                        cancelled: Cancelled | None = None) -> Comparison:
     """Embed every stored sample with the candidate (kept for a later promotion; nothing is switched) and
-    score it beside the active model."""
+    score it beside the active model. DamagedModelError first if it tells no faces apart."""
+    probe_embedder(embedder)
     record = gallery.embed_samples(embedder, progress=progress, cancelled=cancelled)
     active = gallery.active_model()
     active_scores = gallery_scores(gallery, active.id) if active is not None else None
@@ -99,7 +101,9 @@ def evaluate_candidate(gallery: Gallery, embedder: Embedder, *, progress: Progre
 def promote(gallery: Gallery, embedder: Embedder, *, progress: Progress | None = None,
             cancelled: Cancelled | None = None) -> ModelRecord:
     """Make the candidate the active model (all templates switch at once, or none); the model it
-    replaces becomes `gallery.previous_model()`."""
+    replaces becomes `gallery.previous_model()`. DamagedModelError (nothing changes) if the candidate
+    tells no faces apart: blank or damaged weights would leave every face unknown."""
+    probe_embedder(embedder)
     before = gallery.active_model()
     record = gallery.activate_model(embedder, progress=progress, cancelled=cancelled)
     logger.info("promoted %s (model %d) in place of %s", record.name, record.id, before.name if before else "none")

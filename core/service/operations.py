@@ -21,6 +21,7 @@ from core.errors import RollcallError
 from core.gallery.store import Gallery, GalleryError, ModelRecord, NotFoundError, Person
 from core.vision.models.base import Embedder
 from core.vision.models.loading import load_embedder
+from core.vision.models.sanity import probe_embedder
 from core.vision.pipeline import FacePipeline, resolve_device, with_embedder
 from core.service.engine import Engine
 
@@ -150,15 +151,18 @@ class Operations:
 
     def activate_model(self, model: str | Embedder, *, progress: Progress = None,
                        cancelled: Cancelled = None) -> ModelRecord:
-        """Make a model (a file, "dlib", or a loaded embedder) the active one, re-embedding the gallery."""
+        """Make a model (a file, "dlib", or a loaded embedder) the active one, re-embedding the gallery.
+        DamagedModelError (nothing changes) if it tells no faces apart (sanity.probe_embedder)."""
         embedder = (load_embedder(model, device=resolve_device(self.engine.settings.device))
                     if isinstance(model, str) else model)
+        probe_embedder(embedder)
         record = self.gallery.activate_model(embedder, progress=progress, cancelled=cancelled)
         self._adopt(embedder)
         return record
 
     def promote(self, embedder: Embedder, *, progress: Progress = None, cancelled: Cancelled = None) -> ModelRecord:
         """Make a candidate the active model (all templates switch at once); roll_back returns."""
+        probe_embedder(embedder)  # before the backup: a blank model changes nothing (promote probes it too)
         if self.db.path is not None:
             backup_database(self.db, "before-promotion")
         record = model_lifecycle.promote(self.gallery, embedder, progress=progress, cancelled=cancelled)

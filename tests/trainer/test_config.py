@@ -44,6 +44,10 @@ def test_unknown_keys_are_rejected_with_the_known_ones_listed(tmp_path):
     ({"data": "f", "weights": {"l1": -1.0}}, "negative"),
     ({"data": "f", "weights": {"l1": 0.0}}, "positive weight"),
     ({"data": "f", "dsr": {"width": 3}}, "unknown argument"),
+    ({"data": "f", "dsr": {"channels": 100000}}, "dsr: DSR argument channels must be between 1 and 256"),
+    ({"data": "f", "dsr": {"blocks": 10**9}}, "dsr: DSR argument blocks must be between 0 and 64"),
+    ({"data": "f", "dsr": {"blocks": 1e9}}, r"'dsr'\['blocks'\] must be an integer"),
+    ({"data": "f", "dsr": {"up_channels": 0}}, "up_channels must be between 1 and 128"),
     ({"data": "f", "device": "gpu"}, "device must be one of"),
     ({"data": "f", "val_fraction": 1.0}, "val_fraction"),
     ({"data": "f", "batch_size": 0}, "batch_size"),
@@ -136,3 +140,11 @@ def test_finetune_and_build_dataset_configs_refuse_what_cannot_work():
         BuildDatasetConfig.from_dict({"data": "x", "split": "people"})
     with pytest.raises(ConfigError, match="min_images must be at least 2"):
         BuildDatasetConfig.from_dict({"data": "x", "min_images": 1})
+
+
+def test_a_config_file_asking_for_a_huge_dsr_is_refused_before_building(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data: faces\ndsr: {channels: 100000, blocks: 8, up_channels: 16}\n")
+    with pytest.raises(ConfigError, match="channels must be between 1 and 256") as info:
+        load_config("train-dsr", path)
+    assert str(path) in str(info.value)

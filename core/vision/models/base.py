@@ -60,6 +60,11 @@ class FaceEmbeddingModel(nn.Module):
         """Keyword arguments that rebuild this module with `registry.build(arch, **args)`."""
         raise NotImplementedError
 
+    @staticmethod
+    def check_args(args: object) -> dict:
+        """`args` checked as keyword arguments (types, documented ranges); ValueError names a bad one."""
+        raise NotImplementedError
+
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Embedding plus intermediate feature maps (for feature-matching losses)."""
         raise NotImplementedError

@@ -141,6 +141,12 @@ class DlibResNet(FaceEmbeddingModel):
         self.blocks = nn.ModuleList(blocks)
         self.fc = nn.Linear(256, 128, bias=False)
 
+    @staticmethod
+    def check_args(args: object) -> dict:
+        if args != {}:
+            raise ValueError(f"dlib's ResNet takes no arguments, got {args!r}"[:200])
+        return {}
+
     def arch_args(self) -> dict:
         return {}
 

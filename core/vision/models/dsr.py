@@ -24,6 +24,28 @@ INPUT_SPEC = InputSpec(size=SR_INPUT_SIZE, template=ARCFACE_TEMPLATE.scaled(SR_I
 OUTPUT_SPEC = InputSpec(size=SR_OUTPUT_SIZE, template=ARCFACE_TEMPLATE, **_NORM)
 
 
+# Documented ranges of DSRNet's arguments (docs/MODELS.md#dsr-face-super-resolution): checked before
+# anything is built, so a checkpoint or config cannot ask for a network that never finishes building.
+ARG_RANGES = {"channels": (1, 256), "blocks": (0, 64), "up_channels": (1, 128)}
+
+
+def check_dsr_args(args: object) -> dict[str, int]:
+    """`args` as DSRNet keyword arguments; ValueError naming the first one that is unknown, not an integer or
+    out of its range."""
+    if not isinstance(args, dict):
+        raise ValueError(f"DSR arguments must be a mapping, got {type(args).__name__}")
+    unknown = sorted(str(k) for k in args if k not in ARG_RANGES)
+    if unknown:
+        raise ValueError(f"unknown argument(s) {', '.join(unknown)}; DSR knows {', '.join(ARG_RANGES)}")
+    for key, value in args.items():
+        low, high = ARG_RANGES[key]
+        if type(value) is not int:
+            raise ValueError(f"DSR argument {key} must be a whole number, got {value!r}")
+        if not low <= value <= high:
+            raise ValueError(f"DSR argument {key} must be between {low} and {high}, got {value}")
+    return dict(args)
+
+
 class ResBlock(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
@@ -44,9 +66,7 @@ class DSRNet(SuperResolutionModel):
 
     def __init__(self, channels: int = 32, blocks: int = 8, up_channels: int = 16) -> None:
         super().__init__()
-        if channels < 1 or blocks < 0 or up_channels < 1:
-            raise ValueError(f"DSR needs channels >= 1, blocks >= 0, up_channels >= 1 "
-                             f"(got {channels}, {blocks}, {up_channels})")
+        check_dsr_args({"channels": channels, "blocks": blocks, "up_channels": up_channels})
         self.channels, self.blocks, self.up_channels = int(channels), int(blocks), int(up_channels)
         self.head = nn.Conv2d(3, channels, 3, padding=1)
         self.body = nn.Sequential(*(ResBlock(channels) for _ in range(blocks)))
@@ -56,6 +76,10 @@ class DSRNet(SuperResolutionModel):
         self.tail = nn.Conv2d(up_channels, 3, 3, padding=1)
         nn.init.zeros_(self.tail.weight)
         nn.init.zeros_(self.tail.bias)
+
+    @staticmethod
+    def check_args(args: object) -> dict:
+        return check_dsr_args(args)
 
     def arch_args(self) -> dict:
         return {"channels": self.channels, "blocks": self.blocks, "up_channels": self.up_channels}

@@ -47,6 +47,54 @@ VARIANTS["xs_gamma_06"] = dict(VARIANTS["xs"], rank_ratio=0.6)
 VARIANTS["s_gamma_05"] = dict(VARIANTS["s"], rank_ratio=0.5)
 
 
+# Documented ranges of EdgeFace's arguments (docs/MODELS.md#loading-a-model-file), checked before anything is
+# built: EdgeFace-base, the largest published size, has dims up to 584, depth 9 and 18 M parameters.
+INT_RANGES = {"dims": (1, 1024), "depths": (1, 16), "heads": (1, 64), "global_blocks": (0, 16),
+              "embedding_dim": (1, 4096), "expand_ratio": (1, 8)}
+MAX_PARAMETERS = 100_000_000  # estimated from the arguments: 400 MB of float32 weights
+
+
+def check_edgeface_args(args: object) -> dict:
+    """`args` as EdgeFace keyword arguments; ValueError naming the first unknown, mistyped or out-of-range one."""
+    if not isinstance(args, dict):
+        raise ValueError(f"EdgeFace arguments must be a mapping, got {type(args).__name__}")
+    known = ("rank_ratio", "pos_emb", *INT_RANGES)
+    unknown = sorted(str(k) for k in args if k not in known)
+    if unknown:
+        raise ValueError(f"unknown EdgeFace argument(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    out = dict(args)
+    for key, (low, high) in INT_RANGES.items():
+        if key not in args:
+            continue
+        value = args[key]
+        per_stage = key not in ("embedding_dim", "expand_ratio")
+        items = value if per_stage and isinstance(value, (list, tuple)) else [value]
+        if per_stage and not (isinstance(value, (list, tuple)) and len(value) == 4):
+            raise ValueError(f"EdgeFace argument {key} must list 4 whole numbers (one per stage), got {value!r}")
+        if not all(type(v) is int and low <= v <= high for v in items):
+            raise ValueError(f"EdgeFace argument {key} must be whole numbers between {low} and {high}, got {value!r}")
+        out[key] = tuple(items) if per_stage else value
+    if "pos_emb" in args:
+        value = args["pos_emb"]
+        if not (isinstance(value, (list, tuple)) and len(value) == 4 and all(type(v) is bool for v in value)):
+            raise ValueError(f"EdgeFace argument pos_emb must list 4 true/false values, got {value!r}")
+        out["pos_emb"] = tuple(value)
+    ratio = args.get("rank_ratio")
+    if ratio is not None and not (type(ratio) is float and 0.0 < ratio <= 1.0):
+        raise ValueError(f"EdgeFace argument rank_ratio must be none or a number in (0, 1], got {ratio!r}")
+    dims = out.get("dims", VARIANTS["xs"]["dims"])
+    depths = out.get("depths", VARIANTS["xs"]["depths"])
+    expand = out.get("expand_ratio", 4)
+    blocks = out.get("global_blocks", GLOBAL_BLOCKS)
+    if any(g > d for g, d in zip(blocks, depths)):
+        raise ValueError(f"EdgeFace argument global_blocks {blocks!r} exceeds the depths {depths!r}")
+    estimate = sum(d * c * c * (2 * expand + 4) for d, c in zip(depths, dims)) + dims[-1] * out.get("embedding_dim", 512)
+    if estimate > MAX_PARAMETERS:
+        raise ValueError(f"EdgeFace arguments describe about {estimate / 1e6:.0f} M parameters, more than the "
+                         f"{MAX_PARAMETERS / 1e6:.0f} M Rollcall builds")
+    return out
+
+
 class LowRankLinear(nn.Module):
     """in -> rank -> out, the factorised Linear of EdgeFace's gamma variants."""
 
@@ -260,6 +308,10 @@ class EdgeFace(FaceEmbeddingModel):
         if name not in VARIANTS:
             raise ValueError(f"unknown EdgeFace variant '{name}'; known: {', '.join(VARIANTS)}")
         return cls(**VARIANTS[name])
+
+    @staticmethod
+    def check_args(args: object) -> dict:
+        return check_edgeface_args(args)
 
     def arch_args(self) -> dict:
         return dict(self._args)

@@ -1,8 +1,10 @@
 """One entry point from a model file to a ready embedder (and from a DSR checkpoint to a super-resolver).
 
 Accepts dlib `.dat` files, torch state dicts and checkpoints (also int8-quantised, and Rollcall's own)
-and TorchScript archives, whose code is never run. The architecture comes from parameter names and
-shapes, `torch.load` runs with `weights_only=True`, and missing or unexpected parameters are an error.
+and TorchScript archives, read for their tensors without running their code. The architecture comes from
+parameter names and shapes, `torch.load` runs with `weights_only=True`, missing or unexpected parameters
+are an error, and so are tensors that cannot be real weights (`sanity.py`) and architecture arguments
+outside their documented ranges.
 
 Rules: docs/MODELS.md#loading-a-model-file
 """
@@ -24,9 +26,11 @@ from core.vision.models.base import Embedder, FaceEmbeddingModel
 from core.vision.models.checkpoint import is_checkpoint
 from core.vision.models.dlib_dat import looks_like_dlib_net
 from core.vision.models.dlib_resnet import DlibResNet, bundled_weights_path, load_dlib_resnet
-from core.vision.models.edgeface import EdgeFace, infer_edgeface_args, is_edgeface_state_dict
+from core.vision.models.edgeface import EdgeFace, check_edgeface_args, infer_edgeface_args, is_edgeface_state_dict
 from core.vision.models.registry import SUPER_RESOLVERS, build_model
+from core.vision.models.sanity import check_dtype, check_stored_tensor, check_weights
 from core.vision.models.superres import BicubicResolver, SuperResolutionModel, SuperResolver
+from core.vision.models.torchscript import torchscript_tensors
 
 logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=torch.nn.Module)
@@ -64,14 +68,16 @@ def load_model(path: str | Path) -> FaceEmbeddingModel:
     with path.open("rb") as fh:
         head = fh.read(64)
     if looks_like_dlib_net(head):
-        return load_dlib_resnet(path)
+        model = load_dlib_resnet(path)
+        check_weights(model, path)
+        return model
     if _is_torchscript(path):
-        return _model_from_state_dict(_torchscript_state_dict(path), path)
+        return _model_from_state_dict(torchscript_tensors(path), path)
     obj = _torch_load(path)
     if is_checkpoint(obj):
-        if obj.get("arch") in SUPER_RESOLVERS:
+        if _checkpoint_arch(obj, path) in SUPER_RESOLVERS:
             raise ModelFileError(
-                path, f"it holds a face super-resolution model ('{obj.get('arch')}'), not a face embedder",
+                path, f"it holds a face super-resolution model ('{obj['arch']}'), not a face embedder",
                 "Choose it as the DSR model, and a face-recognition model here.",
             )
         return _model_from_checkpoint(obj, path)
@@ -97,9 +103,9 @@ def load_super_resolver(path: str | Path) -> SuperResolutionModel:
             path, "it is not a Rollcall checkpoint, and a DSR model must be one (it says which architecture it holds)",
             "Use a file written by Rollcall's DSR training.",
         )
-    if obj.get("arch") not in SUPER_RESOLVERS:
+    if _checkpoint_arch(obj, path) not in SUPER_RESOLVERS:
         raise ModelFileError(
-            path, f"it holds a '{obj.get('arch')}' model, not a face super-resolution model (known: {known})",
+            path, f"it holds a '{obj['arch']}' model, not a face super-resolution model (known: {known})",
             "Choose it as the recognition model instead, or pick a DSR checkpoint.",
         )
     return _model_from_checkpoint(obj, path)  # type: ignore[return-value]
@@ -115,7 +121,17 @@ def _check_file(path: Path) -> None:
         raise ModelFileError(path, "the file is empty (0 bytes)", "Copy or download the model file again.")
 
 
+def _checkpoint_arch(ckpt: dict, path: Path) -> str:
+    arch = ckpt.get("arch")
+    if not isinstance(arch, str) or not arch or len(arch) > 100:
+        shown = repr(arch)[:60]
+        raise ModelFileError(path, f"the checkpoint's 'arch' must name an architecture, got {shown}",
+                             "The checkpoint is damaged or was edited; use the file its training wrote.")
+    return arch
+
+
 def _is_torchscript(path: Path) -> bool:
+    """A zip archive laid out like torch.jit.save's (torch.load refuses these with weights_only=True)."""
     if not zipfile.is_zipfile(path):
         return False
     try:
@@ -123,17 +139,7 @@ def _is_torchscript(path: Path) -> bool:
             names = zf.namelist()
     except (zipfile.BadZipFile, OSError):
         return False
-    return any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names)
-
-
-def _torchscript_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=DeprecationWarning)  # torch.jit's own notice
-            scripted = torch.jit.load(str(path), map_location="cpu")
-    except (RuntimeError, ValueError, OSError) as exc:
-        raise ModelFileError(path, f"the TorchScript archive cannot be read ({_first_line(exc)})") from None
-    return {k: v for k, v in scripted.state_dict().items()}
+    return any(n.endswith("constants.pkl") for n in names) or any("/code/" in n for n in names)
 
 
 def _torch_load(path: Path) -> object:
@@ -202,7 +208,12 @@ def _looks_like_state_dict(d: dict) -> bool:
 
 
 def _normalise(sd: dict, path: Path) -> dict[str, torch.Tensor]:
-    """Strip wrapper prefixes, de-quantise int8 Linear layers, drop quantisation bookkeeping."""
+    """Strip wrapper prefixes, de-quantise int8 Linear layers, drop quantisation bookkeeping; refuse tensors
+    that cannot be weights (no data, sparse, a shape larger than the values stored)."""
+    bad = next((k for k in sd if not isinstance(k, str)), None)
+    if bad is not None:
+        raise ModelFileError(path, f"a weight is named {repr(bad)[:60]}, not by a string",
+                             "The file is damaged or is not a model's state dict.")
     for prefix in PREFIXES:
         if sd and all(k.startswith(prefix) for k in sd):
             sd = {k[len(prefix) :]: v for k, v in sd.items()}
@@ -219,6 +230,7 @@ def _normalise(sd: dict, path: Path) -> dict[str, torch.Tensor]:
         elif key.endswith((".scale", ".zero_point")) and f"{key.rsplit('.', 1)[0]}._packed_params._packed_params" in sd:
             continue  # output quantisation parameters of a dynamic-int8 Linear: unused in float
         elif isinstance(value, torch.Tensor):
+            check_stored_tensor(key, value, path)
             out[key] = value.dequantize().float() if value.is_quantized else value
         else:
             raise ModelFileError(path, f"entry '{key}' is a {type(value).__name__}, not a tensor")
@@ -229,6 +241,10 @@ def _unpack_linear(value: object, key: str, path: Path) -> tuple[torch.Tensor, t
     if not (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], torch.Tensor)):
         raise ModelFileError(path, f"quantised layer '{key}' has an unexpected layout")
     weight, bias = value
+    if bias is not None and not isinstance(bias, torch.Tensor):
+        raise ModelFileError(path, f"quantised layer '{key}' has an unexpected layout")
+    for tensor in (weight, bias) if bias is not None else (weight,):
+        check_stored_tensor(key, tensor, path)
     weight = weight.dequantize().float() if weight.is_quantized else weight.float()
     if bias is not None:
         bias = bias.detach().float()
@@ -239,7 +255,7 @@ def _detect_architecture(sd: dict[str, torch.Tensor], path: Path) -> FaceEmbeddi
     keys = set(sd)
     if is_edgeface_state_dict(keys):
         try:
-            args = infer_edgeface_args({k: tuple(v.shape) for k, v in sd.items()})
+            args = check_edgeface_args(infer_edgeface_args({k: tuple(v.shape) for k, v in sd.items()}))
         except (ValueError, KeyError, IndexError) as exc:
             raise ArchitectureMismatchError(path, f"EdgeFace-like weights with an inconsistent layout ({exc})") from None
         logger.info("%s: EdgeFace with %s", path.name, args)
@@ -261,10 +277,12 @@ def _model_from_state_dict(raw: dict, path: Path) -> FaceEmbeddingModel:
 
 
 def _model_from_checkpoint(ckpt: dict, path: Path) -> FaceEmbeddingModel | SuperResolutionModel:
-    try:
-        model = build_model(ckpt["arch"], ckpt.get("arch_args") or {})
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(path, f"the checkpoint's architecture description is invalid ({exc})") from None
+    args = ckpt.get("arch_args")
+    try:  # build_model checks the arguments' types and ranges before it builds anything
+        model = build_model(_checkpoint_arch(ckpt, path), {} if args is None else args)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(path, f"the checkpoint's architecture description is invalid ({str(exc)[:300]})",
+                             "The checkpoint is damaged or was edited; use the file its training wrote.") from None
     sd = ckpt.get("state_dict")
     if not isinstance(sd, dict):
         raise ModelFileError(path, "the checkpoint has no state_dict")
@@ -286,8 +304,8 @@ def _load_strict(model: M, sd: dict[str, torch.Tensor], path: Path) -> M:
             path, f"the weights do not fit {model.arch} ({'; '.join(problems)})",
             "The file is incomplete or belongs to a different model.",
         )
-    model.load_state_dict({k: v.float() for k, v in sd.items()}, strict=True)
-    for name, tensor in model.state_dict().items():
-        if not torch.isfinite(tensor).all():
-            raise ModelFileError(path, f"parameter '{name}' contains NaN or infinite values")
+    for key, tensor in expected.items():
+        check_dtype(key, sd[key], tensor.dtype, path)
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in sd.items()}, strict=True)
+    check_weights(model, path)
     return model.eval()

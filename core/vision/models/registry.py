@@ -21,10 +21,13 @@ SUPER_RESOLVERS: dict[str, type[SuperResolutionModel]] = {
 
 
 def build_model(arch: str, args: dict | None = None) -> nn.Module:
-    """A freshly initialised model of architecture `arch` (an embedder or an SR model) built with `args`."""
-    try:
-        cls = ARCHITECTURES.get(arch) or SUPER_RESOLVERS[arch]
-    except KeyError:
-        known = ", ".join(sorted(ARCHITECTURES) + sorted(SUPER_RESOLVERS))
-        raise ValueError(f"unknown architecture '{arch}' (known: {known})") from None
-    return cls(**(args or {}))
+    """A freshly initialised model of architecture `arch` (an embedder or an SR model) built with `args`.
+    ValueError for an unknown architecture or arguments of the wrong type or outside their documented
+    ranges, raised before anything is built (a checkpoint may come from anywhere)."""
+    known = ", ".join(sorted(ARCHITECTURES) + sorted(SUPER_RESOLVERS))
+    if not isinstance(arch, str):
+        raise ValueError(f"the architecture must be a name, got {type(arch).__name__} (known: {known})")
+    cls = ARCHITECTURES.get(arch) or SUPER_RESOLVERS.get(arch)
+    if cls is None:
+        raise ValueError(f"unknown architecture '{arch[:80]}' (known: {known})")
+    return cls(**cls.check_args({} if args is None else args))

@@ -40,6 +40,11 @@ class SuperResolutionModel(nn.Module):
         """Keyword arguments that rebuild this module with `registry.build_model(arch, args)`."""
         raise NotImplementedError
 
+    @staticmethod
+    def check_args(args: object) -> dict:
+        """`args` checked as keyword arguments (types, documented ranges); ValueError names a bad one."""
+        raise NotImplementedError
+
 
 def _check_crops(crops: np.ndarray, size: int, who: str) -> np.ndarray:
     crops = np.asarray(crops)
