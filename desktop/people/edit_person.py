@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem,
     QPlainTextEdit, QPushButton, QVBoxLayout, QWidget,
@@ -48,7 +49,7 @@ class EditPersonDialog(QDialog):
         self.groups_list.setToolTip("Tick every group the person belongs to (Space ticks the current one)")
         self.new_group_edit = QLineEdit()
         self.new_group_edit.setPlaceholderText("a new group (several: separate with ;)")
-        self.new_group_edit.returnPressed.connect(self.add_new_group)
+        self.new_group_edit.installEventFilter(self)
         self.add_group_button = QPushButton("A&dd group")
         self.add_group_button.setAutoDefault(False)
         self.add_group_button.clicked.connect(self.add_new_group)
@@ -90,6 +91,14 @@ class EditPersonDialog(QDialog):
         layout.addWidget(self.error_label)
         layout.addWidget(buttons)
         fit_size(self, 520, 520)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        """Enter in the new-group field adds the group (elsewhere it saves)."""
+        if (watched is self.new_group_edit and event.type() == QEvent.Type.KeyPress
+                and isinstance(event, QKeyEvent) and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)):
+            self.add_new_group()
+            return True
+        return super().eventFilter(watched, event)
 
     # ------------------------------------------------------------------ groups
 

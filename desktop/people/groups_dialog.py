@@ -49,7 +49,6 @@ class GroupsDialog(QDialog):
         self.delete_button.clicked.connect(self.confirm_delete)
         self.add_button.clicked.connect(lambda: self.change_members(add=True))
         self.remove_button.clicked.connect(lambda: self.change_members(add=False))
-        self.name_edit.returnPressed.connect(self.create)
         self.people_label = QLabel()
         self.people_label.setWordWrap(True)
         self.message = QLabel()
@@ -68,9 +67,10 @@ class GroupsDialog(QDialog):
         grid.addWidget(self.remove_button, 3, 2)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
-        for button in (self.create_button, self.rename_button, self.delete_button, self.add_button,
-                       self.remove_button):
-            button.setAutoDefault(False)  # Enter in the name field creates; nothing else fires by accident
+        for button in (self.rename_button, self.delete_button, self.add_button, self.remove_button,
+                       buttons.button(QDialogButtonBox.StandardButton.Close)):
+            button.setAutoDefault(False)  # Enter creates the typed group, nothing else (Esc closes)
+        self.create_button.setDefault(True)
         layout = QVBoxLayout(self)
         table_label = QLabel("&Groups:")
         table_label.setBuddy(self.table)

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QItemSelectionModel
+from PySide6.QtCore import QItemSelectionModel, Qt
 
 from desktop.main_window import MainWindow
 from desktop.pages.people_page import PeoplePage
@@ -118,6 +118,32 @@ def test_edit_warns_before_a_duplicate_name_and_shows_cores_refusal(ctx, page, t
     bob = ctx.gallery.person(ids["Bob"])
     assert (bob.name, bob.external_id) == ("Ada", None)
     assert [e for e in errors(ctx) if "External ID" in e]  # the refusal was notified too
+
+
+def test_the_dialogs_work_from_the_keyboard(ctx, page, qtbot, tmp_path: Path) -> None:
+    ids = add_people(ctx, tmp_path, "Ada,,,,")
+    page.select_person(ids["Ada"])
+    dialog = page.edit_selected()
+    qtbot.keyClicks(dialog.new_group_edit, "Chess")
+    qtbot.keyClick(dialog.new_group_edit, Qt.Key.Key_Return)  # adds the group, does not save
+    assert dialog.isVisible() and dialog.checked_groups() == ["Chess"] and ctx.gallery.person(ids["Ada"]).groups == ()
+    qtbot.keyClick(dialog.name_edit, Qt.Key.Key_Return)  # Enter elsewhere saves
+    assert not dialog.isVisible() and ctx.gallery.person(ids["Ada"]).groups == ("Chess",)
+
+    groups = page.register.open_groups_dialog()
+    qtbot.keyClicks(groups.name_edit, "Choir")
+    qtbot.keyClick(groups.name_edit, Qt.Key.Key_Return)  # creates; the dialog stays
+    assert groups.isVisible() and [g.name for g in ctx.service.groups.all()] == ["Chess", "Choir"]
+    qtbot.keyClick(groups, Qt.Key.Key_Escape)
+    assert not groups.isVisible()
+
+    folder = page.register.open_folder_dialog()
+    qtbot.keyClicks(folder.source_edit, str(tmp_path / "nowhere"))
+    qtbot.keyClick(folder.source_edit, Qt.Key.Key_Return)  # reads the typed folder
+    wait_done(folder, qtbot)
+    assert "is not a folder" in folder.error_label.text()
+    qtbot.keyClick(folder, Qt.Key.Key_Escape)
+    assert not folder.isVisible()
 
 
 # ---------------------------------------------------------------------- groups
