@@ -1,7 +1,7 @@
 """The main window: Live, People, Attendance, Training and Settings tabs, a notification bar that
 shows what the notifier receives, and a status bar with the engine's state. Remembers its size,
 position and last tab. File menu: back up the database, restore a backup (the Settings tab's Database
-group does the work), quit. Closing it while sessions are open asks whether to end them (or cancel)."""
+group does the work), import a class list, enrol from a folder (the People tab's dialogs), quit. Closing it while sessions are open asks whether to end them (or cancel)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sqlite3
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
-from PySide6.QtGui import QCloseEvent, QGuiApplication
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWidget
 
 from core.errors import RollcallError
@@ -64,6 +64,10 @@ class MainWindow(QMainWindow):
         self.backup_action = file_menu.addAction("&Back up now", lambda: self.settings.database_group.back_up())
         self.restore_action = file_menu.addAction("&Restore backup…",
                                                   lambda: self.settings.database_group.choose_and_restore())
+        file_menu.addSeparator()
+        self.import_action = file_menu.addAction("&Import class list…", lambda: self.people.register.open_import_dialog())
+        self.import_action.setShortcut(QKeySequence("Ctrl+I"))
+        self.folder_action = file_menu.addAction("&Enrol from folder…", lambda: self.people.register.open_folder_dialog())
         file_menu.addSeparator()
         file_menu.addAction("&Quit", self.close)
 

@@ -1,29 +1,13 @@
-"""Small non-modal dialogs of the People page: rename a person, and confirm deleting one (with the
-choice to erase their attendance history too). Open them with `open()`; the answer arrives by signal,
-so nothing blocks the window or a test."""
+"""The People page's confirmation for deleting a person (with the choice to erase their attendance
+history too); editing a person is desktop.people.edit_person. Open it with `open()`; the answer
+arrives by signal, so nothing blocks the window or a test."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (
-    QCheckBox, QDialog, QDialogButtonBox, QInputDialog, QLabel, QLineEdit, QVBoxLayout, QWidget,
-)
+from PySide6.QtWidgets import QCheckBox, QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
 from core.gallery.store import Person
-
-
-class RenameDialog(QInputDialog):
-    renamed = Signal(int, str)  # person id, new name
-
-    def __init__(self, person: Person, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.person_id = person.id
-        self.setWindowTitle("Rename")
-        self.setLabelText(f"New name for {person.name}:")
-        self.setInputMode(QInputDialog.InputMode.TextInput)
-        self.setTextEchoMode(QLineEdit.EchoMode.Normal)
-        self.setTextValue(person.name)
-        self.textValueSelected.connect(lambda text: self.renamed.emit(self.person_id, text))
 
 
 class DeletePersonDialog(QDialog):

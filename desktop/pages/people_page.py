@@ -1,11 +1,12 @@
-"""The People tab: search and browse the enrolled people, see and edit one person's face samples,
-enrol, rename and delete people.
+"""The People tab: search and browse the enrolled people (by group too), see and edit one person's face
+samples, enrol, edit and delete people; groups, a person's history, class lists and enrolling from a
+folder are in desktop.people (`page.register`).
 
 Everything that writes to the gallery runs as a background task through a worker-scoped service
 (`ctx.service.connect()`), whose operations commit in a transaction and report what changed; the
 context turns the report into `gallery_changed` / `attendance_changed`, and every table re-reads
-core. Dialogs are non-modal; the confirmation for removing a sample is the injectable `ask` (tests
-replace it).
+core. Dialogs are non-modal (the edit dialog saves its one small transaction itself); the confirmation
+for removing a sample is the injectable `ask` (tests replace it).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize
 from PySide6.QtWidgets import (
-    QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListView, QMessageBox,
-    QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget,
+    QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListView, QPushButton, QSplitter,
+    QTableView, QVBoxLayout, QWidget,
 )
 
 from core.errors import RollcallError
@@ -26,7 +27,10 @@ from core.service import Rollcall
 from desktop.context import AppContext
 from desktop.dialogs import open_files_later
 from desktop.enrol_wizard import PHOTO_FILTER, EnrolWizard
-from desktop.person_dialogs import DeletePersonDialog, RenameDialog
+from desktop.people.common import ask_non_modal
+from desktop.people.edit_person import EditPersonDialog
+from desktop.people.page_register import PeopleRegister
+from desktop.person_dialogs import DeletePersonDialog
 from desktop.tables.people_table import NAME_COL, THUMB, THUMB_COL, PeopleTableModel
 from desktop.tables.samples_list import SamplesListModel
 from desktop.tasks import Task, TaskControl
@@ -36,16 +40,6 @@ logger = logging.getLogger(__name__)
 ERROR_STYLE = "color: #b3261e;"
 
 
-def ask_non_modal(parent: QWidget, title: str, question: str, on_yes: Callable[[], None]) -> None:
-    """A Yes/No question that does not block: `on_yes` runs if the operator answers Yes."""
-    box = QMessageBox(QMessageBox.Icon.Question, title, question,
-                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, parent)
-    box.setDefaultButton(QMessageBox.StandardButton.No)
-    box.finished.connect(lambda result: on_yes() if result == QMessageBox.StandardButton.Yes else None)
-    box.finished.connect(box.deleteLater)
-    box.open()
-
-
 class PeoplePage(QWidget):
     def __init__(self, ctx: AppContext) -> None:
         super().__init__()
@@ -53,7 +47,7 @@ class PeoplePage(QWidget):
         self.ask: Callable[[str, str, Callable[[], None]], None] = (
             lambda title, question, on_yes: ask_non_modal(self, title, question, on_yes))
         self.wizard: EnrolWizard | None = None
-        self.rename_dialog: RenameDialog | None = None
+        self.edit_dialog: EditPersonDialog | None = None
         self.delete_dialog: DeletePersonDialog | None = None
         self.pending_writes = 0  # gallery writes started and not yet reported back
         self._reselect: int | None = None
@@ -66,17 +60,17 @@ class PeoplePage(QWidget):
         self.search_edit.setClearButtonEnabled(True)
         self.search_edit.textChanged.connect(self.model.set_search)
         self.enrol_button = QPushButton("Enrol new person…")
-        self.rename_button = QPushButton("Rename…")
+        self.edit_button = QPushButton("&Edit…")
         self.delete_button = QPushButton("Delete…")
         self.enrol_button.clicked.connect(self.open_enrol_wizard)
-        self.rename_button.clicked.connect(self.rename_selected)
+        self.edit_button.clicked.connect(self.edit_selected)
         self.delete_button.clicked.connect(self.delete_selected)
         self.count_label = QLabel()
 
         self.table = QTableView()
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)  # groups take several
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setIconSize(QSize(THUMB, THUMB))
         self.table.verticalHeader().setVisible(False)
@@ -86,7 +80,8 @@ class PeoplePage(QWidget):
         header.setSectionResizeMode(NAME_COL, QHeaderView.ResizeMode.Stretch)
         header.resizeSection(THUMB_COL, THUMB + 8)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
-        self.table.doubleClicked.connect(lambda index: self.rename_selected())
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
+        self.table.doubleClicked.connect(lambda index: self.edit_selected())
         self.model.modelAboutToBeReset.connect(self._remember_selection)
         self.model.modelReset.connect(self._restore_selection)
 
@@ -107,16 +102,22 @@ class PeoplePage(QWidget):
         self.panel_message = QLabel()
         self.panel_message.setWordWrap(True)
 
+        self.register = PeopleRegister(self)
         top = QHBoxLayout()
         top.addWidget(self.search_edit, 1)
-        for button in (self.enrol_button, self.rename_button, self.delete_button):
+        for button in (self.enrol_button, self.edit_button, self.delete_button):
             top.addWidget(button)
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addLayout(top)
+        shown = QHBoxLayout()
+        shown.addWidget(self.register.filter_label)
+        shown.addWidget(self.register.group_filter)
+        shown.addWidget(self.count_label, 1)
+        left_layout.addLayout(shown)
         left_layout.addWidget(self.table, 1)
-        left_layout.addWidget(self.count_label)
+        left_layout.addWidget(self.register.bar)
         panel = QWidget()
         panel_layout = QVBoxLayout(panel)
         panel_layout.setContentsMargins(0, 0, 0, 0)
@@ -140,10 +141,18 @@ class PeoplePage(QWidget):
 
     # ------------------------------------------------------------------ selection
 
+    def selected_people(self) -> list[Person]:
+        rows = sorted(index.row() for index in self.table.selectionModel().selectedRows())
+        return [p for p in (self.model.person_at(r) for r in rows) if p is not None]
+
     def selected_person(self) -> Person | None:
+        """The current person when selected (else the first selected one, else the current one)."""
         index = self.table.selectionModel().currentIndex()
-        rows = self.table.selectionModel().selectedRows()
-        return self.model.person_at(rows[0].row()) if rows else self.model.person_at(index.row()) if index.isValid() else None
+        current = self.model.person_at(index.row()) if index.isValid() else None
+        people = self.selected_people()
+        if current is not None and any(p.id == current.id for p in people):
+            return current
+        return people[0] if people else current
 
     def select_person(self, person_id: int) -> bool:
         row = self.model.row_of(person_id)
@@ -178,12 +187,14 @@ class PeoplePage(QWidget):
 
     def _update_actions(self) -> None:
         has_person = self.selected_person() is not None
-        for button in (self.rename_button, self.delete_button, self.add_samples_button, self.remove_sample_button):
+        for button in (self.edit_button, self.delete_button, self.add_samples_button, self.remove_sample_button):
             button.setEnabled(has_person)
+        self.register.update_actions()
         shown, total = self.model.rowCount(), self.ctx.service.gallery.count_people()
         self.count_label.setText(f"{total} people enrolled" if shown == total else f"{shown} of {total} people shown")
 
-    def _message(self, text: str, error: bool = False) -> None:
+    def say(self, text: str, error: bool = False) -> None:
+        """A message under the samples (an error in red)."""
         self.panel_message.setText(text)
         self.panel_message.setStyleSheet(ERROR_STYLE if error else "")
 
@@ -208,7 +219,7 @@ class PeoplePage(QWidget):
         def failed(exc: BaseException) -> None:
             self.pending_writes -= 1
             ctx.notifier.exception(title, exc)
-            self._message(str(exc), error=True)
+            self.say(str(exc), error=True)
 
         self.pending_writes += 1
         return ctx.tasks.run(title, work, on_done=done, on_failed=failed)
@@ -232,25 +243,30 @@ class PeoplePage(QWidget):
             self.wizard = None
         wizard.deleteLater()  # its pending checks' callbacks are disconnected with it
 
-    # ------------------------------------------------------------------ rename
+    # ------------------------------------------------------------------ edit
 
-    def rename_selected(self) -> RenameDialog | None:
+    def edit_selected(self) -> EditPersonDialog | None:
+        """Edit the selected person's name, External ID, groups and notes (see desktop.people.edit_person)."""
         person = self.selected_person()
         if person is None:
             return None
-        self.rename_dialog = RenameDialog(person, self)
-        self.rename_dialog.renamed.connect(self.rename_person)
-        self.rename_dialog.finished.connect(self.rename_dialog.deleteLater)
-        self.rename_dialog.open()
-        return self.rename_dialog
+        if self.edit_dialog is not None:
+            self.edit_dialog.close()
+        dialog = EditPersonDialog(self.ctx, person, self)
+        dialog.saved.connect(self._saved)
+        dialog.finished.connect(lambda _result: self._edit_closed(dialog))
+        self.edit_dialog = dialog
+        dialog.open()
+        return dialog
 
-    def rename_person(self, person_id: int, name: str) -> Task | None:
-        name = name.strip()
-        if not name:
-            self._message("A person needs a name; the name was not changed.", error=True)
-            return None
-        return self._write(f"Renaming to {name}", lambda service: service.update_person(person_id, name=name),
-                           on_done=lambda person: self._message(f"Renamed to {person.name}."))
+    def _edit_closed(self, dialog: EditPersonDialog) -> None:
+        if self.edit_dialog is dialog:
+            self.edit_dialog = None
+        dialog.deleteLater()
+
+    def _saved(self, person: Person) -> None:
+        self.select_person(person.id)
+        self.say(f"Saved {person.name}.")
 
     # ------------------------------------------------------------------ delete
 
@@ -290,7 +306,7 @@ class PeoplePage(QWidget):
             _ = self.ctx.pipeline  # raises while the models are not loaded
         except RollcallError as exc:  # the models are not loaded (yet)
             self.ctx.notifier.exception("Adding samples", exc)
-            self._message(str(exc), error=True)
+            self.say(str(exc), error=True)
             return None
         paths = [str(p) for p in paths]
 
@@ -309,9 +325,9 @@ class PeoplePage(QWidget):
             if rejected:
                 text += " Not usable: " + "; ".join(rejected)
                 self.ctx.notifier.warning("Adding samples", text)
-            self._message(text, error=bool(rejected))
+            self.say(text, error=bool(rejected))
 
-        self._message(f"Checking {len(paths)} photo(s)…")
+        self.say(f"Checking {len(paths)} photo(s)…")
         return self._write("Adding samples", add, on_done=done)
 
     def selected_sample_id(self) -> int | None:
@@ -322,7 +338,7 @@ class PeoplePage(QWidget):
     def remove_selected_sample(self) -> None:
         sample_id = self.selected_sample_id()
         if sample_id is None:
-            self._message("Select the sample to remove.", error=True)
+            self.say("Select the sample to remove.", error=True)
             return
         self.ask("Remove sample", "Remove this face sample? The person's template is rebuilt without it.",
                  lambda: self.remove_sample(sample_id))
@@ -330,8 +346,9 @@ class PeoplePage(QWidget):
     def remove_sample(self, sample_id: int) -> Task:
         """Core refuses to remove a person's last sample; its message is shown and notified."""
         return self._write("Removing a sample", lambda service: service.remove_sample(sample_id),
-                           on_done=lambda _: self._message("Sample removed."))
+                           on_done=lambda _: self.say("Sample removed."))
 
     def shutdown(self) -> None:
+        self.register.shutdown()
         if self.wizard is not None:
             self.wizard.shutdown()

@@ -1,6 +1,7 @@
-"""The enrolled people as a table model: thumbnail, name, external id, group, samples, last update.
+"""The enrolled people as a table model: thumbnail, name, external id, groups, samples, last update.
 
-Rows are re-read from core (`Gallery.people(search)`) on `refresh()`, which the
+Rows are re-read from core (`Gallery.people(search)`, then kept to one group or to
+people in no group when a group filter is set) on `refresh()`, which the
 owner connects to `ctx.gallery_changed`. Thumbnails (each person's first
 sample) are decoded only when a view asks for them, and cached until the
 person changes.
@@ -22,7 +23,7 @@ from desktop.tables.records import RecordTableModel
 logger = logging.getLogger(__name__)
 
 THUMB = 48
-COLUMNS = ("", "Name", "External ID", "Group", "Samples", "Updated")
+COLUMNS = ("", "Name", "External ID", "Groups", "Samples", "Updated")
 THUMB_COL, NAME_COL, EXTERNAL_ID_COL, GROUP_COL, SAMPLES_COL, UPDATED_COL = range(len(COLUMNS))
 
 
@@ -34,6 +35,7 @@ class PeopleTableModel(RecordTableModel):
         super().__init__()
         self.ctx = ctx
         self.search = ""
+        self.group: str | None = None  # None: everyone; "": people in no group; else a group's name
         self._thumbs: dict[tuple[int, str], QPixmap] = {}  # (person id, updated_at) -> thumbnail
         self.thumbnails_decoded = 0  # for tests: how often a face was decoded
         self.refresh()
@@ -45,8 +47,15 @@ class PeopleTableModel(RecordTableModel):
         self.search = text.strip()
         self.refresh()
 
+    def set_group_filter(self, group: str | None) -> None:
+        self.group = group
+        self.refresh()
+
     def refresh(self) -> None:
         people = self.ctx.service.gallery.people(self.search)
+        if self.group is not None:
+            wanted = self.group.casefold()
+            people = [p for p in people if (wanted in {g.casefold() for g in p.groups} if wanted else not p.groups)]
         alive = {(p.id, p.updated_at) for p in people}
         self._thumbs = {key: pix for key, pix in self._thumbs.items() if key in alive}
         self.set_records(people)

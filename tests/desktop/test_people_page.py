@@ -1,4 +1,4 @@
-"""The People tab: search, the selected person's samples, rename, delete (with or without their
+"""The People tab: search, the selected person's samples, edit (a rename here), delete (with or without their
 attendance history) and sample edits, all through core, with the table following the gallery."""
 
 from __future__ import annotations
@@ -51,11 +51,11 @@ def test_search_box_filters_the_table(ctx, page, qtbot, refs: Path) -> None:
 
 def test_selecting_a_person_shows_their_samples(ctx, page, refs: Path) -> None:
     lin = enrol_photos(ctx, "Lin-Manuel Miranda", refs / "lin-manuel-miranda.png", refs / "lin-manuel-miranda.png")
-    assert not page.rename_button.isEnabled() and page.samples_model.rowCount() == 0
+    assert not page.edit_button.isEnabled() and page.samples_model.rowCount() == 0
     assert page.select_person(lin)
     assert page.samples_model.person_id == lin and page.samples_model.rowCount() == 2
     assert "Lin-Manuel Miranda" in page.person_label.text()
-    assert page.rename_button.isEnabled() and page.delete_button.isEnabled()
+    assert page.edit_button.isEnabled() and page.delete_button.isEnabled()
     thumb = page.samples_model.index(0).data(1)  # DecorationRole
     assert thumb is not None and not thumb.isNull()
 
@@ -65,20 +65,24 @@ def test_rename_goes_through_core_and_the_table_follows(ctx, page, qtbot, refs: 
     session = ctx.attendance.start_session("Rehearsal")
     ctx.attendance.mark(session.id, lin, "Lin-Manuel Miranda", score=0.99)
     page.select_person(lin)
-    dialog = page.rename_selected()
+    dialog = page.edit_selected()
     assert dialog is not None and dialog.isVisible()  # open() returned: nothing blocks
-    assert dialog.textValue() == "Lin-Manuel Miranda"
-    dialog.setTextValue("Lin Miranda")
+    assert dialog.name_edit.text() == "Lin-Manuel Miranda"
+    dialog.name_edit.setText("Lin Miranda")
     with qtbot.waitSignal(ctx.attendance_changed, timeout=20_000):
-        dialog.accept()
-    wait_idle(page, qtbot)
+        dialog.save_button.click()
     assert ctx.gallery.person(lin).name == "Lin Miranda"
     assert table_names(page) == ["Lin Miranda"]
     assert [m.person_name for m in ctx.attendance.marks(session.id)] == ["Lin Miranda"]
     assert page.selected_person().id == lin  # the selection survives the refresh
+    assert page.panel_message.text() == "Saved Lin Miranda."
 
-    page.rename_person(lin, "   ")  # refused before reaching core
-    assert "needs a name" in page.panel_message.text() and ctx.gallery.person(lin).name == "Lin Miranda"
+    again = page.edit_selected()
+    again.name_edit.setText("   ")
+    again.save_button.click()  # refused before reaching core
+    assert "needs a name" in again.error_label.text() and ctx.gallery.person(lin).name == "Lin Miranda"
+    assert again.isVisible()
+    again.reject()
 
 
 @pytest.mark.parametrize("erase", [False, True])
