@@ -61,7 +61,7 @@ def ensure_not_database_file(path: str | Path, purpose: str) -> None:
         return
     try:
         key = file_key(path)
-    except (OSError, RuntimeError):
+    except (OSError, RuntimeError, ValueError):  # ValueError: a NUL in the name (no file has one)
         key = os.path.normcase(os.path.abspath(path))
     for root in roots:
         for suffix in DATABASE_FILE_SUFFIXES:

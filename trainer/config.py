@@ -393,7 +393,11 @@ def load_config(job: str, path: str | Path) -> JobConfig:
 def _resolve_path(value: object, base: Path) -> object:
     """A relative model or data path in a config file, made absolute against the file's folder."""
     if isinstance(value, str) and value.strip() and value != "dlib" and not Path(value).is_absolute():
-        return str((base / value).resolve())
+        try:
+            return str((base / value).resolve())
+        except (OSError, ValueError) as exc:  # a NUL character, a name too long, a link loop
+            raise ConfigError(f"{value[:100]!r} in the config file is not a usable path ({exc}); "
+                              f"fix the path in the file") from None
     return value
 
 

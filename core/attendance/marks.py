@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.storage.db import Database
-from core.gallery.records import GalleryError, NotFoundError, clean_name, from_row, get_row, now_iso, rows
+from core.gallery.records import GalleryError, NotFoundError, clean_name, clean_text, from_row, get_row, now_iso, rows
 
 
 @dataclass(frozen=True)
@@ -157,6 +157,7 @@ class Attendance:
                          (session_id, person_id)))
 
     def manual_mark(self, session_id: int, person_id: int, person_name: str, *, operator: str, reason: str) -> Mark:
+        operator, reason = clean_text(operator), clean_text(reason)
         if not operator.strip() or not reason.strip():
             raise GalleryError("a manual mark needs the operator's name and a reason")
         self.session(session_id)
@@ -173,6 +174,7 @@ class Attendance:
         return self._mark(mark_id)
 
     def unmark(self, session_id: int, person_id: int, *, operator: str, reason: str) -> None:
+        operator, reason = clean_text(operator), clean_text(reason)
         if not operator.strip() or not reason.strip():
             raise GalleryError("removing a mark needs the operator's name and a reason")
         found = rows(self.db, "SELECT id, person_name, marked_at, manual, score, confidence FROM marks"
@@ -231,6 +233,7 @@ class Attendance:
 
     def excuse(self, session_id: int, person_id: int, *, operator: str, reason: str) -> None:
         """Record that an expected person is excused from the session (audited)."""
+        operator, reason = clean_text(operator), clean_text(reason)
         if not operator.strip() or not reason.strip():
             raise GalleryError("excusing someone needs the operator's name and a reason")
         found = rows(self.db, "SELECT person_name FROM session_expected WHERE session_id = ? AND person_id = ?",
@@ -243,6 +246,7 @@ class Attendance:
             self._audit(operator, "excuse", session_id, person_id, found[0]["person_name"], reason)
 
     def unexcuse(self, session_id: int, person_id: int, *, operator: str, reason: str) -> None:
+        operator, reason = clean_text(operator), clean_text(reason)
         if not operator.strip() or not reason.strip():
             raise GalleryError("withdrawing an excuse needs the operator's name and a reason")
         found = rows(self.db, "SELECT person_name, excused_by, excused_reason FROM session_expected"

@@ -32,10 +32,14 @@ BulkProgress = Callable[[int, int, str], None] | None  # (photos done, photos in
 
 def photos_in(path: Path) -> list[Path]:
     """A photo file itself, or a folder's photos (not its sub-folders) in name order. Whatever is not a
-    folder is listed (a FIFO or device named like a photo too): the photo check then says what it is."""
-    if path.is_dir():
-        return sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir()),
-                      key=lambda p: p.name.casefold())
+    folder is listed (a FIFO or device named like a photo too): the photo check then says what it is.
+    GalleryError when the path cannot be looked at (a name too long, a folder that may not be listed)."""
+    try:
+        if path.is_dir():
+            return sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir()),
+                          key=lambda p: p.name.casefold())
+    except OSError as exc:
+        raise GalleryError(f"cannot look for photos at {path_text(path)}: {exc.strerror or exc}") from None
     return [path] if os.path.lexists(path) else []
 
 
@@ -106,8 +110,11 @@ def plan_folder(gallery: Gallery, root: str | Path, groups: tuple[str, ...] = ()
         label = clean_name(folder.name, "a person", required=False)
         if not label:
             continue
-        photos = photos_in(folder)
-        problem = "" if photos else f"no photos in {folder}"
+        try:
+            photos = photos_in(folder)
+            problem = "" if photos else f"no photos in {folder}"
+        except GalleryError as exc:
+            photos, problem = [], str(exc)
         known = gallery.with_external_id(label)
         if known is None:
             named = gallery.named(label)

@@ -16,7 +16,7 @@ import numpy as np
 from sqlite_utils.db import NotFoundError as NoSuchRow
 
 from core.storage.db import Database
-from core.errors import RollcallError
+from core.errors import RollcallError, path_text
 
 T = TypeVar("T")
 
@@ -93,14 +93,21 @@ MAX_NAME_CHARS = 200
 
 def clean_name(value: str | None, what: str = "a person", *, required: bool = True) -> str:
     """A name or id as typed or imported, made safe to store and show: control characters (ESC, NUL,
-    line breaks...) removed, spaces trimmed, at most MAX_NAME_CHARS characters. The one rule for the
-    names of people, groups and sessions and for External IDs."""
-    text = " ".join(_CONTROL.sub(" ", value or "").split())
+    line breaks...) removed, spaces trimmed, at most MAX_NAME_CHARS characters, and text that is not valid
+    Unicode (a folder name in another encoding) shown as `path_text` escapes. The one rule for the names
+    of people, groups and sessions and for External IDs."""
+    text = " ".join(_CONTROL.sub(" ", clean_text(value)).split())
     if required and not text:
         raise GalleryError(f"{what} needs a name")
     if len(text) > MAX_NAME_CHARS:
         raise GalleryError(f"the name of {what} is {len(text)} characters long; at most {MAX_NAME_CHARS} please")
     return text
+
+
+def clean_text(value: str | None) -> str:
+    """Free text (notes, an operator's name, a reason) that the database can store: lone surrogates (a file
+    or folder name that is not valid UTF-8) become `path_text`'s \\xNN escapes; everything else is kept."""
+    return path_text(value or "")
 
 
 def from_row(cls: type[T], row: dict[str, Any]) -> T:

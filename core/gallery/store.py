@@ -28,8 +28,8 @@ from core.storage.db import Database
 from core.gallery.faces import enrolment_embeddings, model_crops
 from core.gallery.groups import write_person_groups
 from core.gallery.records import (
-    CancelledError, GalleryError, ModelRecord, NotFoundError, Person, SampleInfo, clean_name, from_blob, from_row,
-    get_row, normalise, now_iso, rows, to_blob,
+    CancelledError, GalleryError, ModelRecord, NotFoundError, Person, SampleInfo, clean_name, clean_text, from_blob,
+    from_row, get_row, normalise, now_iso, rows, to_blob,
 )
 from core.vision.models.base import Embedder
 
@@ -364,7 +364,7 @@ class Gallery:
         if "external_id" in fields:
             values["external_id"] = clean_name(fields["external_id"], "an External ID", required=False) or None  # type: ignore[arg-type]
         if "notes" in fields:
-            values["notes"] = str(fields["notes"] or "")
+            values["notes"] = clean_text(str(fields["notes"] or ""))
         try:
             conn.execute(f"UPDATE people SET {', '.join(f'{k} = ?' for k in values)} WHERE id = ?",
                          (*values.values(), person_id))
@@ -383,7 +383,7 @@ class Gallery:
         stamp = now_iso()
         try:
             person_id = conn.execute("INSERT INTO people(name, external_id, notes, created_at, updated_at)"
-                                     " VALUES (?, ?, ?, ?, ?)", (name, external_id, notes or "", stamp, stamp)).lastrowid
+                                     " VALUES (?, ?, ?, ?, ?)", (name, external_id, clean_text(notes), stamp, stamp)).lastrowid
         except sqlite3.IntegrityError:
             raise GalleryError(f"another person already has the External ID '{external_id}'") from None
         write_person_groups(conn, person_id, groups, replace=False)

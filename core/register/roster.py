@@ -110,7 +110,7 @@ def _read_xlsx(path: Path) -> list[list[str]]:
     try:
         with zipfile.ZipFile(path) as archive:
             unpacked = sum(info.file_size for info in archive.infolist())
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:  # ValueError: bad names
         raise RosterError(f"{path} is not a readable XLSX file ({exc})") from None
     if unpacked > MAX_XLSX_UNPACKED:
         raise RosterError(f"{path} unpacks to {unpacked / 2**20:.0f} MB; that is no class list")
@@ -178,9 +178,13 @@ def _row(number: int, value: dict[str, str], folder: Path, by_external: dict[str
     photos = value.get("photos", "").strip()
     if photos:
         target = Path(photos) if Path(photos).is_absolute() else folder / photos
-        row.photos = photos_in(target)
-        if not row.photos:
-            row.warnings.append(f"no photos at {target}" if not target.exists() else f"no photos in {target}")
+        try:
+            row.photos = photos_in(target)
+        except GalleryError as exc:
+            row.warnings.append(str(exc))
+        else:
+            if not row.photos:
+                row.warnings.append(f"no photos at {target}" if not target.exists() else f"no photos in {target}")
     if row.problems:
         row.action = "skip"
         return row

@@ -137,7 +137,7 @@ def _is_torchscript(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as zf:
             names = zf.namelist()
-    except (zipfile.BadZipFile, OSError):
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):  # ValueError: a name not UTF-8
         return False
     return any(n.endswith("constants.pkl") for n in names) or any("/code/" in n for n in names)
 
@@ -210,9 +210,9 @@ def _looks_like_state_dict(d: dict) -> bool:
 def _normalise(sd: dict, path: Path) -> dict[str, torch.Tensor]:
     """Strip wrapper prefixes, de-quantise int8 Linear layers, drop quantisation bookkeeping; refuse tensors
     that cannot be weights (no data, sparse, a shape larger than the values stored)."""
-    bad = next((k for k in sd if not isinstance(k, str)), None)
-    if bad is not None:
-        raise ModelFileError(path, f"a weight is named {repr(bad)[:60]}, not by a string",
+    bad = [k for k in sd if not isinstance(k, str)]  # a list: the key None must count too
+    if bad:
+        raise ModelFileError(path, f"a weight is named {repr(bad[0])[:60]}, not by a string",
                              "The file is damaged or is not a model's state dict.")
     for prefix in PREFIXES:
         if sd and all(k.startswith(prefix) for k in sd):
