@@ -50,8 +50,11 @@ class FaceTracker:
         self._next_id = 1
 
     def update(self, boxes: np.ndarray, t: float) -> list[Track]:
-        """Assign each box (N, 4) to a track at time t (seconds); returns the tracks in box order."""
-        self.tracks = {k: tr for k, tr in self.tracks.items() if t - tr.last_seen <= self.max_age_s}
+        """Assign each box (N, 4) to a track at time t (seconds); returns the tracks in box order. Tracks
+        not seen for max_age_s are dropped, and so is every track when the clock went back (a source
+        reopened starts its clock again): a stale track must not lend its name to whoever sits there now,
+        and the tracks kept stay bounded by the faces of the last max_age_s."""
+        self.tracks = {k: tr for k, tr in self.tracks.items() if 0.0 <= t - tr.last_seen <= self.max_age_s}
         live = list(self.tracks.values())
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         assigned: list[Track | None] = [None] * len(boxes)

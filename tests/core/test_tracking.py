@@ -55,3 +55,27 @@ def test_unknown_streak_and_policy_validation() -> None:
     assert unknown_streak(track, policy)
     with pytest.raises(ValueError):
         VotePolicy(k=4, n=3)
+
+
+def test_tracker_keeps_only_recent_tracks_however_long_it_runs() -> None:
+    """Hours of faces coming and going (a new face every frame here) leave only the tracks of the last
+    max_age_s: the live loop's memory stays bounded."""
+    tracker = FaceTracker(max_age_s=1.5)
+    rng = np.random.default_rng(0)
+    fps = 10.0
+    for frame in range(5_000):
+        x, y = rng.uniform(0, 1000, size=2)
+        tracker.update(np.array([[x, y, x + 40, y + 40]]), frame / fps)
+        assert len(tracker.tracks) <= 1.5 * fps + 1
+    assert tracker._next_id > 2_500  # the faces were new ones, not one track followed
+
+
+def test_tracks_are_dropped_when_the_clock_goes_back() -> None:
+    """A reopened camera starts its clock at 0: the old tracks must not live on (and lend their names)."""
+    tracker = FaceTracker()
+    box = np.array([[100, 100, 160, 160]], dtype=np.float32)
+    old = tracker.update(box, 3600.0)[0]
+    old.decided = 7
+    new = tracker.update(box, 0.5)[0]
+    assert new.id != old.id and new.decided is None
+    assert list(tracker.tracks) == [new.id]
