@@ -1,7 +1,7 @@
 """Seeded fuzzing of hostile input (issue 16) under a watchdog.
 
     python -m bench.fuzz --cases 10000 --json [--seed S] [--timeout 5] [--max-growth-mb 500]
-    python -m bench.fuzz --replay INDEX [--seed S]     # one case in this process, with its traceback
+    python -m bench.fuzz --replay INDEX [--seed S] [--kind K --no-large]   # one case here, with its traceback
 
 The cases (bench.fuzz_cases) run in a worker process, one at a time. Each must return or raise a
 RollcallError; any other exception is a crash. A case still running after --timeout seconds is a hang, and
@@ -64,6 +64,7 @@ def worker(seed: int) -> None:
     env.once("image_bases", lambda: fuzz_images.encoded_bases(fuzz_images.synthetic_image()))
     env.once("face_bases", lambda: fuzz_images._face_bases(env))
     env.once("model_bases", fuzz_models._bases)
+    env.once("large_bases", fuzz_images.large_bases)
     _ = env.enroller  # builds the pipeline now, not inside the first enrolment case's time
     out.write(json.dumps({"ready": True}) + "\n")
     try:
@@ -173,12 +174,12 @@ def fuzz(seed: int, cases: int, timeout: float, max_growth_mb: float, start: int
     }
 
 
-def replay(seed: int, index: int) -> int:
+def replay(seed: int, index: int, kind: str | None, large: bool) -> int:
     from bench.fuzz_cases import FuzzEnv, run_case
 
-    env = FuzzEnv(shared=SHARED if SHARED.is_dir() else None)
+    env = FuzzEnv(shared=SHARED if SHARED.is_dir() else None, large=large)
     try:
-        outcome = run_case(seed, index, env)
+        outcome = run_case(seed, index, env, kind)
     finally:
         env.close()
     print(f"case {index} ({outcome.kind}): {outcome.label}\n{outcome.result}: {outcome.detail}")
@@ -193,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds a case may take")
     parser.add_argument("--max-growth-mb", type=float, default=500.0, help="RSS a case may add to the worker")
     parser.add_argument("--replay", type=int, default=None, metavar="INDEX", help="run one case here")
+    parser.add_argument("--kind", default=None, help="with --replay: make the case of this kind (as the suite does)")
+    parser.add_argument("--no-large", action="store_true", help="with --replay: no photos of up to 81 MP (the suite's)")
     parser.add_argument("--json", action="store_true", help="print the whole result as JSON")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -200,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         worker(args.seed)
         return 0
     if args.replay is not None:
-        return replay(args.seed, args.replay)
+        return replay(args.seed, args.replay, args.kind, not args.no_large)
     result = fuzz(args.seed, args.cases, args.timeout, args.max_growth_mb, args.start)
     if args.json:
         print(json.dumps(result, indent=1))

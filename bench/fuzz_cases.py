@@ -38,9 +38,11 @@ class Outcome:
 
 class FuzzEnv:
     """What the cases share, built on first use: a scratch folder, the valid inputs they mutate, a service
-    on a temporary data folder (names, exports and class lists) and its enroller."""
+    on a temporary data folder (names, exports and class lists) and its enroller. `large`: some image and
+    enrolment cases use photos of up to 81 MP (seconds each; the suite leaves them to bench.fuzz)."""
 
-    def __init__(self, root: Path | None = None, shared: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, shared: Path | None = None, large: bool = True) -> None:
+        self.large = large
         self._own = root is None
         self.root = Path(tempfile.mkdtemp(prefix="rollcall-fuzz-")) if root is None else Path(root)
         self.shared = shared

@@ -47,6 +47,18 @@ def encoded_bases(image: np.ndarray) -> dict[str, bytes]:
     return out
 
 
+def large_bases() -> dict[str, bytes]:
+    """Valid photos as large as Rollcall decodes (or larger, for JPEGs decoded reduced) that compress to
+    little: what a small file can ask of the decoder and the detector."""
+    black = np.zeros((6300, 6300), np.uint8)  # 39.7 MP, just under DEFAULT_MAX_PIXELS
+    ramp = np.broadcast_to(np.linspace(0, 255, 9000, dtype=np.float32).astype(np.uint8)[None, :], (9000, 9000))
+    out = {"png-40mp": cv2.imencode(".png", black)[1].tobytes(),
+           "jpeg-81mp": cv2.imencode(".jpg", ramp, [cv2.IMWRITE_JPEG_QUALITY, 30])[1].tobytes(),
+           "jpeg-progressive-49mp": cv2.imencode(".jpg", ramp[:7000, :7000], [cv2.IMWRITE_JPEG_PROGRESSIVE, 1,
+                                                                              cv2.IMWRITE_JPEG_QUALITY, 30])[1].tobytes()}
+    return out
+
+
 def set_size(rng: random.Random, name: str, data: bytes) -> tuple[str, bytes]:
     """The header's size fields (and a few neighbours) set to extreme values; the rest left valid."""
     buf = bytearray(data)
@@ -161,6 +173,8 @@ def image_case(rng: random.Random, env: FuzzEnv, folder: Path):  # noqa: ANN201
     from core.vision.imageio import DEFAULT_MAX_PIXELS, decode_image, read_image
 
     bases = env.once("image_bases", lambda: encoded_bases(synthetic_image()))
+    if rng.random() < 0.02 and env.large:  # drawn either way: a case stays the same case
+        bases = env.once("large_bases", large_bases)
     label, data = mutated_image(rng, bases)  # type: ignore[arg-type]
     max_pixels = rng.choice((DEFAULT_MAX_PIXELS, DEFAULT_MAX_PIXELS, 500, 1))
     if rng.random() < 0.06:
@@ -211,6 +225,8 @@ def enrol_case(rng: random.Random, env: FuzzEnv, folder: Path):  # noqa: ANN201
         label, array = odd_array(rng)
         return f"{label}, face {face_index}", lambda: enroller.check(array, "array", face_index)
     bases = env.once("face_bases", lambda: _face_bases(env))
+    if rng.random() < 0.1 and env.large:
+        bases = env.once("large_bases", large_bases)
     label, data = mutated_image(rng, bases)  # type: ignore[arg-type]
     path = folder / "face.jpg"
     path.write_bytes(data)

@@ -119,7 +119,19 @@ class FacePipeline:
         extra looks off, except the padded look at images up to TIGHT_CROP_MAX_SIDE that Rollcall always
         had."""
         h, w = image_bgr.shape[:2]
-        detections = self._detect_scaled(image_bgr, self.max_detect_side)
+        factor = self.max_detect_side / max(h, w, 1)
+        if factor >= 1.0:
+            return self._looks(image_bgr, video_frame)
+        # Every look searches the one reduced copy: a 40 MP photo costs what a 1920 px one does, in time and
+        # in memory (brightening it at full size took seconds and several copies of 120 MB).
+        size = (max(1, round(w * factor)), max(1, round(h * factor)))
+        small = cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA)
+        return [d.scaled(1.0 / factor) for d in self._looks(small, video_frame)]
+
+    def _looks(self, image_bgr: np.ndarray, video_frame: bool) -> list[Detection]:
+        """`detect` on an image no larger than max_detect_side: the first look, then the second ones."""
+        h, w = image_bgr.shape[:2]
+        detections = self.detector.detect(image_bgr)
         if detections or min(h, w) < 8:
             return detections
         if not self.second_look:
@@ -127,23 +139,12 @@ class FacePipeline:
         searched = image_bgr
         if is_dim(image_bgr):
             searched = normalise_light(image_bgr)
-            detections = self._detect_scaled(searched, self.max_detect_side)
+            detections = self.detector.detect(searched)
             if detections:
                 return detections
         if video_frame and max(h, w) > TIGHT_CROP_MAX_SIDE:
             return []
         return self._detect_padded(searched)
-
-    def _detect_scaled(self, image_bgr: np.ndarray, max_side: int) -> list[Detection]:
-        """The detector on `image_bgr` reduced to at most `max_side`, in full-image coordinates."""
-        h, w = image_bgr.shape[:2]
-        longest = max(h, w)
-        if longest <= max_side:
-            return self.detector.detect(image_bgr)
-        factor = max_side / longest
-        size = (max(1, round(w * factor)), max(1, round(h * factor)))
-        small = cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA)
-        return [d.scaled(1.0 / factor) for d in self.detector.detect(small)]
 
     def _detect_padded(self, image_bgr: np.ndarray) -> list[Detection]:
         """The image with a grey border of TIGHT_CROP_PADDING searched (reduced to TIGHT_CROP_SEARCH_SIDE when
