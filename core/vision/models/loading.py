@@ -11,6 +11,7 @@ Rules: docs/MODELS.md#loading-a-model-file
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import pickle
 import warnings
@@ -277,19 +278,30 @@ def _model_from_state_dict(raw: dict, path: Path) -> FaceEmbeddingModel:
 
 
 def _model_from_checkpoint(ckpt: dict, path: Path) -> FaceEmbeddingModel | SuperResolutionModel:
-    args = ckpt.get("arch_args")
-    try:  # build_model checks the arguments' types and ranges before it builds anything
-        model = build_model(_checkpoint_arch(ckpt, path), {} if args is None else args)
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise ModelFileError(path, f"the checkpoint's architecture description is invalid ({str(exc)[:300]})",
-                             "The checkpoint is damaged or was edited; use the file its training wrote.") from None
+    arch, args = _checkpoint_arch(ckpt, path), ckpt.get("arch_args")
+    args = {} if args is None else args
+    # The architecture is built on the meta device first (shapes only, nothing allocated), so a small file
+    # whose arguments describe a large network is refused before that network is built.
+    shapes = _build(arch, args, path, meta=True)
     sd = ckpt.get("state_dict")
     if not isinstance(sd, dict):
         raise ModelFileError(path, "the checkpoint has no state_dict")
-    return _load_strict(model, _normalise(sd, path), path)
+    weights = _normalise(sd, path)
+    _check_fit(shapes, weights, path)
+    return _load_strict(_build(arch, args, path), weights, path)
 
 
-def _load_strict(model: M, sd: dict[str, torch.Tensor], path: Path) -> M:
+def _build(arch: str, args: object, path: Path, meta: bool = False) -> torch.nn.Module:
+    try:  # build_model checks the arguments' types and ranges before it builds anything
+        with torch.device("meta") if meta else contextlib.nullcontext():
+            return build_model(arch, args)  # type: ignore[arg-type]
+    except (KeyError, TypeError, ValueError, RuntimeError, NotImplementedError) as exc:
+        raise ModelFileError(path, f"the checkpoint's architecture description is invalid ({str(exc)[:300]})",
+                             "The checkpoint is damaged or was edited; use the file its training wrote.") from None
+
+
+def _check_fit(model: torch.nn.Module, sd: dict[str, torch.Tensor], path: Path) -> None:
+    """ArchitectureMismatchError unless `sd` has exactly the parameters of `model`, in its shapes."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(sd))
     unexpected = sorted(set(sd) - set(expected))
@@ -301,9 +313,14 @@ def _load_strict(model: M, sd: dict[str, torch.Tensor], path: Path) -> M:
             problems.append(f"{label}: {shown}")
     if problems:
         raise ArchitectureMismatchError(
-            path, f"the weights do not fit {model.arch} ({'; '.join(problems)})",
+            path, f"the weights do not fit {getattr(model, 'arch', type(model).__name__)} ({'; '.join(problems)})",
             "The file is incomplete or belongs to a different model.",
         )
+
+
+def _load_strict(model: M, sd: dict[str, torch.Tensor], path: Path) -> M:
+    _check_fit(model, sd, path)
+    expected = model.state_dict()
     for key, tensor in expected.items():
         check_dtype(key, sd[key], tensor.dtype, path)
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in sd.items()}, strict=True)
