@@ -144,11 +144,17 @@ def fuzz(seed: int, cases: int, timeout: float, max_growth_mb: float, start: int
     trouble: list[dict] = []
     started = time.monotonic()
     work = Worker(seed)
-    max_rss = work.max_rss
+    max_rss, ready_rss, max_growth = work.max_rss, work.ready_rss, 0.0
+    slowest: list[tuple[float, int, str, str]] = []  # (seconds, index, kind, label)
     for index in range(start, start + cases):
         work.send(index)
+        t0 = time.monotonic()
         got = work.answer(timeout, work.ready_rss + max_growth_mb)
+        took = time.monotonic() - t0
         max_rss = max(max_rss, work.max_rss)
+        max_growth = max(max_growth, work.max_rss - work.ready_rss)
+        if isinstance(got, dict):
+            slowest = sorted(slowest + [(took, index, got["kind"], got["label"][:120])], reverse=True)[:5]
         if isinstance(got, dict):
             result, kind = got["result"], got["kind"]
             if result in ("crash", "harness"):
@@ -169,7 +175,10 @@ def fuzz(seed: int, cases: int, timeout: float, max_growth_mb: float, start: int
         "counts": {k: counts.get(k, 0) for k in ("ok", "refused", "crash", "hang", "memory", "died", "harness")},
         "by_kind": {k: dict(v) for k, v in sorted(by_kind.items())},
         "distinct_crashes": len(crashes), "crashes": list(crashes.values()), "hangs_memory_deaths": trouble,
-        "max_worker_rss_mb": round(max_rss, 1), "wall_s": round(time.monotonic() - started, 1),
+        "worker_ready_rss_mb": round(ready_rss, 1), "max_worker_rss_mb": round(max_rss, 1),
+        "max_growth_over_ready_mb": round(max_growth, 1),
+        "slowest_cases": [{"s": round(t, 2), "index": i, "kind": k, "label": lab} for t, i, k, lab in slowest],
+        "wall_s": round(time.monotonic() - started, 1),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
     }
 

@@ -127,6 +127,13 @@ def damage_object(rng: random.Random, obj: dict) -> str:
 
 def _damage_args(rng: random.Random, obj: dict) -> str:
     args = obj.get("arch_args")
+    if rng.random() < 0.15:  # valid arguments of the largest network allowed, weights of a tiny one
+        from core.vision.models.edgeface import VARIANTS
+
+        large = {"dsr": {"channels": 256, "blocks": 64, "up_channels": 128},
+                 "edgeface": {k: list(v) for k, v in VARIANTS["base"].items()}}
+        obj["arch_args"] = large.get(str(obj.get("arch")), large["dsr"])
+        return "the largest allowed"
     if not isinstance(args, dict) or rng.random() < 0.2:
         obj["arch_args"] = hostile_value(rng)
         return f"{obj['arch_args']!r}"[:60]
