@@ -24,7 +24,8 @@ class FrameSource:
         text = str(spec).strip()
         self.is_camera = text.isdigit()
         self.is_file = not self.is_camera and "://" not in text
-        self.label = f"camera {text}" if self.is_camera else text
+        # path_text: a file name that is not UTF-8 is stored with every mark and unknown sighting as its source
+        self.label = f"camera {text}" if self.is_camera else path_text(text)
         self._cap: cv2.VideoCapture | None = None
         self._t0 = 0.0
 

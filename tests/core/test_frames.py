@@ -3,6 +3,7 @@ end cleanly; live sources that stop are reopened with back-off."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -145,3 +146,10 @@ def test_a_lost_camera_is_reopened_with_back_off() -> None:
     assert [e.retry_in_s for e in events if e.kind == "lost"][:2] == [0.01, 0.02]  # waits longer each time
     assert camera.opens == 3 and all(f is not None for f in frames)
     assert not grabber.running
+
+
+def test_a_video_name_that_is_not_utf8_gets_a_label_the_database_stores() -> None:
+    """Marks and unknown sightings store the source's label: a lone surrogate would make SQLite fail."""
+    label = FrameSource(os.fsdecode(b"/videos/caf\xe9.mp4")).label
+    assert label == "/videos/caf\\xe9.mp4"
+    label.encode("utf-8")  # no lone surrogate left
