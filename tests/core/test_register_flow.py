@@ -191,3 +191,22 @@ def test_groups_people_edits_excuses_and_reports(cli, tmp_path: Path) -> None:
     assert cli("group", "delete", "7B", "--yes")[0] == 0
     assert "7B" not in cli("group", "list")[1]
     assert "Monday  (no group)  absent" in cli("people", "history", "S2")[1]  # the past register is kept
+
+
+def test_enroll_folder_joins_the_group_and_adds_nothing_the_second_time(cli, tmp_path: Path) -> None:
+    root = tmp_path / "folders"
+    for john in JOHNS[:2]:
+        (root / john).mkdir(parents=True)
+        for photo in sorted(shared_path("faces", "johns", john).iterdir())[:2]:
+            (root / john / photo.name).symlink_to(photo)
+    (root / "loose.jpg").symlink_to(shared_path("faces", "misc", "obama.jpg"))  # not in a sub-folder: not used
+    code, out, err = cli("enroll-folder", str(root), "--group", "Visitors")
+    assert code == 0, err
+    assert "2 people (2 new, 0 enrolled already)" in out and "2 of 2 people enrolled or updated" in out
+    assert "4/4 photos checked" in err
+    assert "John_Salley: enrolled, 2 usable sample(s) of 2 photo(s); needs more photos (at least 3)" in out
+    assert "Visitors  2 member(s)" in cli("group", "list")[1]
+    code, out, _ = cli("enroll-folder", str(root))
+    assert code == 0 and "2 people (0 new, 2 enrolled already)" in out and "0 photos checked" in out
+    people = cli("people", "list")[1]
+    assert people.count("(2 samples)") == 2 and "obama" not in people.lower()
