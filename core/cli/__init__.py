@@ -1,11 +1,17 @@
 """`rollcall`: the engine, gallery and attendance from the command line.
 
     rollcall enroll NAME PHOTO...             enrol someone (or --camera 0 --captures 5)
-    rollcall people [list|rename|delete]      who is enrolled
+    rollcall people [list|rename|edit|history|delete]   who is enrolled
+    rollcall roster preview|import LIST.csv   a class list: people, groups and their photos
+    rollcall enroll-folder DIR [--group G]    one sub-folder of photos per person
+    rollcall group [list|create|rename|delete|add|remove]   groups and their members
     rollcall identify IMAGE|VIDEO|FOLDER      names and scores of the faces seen
     rollcall run --source VIDEO|CAMERA --session NAME    mark attendance, headless
-    rollcall session [start|stop|list]        attendance sessions
-    rollcall export --session NAME --out FILE.csv|.xlsx
+    rollcall session [start|stop|list]        attendance sessions (of a group: its members are expected)
+    rollcall register --session NAME          present, late, absent, excused, guests
+    rollcall excuse --session NAME PERSON --reason R [--undo]
+    rollcall export --session NAME --out FILE.csv|.xlsx   the register (or --from/--to)
+    rollcall report --group G --out FILE.csv|.xlsx        people × sessions with percentages
     rollcall calibrate [--sessions 1000] [--apply | --use-policy]   the threshold policy, the gallery's curve
     rollcall model [list|activate PATH]       face models; activating re-embeds the gallery
     rollcall evaluate DATASET_ROOT --enroll-per-subject N
@@ -25,6 +31,7 @@ from core.cli.attendance_cmds import cmd_export, cmd_run, cmd_session
 from core.cli.context import Context
 from core.cli.engine_cmds import cmd_compare, cmd_evaluate, cmd_faces, cmd_identify
 from core.cli.gallery_cmds import cmd_calibrate, cmd_enroll, cmd_model, cmd_people
+from core.cli.register_cmds import add_register_parsers, scheduled_time
 from core.cli.storage_cmds import cmd_backup, cmd_restore, db_path_of
 from core.storage.db import default_db_path, explain_database_error
 from core.gallery.faces import ENROL_JITTERS
@@ -56,13 +63,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="save even when the person looks like someone enrolled")
     p.set_defaults(func=cmd_enroll)
 
-    p = sub.add_parser("people", help="list, rename or delete enrolled people")
+    p = sub.add_parser("people", help="list, rename, edit or delete enrolled people; a person's history")
     psub = p.add_subparsers(dest="people_action", metavar="ACTION")
     q = psub.add_parser("list")
     q.add_argument("--search")
     q = psub.add_parser("rename")
     q.add_argument("person", help="id or name")
     q.add_argument("new_name")
+    q = psub.add_parser("edit", help="change a person's name, External ID, groups or notes")
+    q.add_argument("person", help="id, name or External ID")
+    q.add_argument("--name")
+    q.add_argument("--external-id", help="'' clears it")
+    q.add_argument("--groups", help='every group they are to be in, e.g. "7B; Choir" (\'\' for none)')
+    q.add_argument("--notes")
+    q = psub.add_parser("history", help="every session that expected or marked the person")
+    q.add_argument("person", help="id, name or External ID")
     q = psub.add_parser("delete")
     q.add_argument("person", help="id or name")
     q.add_argument("--erase-history", action="store_true", help="also delete their attendance marks")
@@ -89,16 +104,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retention-days", type=float, default=30.0,
                    help="delete kept unknown faces older than this when a run starts (default 30)")
     p.add_argument("--max-seconds", type=float, help="stop after this long")
+    p.add_argument("--max-frames", type=int, help="stop after recognising this many frames")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("session", help="start, stop or list attendance sessions")
     ssub = p.add_subparsers(dest="session_action", metavar="ACTION")
     q = ssub.add_parser("start")
     q.add_argument("name")
-    q.add_argument("--group")
-    q = ssub.add_parser("stop")
+    q.add_argument("--group", help="its members are expected (absent until marked)")
+    q.add_argument("--start", type=scheduled_time, help="scheduled start, HH:MM today or ISO (default: now)")
+    q.add_argument("--late-after", type=int, metavar="MIN", help="marked more than MIN minutes after the start: late")
+    q = ssub.add_parser("stop", help="end the session and print its register summary")
     q.add_argument("name")
-    ssub.add_parser("list")
+    q = ssub.add_parser("list")
+    q.add_argument("--group", help="only this group's sessions")
     p.set_defaults(func=cmd_session)
 
     p = sub.add_parser("export", help="write marks to CSV or XLSX")
@@ -108,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["csv", "xlsx"])
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_export)
+
+    add_register_parsers(sub)
 
     p = sub.add_parser("calibrate", help="the threshold policy's decision; FAR/FRR of the gallery's own samples")
     p.add_argument("--target-far", type=float, default=None,

@@ -7,6 +7,7 @@ import sys
 import time
 
 from core.cli.context import Context
+from core.cli.register_cmds import print_register
 from core.attendance.grabber import SourceEvent
 from core.attendance.sources import FrameSource
 from core.attendance.recogniser import RecognitionSettings
@@ -17,19 +18,27 @@ def cmd_session(ctx: Context, args: argparse.Namespace) -> int:
     service = ctx.service
     action = args.session_action or "list"
     if action == "start":
-        s = service.start_session(args.name, args.group or None)
-        print(f"started session '{s.name}' (id {s.id}) at {s.started_at}")
+        s = service.start_session(args.name, args.group or None, scheduled_start=args.start,
+                                  late_after_min=args.late_after)
+        expects = f", expecting {service.register(s.id).expected} of group '{s.group_name}'" if s.group_name else ""
+        print(f"started session '{s.name}' (id {s.id}) at {s.started_at}{expects}")
+        if s.scheduled_start or s.late_after_min is not None:
+            late = f"; late after {s.late_after_min} min" if s.late_after_min is not None else ""
+            print(f"scheduled start {s.scheduled_start or s.started_at}{late}")
     elif action == "stop":
         s = service.stop_session(service.find_session(args.name).id)
         print(f"stopped session '{s.name}' at {s.ended_at}")
+        print_register(service.register(s.id), lines=False)
     else:
-        sessions = service.attendance.sessions()
+        group = getattr(args, "group", None)
+        sessions = service.attendance.sessions(service.group(group).id if group else None)
         if not sessions:
-            print("no sessions yet")
+            print("no sessions yet" + (f" of group '{group}'" if group else ""))
         for s in sessions:
             marks = len(service.attendance.marks(s.id))
             state = "open" if s.open else f"ended {s.ended_at}"
-            print(f"{s.id:4d}  {s.name}  {s.group_name}  started {s.started_at}  {state}  {marks} marked")
+            print(f"{s.id:4d}  {s.name}  {f'group {s.group_name}' if s.group_name else 'no group'}  "
+                  f"started {s.started_at}  {state}  {marks} marked")
     return 0
 
 
@@ -68,13 +77,15 @@ def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
             print(f"{frame.t:8.2f}s  marked {mark.person_name}{sure}")
 
     try:
-        run.run(on_report, max_seconds=args.max_seconds)
+        run.run(on_report, max_seconds=args.max_seconds, max_frames=args.max_frames)
     except KeyboardInterrupt:
         print("stopped")
     elapsed = time.monotonic() - started
     marked = service.attendance.marks(session.id)
     print(f"{frames} frames in {elapsed:.1f} s ({frames / max(elapsed, 1e-9):.1f} fps); "
           f"{len(marked)} marked in '{session.name}': " + ", ".join(m.person_name for m in marked))
+    if session.group_id is not None:
+        print(service.register(session.id).summary())
     return 0
 
 
