@@ -21,7 +21,7 @@ from core.gallery.enrol import Enroller, QualityPolicy, SampleVerdict
 from core.errors import ConfigError, DatasetFolderError, ImageReadError, InputPathError, path_text
 from core.gallery.store import Gallery
 from core.gallery.faces import ENROL_JITTERS
-from core.vision.imageio import IMAGE_SUFFIXES, read_image
+from core.vision.imageio import IMAGE_SUFFIXES, read_image, return_freed_memory
 from core.gallery.matching import TemplateIndex
 from core.vision.pipeline import FacePipeline
 
@@ -98,6 +98,7 @@ def evaluate_folder(
         person_of: dict[int, str] = {}
         for subject, images in usable.items():
             verdicts = [_largest_face_verdict(enroller, p) for p in images[:enroll_per_subject]]
+            return_freed_memory()
             enrol_failures += sum(not v.ok for v in verdicts)
             if any(v.ok for v in verdicts):
                 person = enroller.enrol(subject, verdicts)
@@ -159,6 +160,8 @@ def _largest_face_embedding(pipeline: FacePipeline, path: Path) -> np.ndarray | 
         faces = pipeline.process(read_image(path)).faces
     except ImageReadError as exc:
         return str(exc)
+    finally:
+        return_freed_memory()
     if not faces:
         return None
     return np.array(max(faces, key=lambda f: f.quality.face_size).embedding, dtype=np.float32)

@@ -14,7 +14,7 @@ from core.cli.console import Progress
 from core.cli.context import Context
 from core.benchmarks.identification import evaluate_folder, usable_subjects
 from core.errors import ImageReadError, InputPathError, path_text
-from core.vision.imageio import IMAGE_SUFFIXES, read_image
+from core.vision.imageio import IMAGE_SUFFIXES, read_image, return_freed_memory
 from core.attendance.sources import FrameSource
 from core.gallery.matching import TemplateIndex
 from core.gallery.policy import confidence
@@ -94,6 +94,8 @@ def _identify_frames(target: Path, unread: list[str], progress: Progress | None 
                 unread.append(f"{path_text(path)}: {exc.problem}")
                 continue
             yield path_text(path), frame
+            del frame
+            return_freed_memory()  # a folder of thousands of photos: the memory stays flat
         if progress is not None:
             progress(len(images), len(images))
     elif target.suffix.lower() in IMAGE_SUFFIXES:
