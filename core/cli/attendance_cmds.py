@@ -83,7 +83,8 @@ def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
             sure = f" (confidence {mark.confidence})" if mark.confidence is not None else ""
             print(f"{frame.t:8.2f}s  marked {mark.person_name}{sure}", flush=True)
         if not heartbeat.tty:
-            heartbeat(frames, source.frame_count if source.is_file else 0)
+            total = source.frame_count if source.is_file else 0
+            heartbeat(frames, min(total, args.max_frames) if total and args.max_frames else total)
 
     try:
         run.run(on_report, max_seconds=args.max_seconds, max_frames=args.max_frames)
