@@ -95,3 +95,19 @@ class ModelPackageMissingError(RollcallError):
 
 class BenchmarkDataError(RollcallError):
     """A benchmark folder (pairs.txt and images/) is missing, malformed or incomplete."""
+
+
+class InputPathError(RollcallError):
+    """A file or folder named on the command line (or in a dialog) is missing or of the wrong kind."""
+
+    def __init__(self, path: str | Path, problem: str, fix: str = "") -> None:
+        self.path = Path(path)
+        self.problem = problem
+        message = f"{path_text(self.path)}: {problem}."
+        if fix:
+            message += f" {fix}"
+        super().__init__(message)
+
+
+class DatasetFolderError(BenchmarkDataError):
+    """A folder of subject folders (for `rollcall evaluate`) has no subjects, or too few images each."""

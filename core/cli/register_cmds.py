@@ -9,10 +9,12 @@ import getpass
 import re
 import signal
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
-from core.cli.console import confirm
+from core.cli.console import Progress, confirm
 from core.cli.context import Context
 from core.gallery.bulk import BulkReport, EnrolJob
 from core.gallery.groups import Group
@@ -134,15 +136,22 @@ class _StopOnCtrlC:
             signal.signal(signal.SIGINT, self._old)
 
 
-def _progress_lines() -> Callable[[int, int, str], None]:
-    """Progress on stderr: one line as each person's photos start, and one at the end."""
+def _progress_lines(stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic
+                    ) -> Callable[[int, int, str], None]:
+    """Progress on stderr. At a terminal: one line as each person's photos start, and one at the end. Into a
+    log or pipe: a line at the start, at most one every 10 seconds (with the rate and the time left), and
+    one at the end."""
+    out = stream if stream is not None else sys.stderr
+    bar = Progress("photos checked", stream=out, clock=clock)
     state = {"name": None}
 
     def progress(done: int, total: int, name: str) -> None:
-        if done >= total and total:
-            print(f"  {done}/{total} photos checked", file=sys.stderr, flush=True)
+        if not bar.tty:
+            bar(done, total)
+        elif done >= total and total:
+            print(f"  {done}/{total} photos checked", file=out, flush=True)
         elif name and name != state["name"]:
-            print(f"  {done}/{total} photos: {name}", file=sys.stderr, flush=True)
+            print(f"  {done}/{total} photos: {name}", file=out, flush=True)
         state["name"] = name
 
     return progress

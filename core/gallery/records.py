@@ -88,7 +88,9 @@ class SampleInfo:
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 MAX_NAME_CHARS = 200
+MAX_TEXT_CHARS = 4000
 
 
 def clean_name(value: str | None, what: str = "a person", *, required: bool = True) -> str:
@@ -100,6 +102,24 @@ def clean_name(value: str | None, what: str = "a person", *, required: bool = Tr
         raise GalleryError(f"{what} needs a name")
     if len(text) > MAX_NAME_CHARS:
         raise GalleryError(f"the name of {what} is {len(text)} characters long; at most {MAX_NAME_CHARS} please")
+    return text
+
+
+def clean_text(value: str | None, what: str = "the text", *, multiline: bool = False,
+               max_chars: int = MAX_TEXT_CHARS) -> str:
+    """Free text as typed or imported (notes, an operator's name, a reason), made safe to store, show and
+    export: control characters removed, spaces trimmed, at most `max_chars` characters. With `multiline`
+    (notes) line breaks are kept, as \\n, at most one blank line in a row; otherwise the text is one line.
+    The sibling of `clean_name` for every stored text that is not a name."""
+    text = str(value or "")
+    if not multiline:
+        text = " ".join(_CONTROL.sub(" ", text).split())
+    else:
+        lines = [" ".join(_CONTROL.sub(" ", line).split())
+                 for line in _CONTROL_BUT_NEWLINE.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n")).split("\n")]
+        text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
+    if len(text) > max_chars:
+        raise GalleryError(f"{what} is {len(text)} characters long; at most {max_chars} please")
     return text
 
 

@@ -66,7 +66,7 @@ def test_class_list_session_run_and_register_export(cli, tmp_path: Path) -> None
     assert "7 rows: 7 new, 0 to update, 0 unchanged, 0 skipped with problems, 0 with warnings; 17 photos" in out
     assert "7 of 7 people enrolled or updated" in out and "17 photos checked" in out
     assert "2 need more photos:" in out and "Alex Lacamoire: updated, 1 usable sample(s)" in out
-    assert "17/17 photos checked" in err and "photos: John Simm" in err  # progress on stderr
+    assert "photos checked: 0/17" in err and "photos checked: 17/17 done" in err  # progress lines on stderr
     people = cli("people", "list")[1]
     assert people.count("(3 samples)") == 5 and people.count("(1 samples)") == 2
 
@@ -203,7 +203,7 @@ def test_enroll_folder_joins_the_group_and_adds_nothing_the_second_time(cli, tmp
     code, out, err = cli("enroll-folder", str(root), "--group", "Visitors")
     assert code == 0, err
     assert "2 people (2 new, 0 enrolled already)" in out and "2 of 2 people enrolled or updated" in out
-    assert "4/4 photos checked" in err
+    assert "photos checked: 4/4 done" in err
     assert "John_Salley: enrolled, 2 usable sample(s) of 2 photo(s); needs more photos (at least 3)" in out
     assert "Visitors  2 member(s)" in cli("group", "list")[1]
     code, out, _ = cli("enroll-folder", str(root))
