@@ -86,7 +86,8 @@ def take(window, ctx, folder: Path, crops: dict[str, list[np.ndarray]],
     window.tabs.setCurrentWidget(live)
     live.start_session("Rehearsal")
     kiosk = live.open_kiosk()
-    kiosk.setFixedSize(1366, 768)  # the laptop-sized monitor (offscreen, full screen has no fixed size)
+    kiosk.showNormal()  # offscreen, "full screen" is an 800×800 screen: show it at a laptop monitor's size
+    kiosk.resize(1366, 768)
     live.start()
     wait(lambda: live.marks_model.rowCount() == 2 and live.frames_shown >= 4, "both marks")
     grab(kiosk, "kiosk")
