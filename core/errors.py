@@ -38,16 +38,24 @@ class ConfigError(RollcallError, ValueError):
     """A setting has an invalid value."""
 
 
-class ImageReadError(RollcallError):
-    """An image file is missing, empty, truncated, corrupt or of an unknown format."""
+class FileProblemError(RollcallError):
+    """A problem with one file or folder: the message names it, says what is wrong and how to fix it."""
+
+    lead = ""  # what the message starts with, before the path
 
     def __init__(self, path: str | Path, problem: str, fix: str = "") -> None:
         self.path = Path(path)
         self.problem = problem
-        message = f"Cannot read image {path_text(self.path)}: {problem}."
+        message = f"{self.lead}{path_text(self.path)}: {problem}."
         if fix:
             message += f" {fix}"
         super().__init__(message)
+
+
+class ImageReadError(FileProblemError):
+    """An image file is missing, empty, truncated, corrupt or of an unknown format."""
+
+    lead = "Cannot read image "
 
 
 class ImageTooLargeError(ImageReadError):
@@ -95,3 +103,11 @@ class ModelPackageMissingError(RollcallError):
 
 class BenchmarkDataError(RollcallError):
     """A benchmark folder (pairs.txt and images/) is missing, malformed or incomplete."""
+
+
+class InputPathError(FileProblemError):
+    """A file or folder named on the command line (or in a dialog) is missing or of the wrong kind."""
+
+
+class DatasetFolderError(BenchmarkDataError):
+    """A folder of subject folders (for `rollcall evaluate`) has no subjects, or too few images each."""

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from core.errors import ConfigError
 from core.attendance.grabber import PACES
+from core.gallery.records import MAX_NAME_CHARS, GalleryError, clean_text
 from core.paths import user_data_dir
 from core.service.settings import EngineSettings, field_names, strict_from_dict
 
@@ -54,6 +55,12 @@ class DesktopConfig:
     kiosk_pin: str = ""  # digits the operator types to leave the kiosk view; empty: Esc leaves at once
 
     def __post_init__(self) -> None:
+        # the operator's name is stored in every manual mark: one line, no control characters (a hand-edited file)
+        if isinstance(self.operator, str):
+            try:
+                object.__setattr__(self, "operator", clean_text(self.operator, "the operator's name", max_chars=MAX_NAME_CHARS))
+            except GalleryError as exc:
+                raise ConfigError(str(exc)) from None
         if self.file_pace not in PACES:
             raise ConfigError(f"file_pace must be one of {', '.join(PACES)}, got '{self.file_pace}'")
         if self.kiosk_pin and not self.kiosk_pin.isdigit():

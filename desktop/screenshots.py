@@ -24,7 +24,7 @@ import numpy as np
 CLIP_PEOPLE = {"Lin-Manuel Miranda": "lin-manuel-miranda.png", "Alex Lacamoire": "alex-lacamoire.png"}
 ENROL_FRAMES = {"Lin-Manuel Miranda": (96, 150, 186), "Alex Lacamoire": (0, 6)}  # where each is in the clip
 WIZARD_FRAMES = (240, 252)  # frames with several faces: the wizard asks which one
-SIZE = (1280, 800)
+SIZE = (1366, 768)  # a common Windows laptop screen
 
 
 def replay_run(page, run_dir: Path) -> None:
@@ -72,6 +72,7 @@ def main() -> None:
     from core.service import Rollcall
     from desktop.config import DesktopConfig
     from desktop.context import AppContext
+    from desktop import screenshots_register as register_shots
     from desktop.main_window import MainWindow
     from desktop.notifier import Notifier
     from desktop.tasks import TaskRunner
@@ -116,6 +117,7 @@ def main() -> None:
         labels = TemplateIndex(*labeller.gallery.templates(labeller.gallery.active_model().id))
 
     enroller = ctx.service.enroller(PERMISSIVE)  # Alex is small and blurry in the clip
+    crops: dict[str, list[np.ndarray]] = {}
     for name, indices in ENROL_FRAMES.items():
         verdicts = []
         for i in indices:
@@ -123,23 +125,24 @@ def main() -> None:
             faces, _ = pipeline.embed_detections(frames[i], detections)
             who = labels.identify(np.stack([f.embedding for f in faces]), threshold=-1.0)
             index = next(k for k, m in enumerate(who) if m.name == name)
-            verdicts.append(enroller.check(frames[i], f"hamilton_clip.mp4 frame {i}", face_index=index))
+            if i == indices[0]:  # the first frame enrols; the others go to the folder enrolment
+                verdicts.append(enroller.check(frames[i], f"hamilton_clip.mp4 frame {i}", face_index=index))
+            else:
+                crops.setdefault(name, []).append(register_shots.crop_around(frames[i], detections[index].box))
         ctx.service.enrol(name, verdicts)  # the tables follow (the service reports to the context)
 
-    def shot(name: str) -> None:
-        settle()
+    def grab(widget, name: str) -> None:  # noqa: ANN001
+        settle(0.5)
         path = args.out / f"{name}.png"
-        window.grab().save(str(path))
+        widget.grab().save(str(path))
         print(f"wrote {path}")
 
-    # Live: recognising the clip's opening frames in a session.
-    window.tabs.setCurrentWidget(window.live)
-    window.live.start_session("Rehearsal")
-    window.live.start()
-    wait(lambda: window.live.marks_model.rowCount() == 2 and window.live.frames_shown >= 4, "both marks")
-    window.live.stop()
-    wait(lambda: not window.live.running, "the live view to stop")
-    shot("live")
+    def shot(name: str) -> None:
+        grab(window, name)
+
+    # The register: a class list, a folder of faces cut from the clip, then a session of the group
+    # recognising the clip's opening frames (the kiosk and the Live tab).
+    session = register_shots.take(window, ctx, folder, crops, shot, grab, wait)
 
     # People: the two enrolled from the clip, one selected with its samples.
     window.tabs.setCurrentWidget(window.people)
@@ -168,13 +171,14 @@ def main() -> None:
 
     # Attendance: the session's marks, one added by hand, evidence of the selected one.
     window.tabs.setCurrentWidget(window.attendance)
-    session = ctx.service.attendance.find_session("Rehearsal")
     alex = ctx.service.gallery.find_people("Alex Lacamoire")[0]
     ctx.service.unmark(session.id, alex.id, operator="Front desk", reason="demo: re-marked by hand")
     window.attendance.manual_mark(alex.id, "Arrived late; signed the sheet at the door", session_id=session.id)
     window.attendance.set_filters(session_id=session.id)
     window.attendance.select_mark(ctx.service.attendance.marks(session.id)[0].id)
+    window.attendance.right_tabs.setCurrentWidget(window.attendance.marks_pane)
     shot("attendance")
+    register_shots.finish(window, session, shot, grab)
 
     # Settings: the calibration curve of this small gallery.
     window.tabs.setCurrentWidget(window.settings)

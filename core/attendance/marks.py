@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.storage.db import Database
-from core.gallery.records import GalleryError, NotFoundError, clean_name, clean_text, from_row, get_row, now_iso, rows
+from core.gallery.records import (MAX_NAME_CHARS, GalleryError, NotFoundError, clean_name, clean_text, from_row, get_row,
+                                  now_iso, rows)
 
 
 @dataclass(frozen=True)
@@ -157,9 +158,7 @@ class Attendance:
                          (session_id, person_id)))
 
     def manual_mark(self, session_id: int, person_id: int, person_name: str, *, operator: str, reason: str) -> Mark:
-        operator, reason = clean_text(operator), clean_text(reason)
-        if not operator.strip() or not reason.strip():
-            raise GalleryError("a manual mark needs the operator's name and a reason")
+        operator, reason = _who_and_why(operator, reason, "a manual mark needs the operator's name and a reason")
         self.session(session_id)
         marks = self.db.db["marks"]
         with self.db.transaction():
@@ -174,9 +173,7 @@ class Attendance:
         return self._mark(mark_id)
 
     def unmark(self, session_id: int, person_id: int, *, operator: str, reason: str) -> None:
-        operator, reason = clean_text(operator), clean_text(reason)
-        if not operator.strip() or not reason.strip():
-            raise GalleryError("removing a mark needs the operator's name and a reason")
+        operator, reason = _who_and_why(operator, reason, "removing a mark needs the operator's name and a reason")
         found = rows(self.db, "SELECT id, person_name, marked_at, manual, score, confidence FROM marks"
                      " WHERE session_id = ? AND person_id = ?", (session_id, person_id))
         if not found:
@@ -233,9 +230,7 @@ class Attendance:
 
     def excuse(self, session_id: int, person_id: int, *, operator: str, reason: str) -> None:
         """Record that an expected person is excused from the session (audited)."""
-        operator, reason = clean_text(operator), clean_text(reason)
-        if not operator.strip() or not reason.strip():
-            raise GalleryError("excusing someone needs the operator's name and a reason")
+        operator, reason = _who_and_why(operator, reason, "excusing someone needs the operator's name and a reason")
         found = rows(self.db, "SELECT person_name FROM session_expected WHERE session_id = ? AND person_id = ?",
                      (session_id, person_id))
         if not found:
@@ -246,9 +241,7 @@ class Attendance:
             self._audit(operator, "excuse", session_id, person_id, found[0]["person_name"], reason)
 
     def unexcuse(self, session_id: int, person_id: int, *, operator: str, reason: str) -> None:
-        operator, reason = clean_text(operator), clean_text(reason)
-        if not operator.strip() or not reason.strip():
-            raise GalleryError("withdrawing an excuse needs the operator's name and a reason")
+        operator, reason = _who_and_why(operator, reason, "withdrawing an excuse needs the operator's name and a reason")
         found = rows(self.db, "SELECT person_name, excused_by, excused_reason FROM session_expected"
                      " WHERE session_id = ? AND person_id = ? AND excused_at IS NOT NULL", (session_id, person_id))
         if not found:
@@ -288,7 +281,18 @@ class Attendance:
 
     def _audit(self, operator: str, action: str, session_id: int, person_id: int | None, person_name: str,
                reason: str, details: dict | None = None) -> None:
+        operator, reason = clean_text(operator, "the operator's name", max_chars=MAX_NAME_CHARS), clean_text(reason)
         """Inside the caller's transaction: one audit entry."""
         self.db.db["audit"].insert({"at": now_iso(), "operator": operator, "action": action, "session_id": session_id,
                                     "person_id": person_id, "person_name": person_name, "reason": reason,
                                     "details": json.dumps(details or {})})
+
+
+def _who_and_why(operator: str | None, reason: str | None, needed: str) -> tuple[str, str]:
+    """The operator's name and the reason of a manual change, cleaned as every stored text is (no control
+    characters, one line); `needed` is the message when either is empty."""
+    who = clean_text(operator, "the operator's name", max_chars=MAX_NAME_CHARS)
+    why = clean_text(reason, "the reason")
+    if not who or not why:
+        raise GalleryError(needed)
+    return who, why

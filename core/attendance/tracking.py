@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from core.errors import ConfigError
+
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU between every box of a (N, 4) and b (M, 4), boxes as x1, y1, x2, y2."""
@@ -86,7 +88,8 @@ class VotePolicy:
 
     def __post_init__(self) -> None:
         if not 1 <= self.k <= self.n:
-            raise ValueError(f"need 1 <= K <= N, got K={self.k}, N={self.n}")
+            raise ConfigError(f"a mark needs K agreeing recognitions among the last N, with 1 <= K <= N; got K={self.k}, "
+                              f"N={self.n} (e.g. -k 3 -n 5)")
 
 
 def cast_vote(track: Track, person_id: int | None, score: float, t: float, policy: VotePolicy) -> int | None:

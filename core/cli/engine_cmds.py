@@ -12,9 +12,9 @@ import numpy as np
 
 from core.cli.console import Progress
 from core.cli.context import Context
-from core.benchmarks.identification import evaluate_folder
-from core.errors import ImageReadError, path_text
-from core.vision.imageio import IMAGE_SUFFIXES, read_image
+from core.benchmarks.identification import evaluate_folder, usable_subjects
+from core.errors import ImageReadError, InputPathError, path_text
+from core.vision.imageio import IMAGE_SUFFIXES, read_image, return_freed_memory
 from core.attendance.sources import FrameSource
 from core.gallery.matching import TemplateIndex
 from core.gallery.policy import confidence
@@ -61,17 +61,43 @@ def cmd_compare(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def _identify_frames(target: Path, unread: list[str]):
+def _folder_images(folder: Path) -> list[Path]:
+    """The images of a folder (by name); a folder without any is an InputPathError."""
+    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir())
+    if not images:
+        raise InputPathError(folder, "this folder has no images",
+                             f"Give a folder of photos ({', '.join(sorted(IMAGE_SUFFIXES))}), an image or a video.")
+    return images
+
+
+def _check_target(target: Path) -> bool:
+    """Refuse a missing target or a folder without images (before any model loads); whether it is a folder."""
+    if not target.exists():
+        raise InputPathError(target, "no such file or folder", "Give an image, a folder of images or a video.")
+    if target.is_dir():
+        _folder_images(target)
+        return True
+    return False
+
+
+def _identify_frames(target: Path, unread: list[str], progress: Progress | None = None):
     """(label, BGR frame) for an image, every image of a folder, or every Nth frame of a video. A folder's
     files that cannot be read are skipped and listed in `unread` ("file: why")."""
-    if target.is_dir():
-        for path in sorted(p for p in target.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+    if _check_target(target):
+        images = _folder_images(target)
+        for done, path in enumerate(images):
+            if progress is not None:
+                progress(done, len(images))
             try:
                 frame = read_image(path)
             except ImageReadError as exc:
                 unread.append(f"{path_text(path)}: {exc.problem}")
                 continue
             yield path_text(path), frame
+            del frame
+            return_freed_memory()  # a folder of thousands of photos: the memory stays flat
+        if progress is not None:
+            progress(len(images), len(images))
     elif target.suffix.lower() in IMAGE_SUFFIXES:
         yield path_text(target), read_image(target)
     else:
@@ -94,6 +120,7 @@ def _face_words(face: dict) -> str:
 
 
 def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
+    _check_target(args.target)
     pipeline = ctx.pipeline
     gallery = ctx.service.gallery
     model = gallery.active_model()
@@ -106,7 +133,8 @@ def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
         print("the gallery is empty: enrol people first (rollcall enroll NAME PHOTO...)", file=sys.stderr)
         return 1
     results, unread = [], []
-    for label, frame in _identify_frames(args.target, unread):
+    progress = Progress("identifying") if args.json else None  # without --json each result is a line
+    for label, frame in _identify_frames(args.target, unread, progress):
         faces = pipeline.process(frame).faces
         matches = index.identify(np.stack([f.embedding for f in faces]) if faces else np.zeros((0, index.dim)),
                                  threshold, margin)
@@ -120,7 +148,7 @@ def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
         results.append(entry)
         if not args.json:
             names = ", ".join(_face_words(f) for f in entry["faces"]) or "no face"
-            print(f"{label}: {names}")
+            print(f"{label}: {names}", flush=True)
     if args.json:
         print(json.dumps(results, indent=2))
     if unread:
@@ -130,6 +158,9 @@ def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(ctx: Context, args: argparse.Namespace) -> int:
+    if args.json is not None and args.json.is_dir():
+        raise InputPathError(args.json, "this is a folder", "Give --json a file name, e.g. results.json.")
+    usable_subjects(args.dataset_root, args.enroll_per_subject)  # a wrong folder is refused before the models load
     pipeline = ctx.standalone_pipeline()
     result = evaluate_folder(args.dataset_root, pipeline, args.enroll_per_subject, args.threshold,
                              progress=Progress("evaluating"), jitters=args.jitters)
@@ -137,6 +168,8 @@ def cmd_evaluate(ctx: Context, args: argparse.Namespace) -> int:
     print(f"rank-1 {result['rank1']:.4f}; at threshold {result['threshold']:.3f}: open-set accuracy "
           f"{result['open_set_accuracy']:.4f}, unknown {result['unknown_rate']:.4f}, "
           f"false accepts {result['false_accept_rate']:.4f}")
+    if result["probes_unreadable"]:
+        print(f"{result['probes_unreadable']} probe image(s) could not be read (counted as not identified)")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -11,9 +11,9 @@ from core.gallery.enrol import RECOMMENDED_SAMPLES, Enroller, SampleVerdict
 from core.attendance.grabber import FrameGrabber, LatestFrame
 from core.gallery.policy import ThresholdDecision, site_pairs_needed
 from core.gallery.groups import split_groups
-from core.gallery.store import GalleryError
+from core.gallery.store import GalleryError, Person
 from core.attendance.sources import FrameSource
-from core.service import CalibrationError
+from core.service import CalibrationError, Rollcall
 
 
 def _print_verdicts(verdicts: list[SampleVerdict]) -> None:
@@ -101,6 +101,17 @@ def cmd_people(ctx: Context, args: argparse.Namespace) -> int:
         updated = service.update_person(person.id, name=args.new_name)
         print(f"renamed {person.name} to {updated.name}")
         return 0
+    if action == "edit":
+        return _edit_person(service, person, args)
+    if action == "history":
+        lines = service.person_history(person.id)
+        if not lines:
+            print(f"no session expected or marked {person.name} yet")
+        for h in lines:
+            group = f"group {h.session.group_name}" if h.session.group_name else "no group"
+            seen = f"  seen {h.first_seen}" if h.first_seen else ""
+            print(f"{h.session.started_at[:16].replace('T', ' ')}  {h.session.name}  ({group})  {h.status}{seen}")
+        return 0
     if action == "delete":
         what = "and their attendance history " if args.erase_history else ""
         if not confirm(f"Delete {person.name} (id {person.id}) {what}for good?", args.yes):
@@ -110,6 +121,31 @@ def cmd_people(ctx: Context, args: argparse.Namespace) -> int:
         print(f"deleted {person.name}")
         return 0
     raise GalleryError(f"unknown people action '{action}'")
+
+
+def _edit_person(service: Rollcall, person: Person, args: argparse.Namespace) -> int:
+    fields: dict[str, object] = {}
+    if args.name is not None:
+        fields["name"] = args.name
+    if args.external_id is not None:
+        fields["external_id"] = args.external_id
+    if args.groups is not None:
+        fields["groups"] = tuple(split_groups(args.groups))
+    if args.notes is not None:
+        fields["notes"] = args.notes
+    if not fields:
+        print("nothing to change: give --name, --external-id, --groups or --notes", file=sys.stderr)
+        return 2
+    if args.name is not None:
+        same = service.people_named(args.name, exclude=person.id)
+        if same:
+            ids = ", ".join(str(p.id) for p in same)
+            print(f"warning: {len(same)} other person(s) are called {args.name} (id {ids}); an External ID tells "
+                  f"them apart", file=sys.stderr)
+    updated = service.update_person(person.id, **fields)
+    ext = f" [{updated.external_id}]" if updated.external_id else ""
+    print(f"saved {updated.name}{ext}: groups {'; '.join(updated.groups) or '(none)'}")
+    return 0
 
 
 def cmd_model(ctx: Context, args: argparse.Namespace) -> int:

@@ -64,15 +64,19 @@ class PersonOutcome:
     rejected: Counter = field(default_factory=Counter)  # reason -> how many photos
     state: str = "not enrolled"  # enrolled, updated, unchanged, not enrolled, skipped, not done (cancelled or failed)
     error: str = ""
+    samples: int | None = None  # the person's samples in all afterwards (other photos included)
 
     @property
     def needs_more(self) -> bool:
-        return self.state not in ("not done", "skipped") and self.usable + self.already_stored < RECOMMENDED_SAMPLES[0]
+        have = self.samples if self.samples is not None else self.usable + self.already_stored
+        return self.state not in ("not done", "skipped") and have < RECOMMENDED_SAMPLES[0]
 
     def describe(self) -> str:
         why = "; ".join(f"{n} × {reason}" for reason, n in self.rejected.most_common())
         have = self.usable + self.already_stored
         text = f"{self.name}: {self.state}, {have} usable sample(s) of {self.photos + self.already_stored} photo(s)"
+        if self.samples is not None and self.samples != have:
+            text += f" ({self.samples} in all)"
         if self.error:
             text += f" ({self.error})"
         if self.needs_more:
@@ -195,3 +199,6 @@ def _save(enroller: Enroller, job: EnrolJob, outcome: PersonOutcome, verdicts: l
     except GalleryError as exc:  # e.g. the External ID was taken meanwhile: this person only
         outcome.state, outcome.error, outcome.usable = "not done", str(exc), 0
         logger.warning("bulk enrolment of %s failed: %s", job.name, exc)
+        return
+    if outcome.person_id is not None:
+        outcome.samples = enroller.gallery.person(outcome.person_id).n_samples

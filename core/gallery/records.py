@@ -88,7 +88,9 @@ class SampleInfo:
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 MAX_NAME_CHARS = 200
+MAX_TEXT_CHARS = 4000
 
 
 def clean_name(value: str | None, what: str = "a person", *, required: bool = True) -> str:
@@ -96,7 +98,7 @@ def clean_name(value: str | None, what: str = "a person", *, required: bool = Tr
     line breaks...) removed, spaces trimmed, at most MAX_NAME_CHARS characters, and text that is not valid
     Unicode (a folder name in another encoding) shown as `path_text` escapes. The one rule for the names
     of people, groups and sessions and for External IDs."""
-    text = " ".join(_CONTROL.sub(" ", clean_text(value)).split())
+    text = " ".join(_CONTROL.sub(" ", path_text(value or "")).split())
     if required and not text:
         raise GalleryError(f"{what} needs a name")
     if len(text) > MAX_NAME_CHARS:
@@ -104,10 +106,22 @@ def clean_name(value: str | None, what: str = "a person", *, required: bool = Tr
     return text
 
 
-def clean_text(value: str | None) -> str:
-    """Free text (notes, an operator's name, a reason) that the database can store: lone surrogates (a file
-    or folder name that is not valid UTF-8) become `path_text`'s \\xNN escapes; everything else is kept."""
-    return path_text(value or "")
+def clean_text(value: str | None, what: str = "the text", *, multiline: bool = False,
+               max_chars: int = MAX_TEXT_CHARS) -> str:
+    """Free text as typed or imported (notes, an operator's name, a reason), made safe to store, show and
+    export: control characters removed, spaces trimmed, at most `max_chars` characters. With `multiline`
+    (notes) line breaks are kept, as \\n, at most one blank line in a row; otherwise the text is one line.
+    The sibling of `clean_name` for every stored text that is not a name."""
+    text = path_text(value or "")  # lone surrogates (a name that is not UTF-8) as \xNN: SQLite refuses them
+    if not multiline:
+        text = " ".join(_CONTROL.sub(" ", text).split())
+    else:
+        lines = [" ".join(_CONTROL.sub(" ", line).split())
+                 for line in _CONTROL_BUT_NEWLINE.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n")).split("\n")]
+        text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
+    if len(text) > max_chars:
+        raise GalleryError(f"{what} is {len(text)} characters long; at most {max_chars} please")
+    return text
 
 
 def from_row(cls: type[T], row: dict[str, Any]) -> T:

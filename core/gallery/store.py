@@ -28,9 +28,8 @@ from core.storage.db import Database
 from core.gallery.faces import enrolment_embeddings, model_crops
 from core.gallery.groups import write_person_groups
 from core.gallery.records import (
-    CancelledError, GalleryError, ModelRecord, NotFoundError, Person, SampleInfo, clean_name, clean_text, from_blob,
-    from_row, get_row, normalise, now_iso, rows, to_blob,
-)
+    MAX_NAME_CHARS, CancelledError, GalleryError, ModelRecord, NotFoundError, Person, SampleInfo, clean_name, clean_text,
+    from_blob, from_row, get_row, normalise, now_iso, rows, to_blob)
 from core.vision.models.base import Embedder
 
 if TYPE_CHECKING:
@@ -82,7 +81,7 @@ class Gallery:
         value = threshold if threshold is not None else embedder.model.default_threshold
         models = self.db.db["models"]
         with self.db.transaction():
-            models.insert({"name": embedder.name, "arch": embedder.arch, "file_hash": digest, "source": embedder.source,
+            models.insert({"name": clean_name(embedder.name, "a model"), "arch": embedder.arch, "file_hash": digest, "source": embedder.source,
                            "dim": embedder.dim, "threshold": float(value), "threshold_origin": origin,
                            "created_at": now_iso()})
         return self.model(models.last_rowid)
@@ -251,7 +250,8 @@ class Gallery:
             if erase_history:
                 conn.execute("DELETE FROM marks WHERE person_id = ?", (person_id,))
             conn.execute("DELETE FROM people WHERE id = ?", (person_id,))
-            self.db.db["audit"].insert({"at": now_iso(), "operator": operator, "action": "delete_person",
+            who = clean_text(operator, "the operator's name", max_chars=MAX_NAME_CHARS)
+            self.db.db["audit"].insert({"at": now_iso(), "operator": who, "action": "delete_person",
                                         "person_id": person_id, "person_name": person.name,
                                         "details": json.dumps({"erase_history": erase_history})})
 
@@ -364,7 +364,7 @@ class Gallery:
         if "external_id" in fields:
             values["external_id"] = clean_name(fields["external_id"], "an External ID", required=False) or None  # type: ignore[arg-type]
         if "notes" in fields:
-            values["notes"] = clean_text(str(fields["notes"] or ""))
+            values["notes"] = clean_text(fields["notes"], "the notes", multiline=True)  # type: ignore[arg-type]
         try:
             conn.execute(f"UPDATE people SET {', '.join(f'{k} = ?' for k in values)} WHERE id = ?",
                          (*values.values(), person_id))
@@ -380,10 +380,11 @@ class Gallery:
                       notes: str) -> int:
         """Inside the caller's transaction: the people row and its groups; the new id."""
         external_id = clean_name(external_id, "an External ID", required=False) or None
+        notes = clean_text(notes, "the notes", multiline=True)
         stamp = now_iso()
         try:
             person_id = conn.execute("INSERT INTO people(name, external_id, notes, created_at, updated_at)"
-                                     " VALUES (?, ?, ?, ?, ?)", (name, external_id, clean_text(notes), stamp, stamp)).lastrowid
+                                     " VALUES (?, ?, ?, ?, ?)", (name, external_id, notes, stamp, stamp)).lastrowid
         except sqlite3.IntegrityError:
             raise GalleryError(f"another person already has the External ID '{external_id}'") from None
         write_person_groups(conn, person_id, groups, replace=False)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from core.gallery.bulk import EnrolJob, photos_in
 from core.gallery.groups import split_groups
-from core.gallery.records import GalleryError, clean_name
+from core.gallery.records import GalleryError, clean_name, clean_text
 from core.gallery.store import Gallery, Person
 
 MAX_LIST_BYTES = 20 * 1024 * 1024
@@ -164,8 +164,10 @@ def preview_roster(gallery: Gallery, path: str | Path) -> RosterPreview:
 
 def _row(number: int, value: dict[str, str], folder: Path, by_external: dict[str, Person],
          by_name: dict[str, list[Person]], seen_ids: dict[str, int]) -> RosterRow:
-    row = RosterRow(number, "", None, [], value.get("notes"))
+    row = RosterRow(number, "", None, [], None)
     try:
+        notes = value.get("notes")
+        row.notes = None if notes is None else clean_text(notes, "the notes", multiline=True)
         row.name = clean_name(value.get("name"))
         row.external_id = clean_name(value.get("external_id"), "an External ID", required=False) or None
         row.groups = split_groups(value.get("group"))

@@ -63,17 +63,17 @@ class EnrolFolderDialog(BulkDialog):
         self.table.setRowCount(len(jobs))
         for row, job in enumerate(jobs):
             folder = job.photos[0].parent.name if job.photos else ""
-            kind = "existing person: adds photos" if job.person_id is not None else "new person"
-            set_row(self.table, row, [folder, job.name, kind, len(job.photos)],
-                    background=None if job.photos else WARNING_BACKGROUND,
-                    tooltip="" if job.photos else "no photos in this sub-folder")
+            kind = (f"skipped: {job.problem}" if job.problem else
+                    "existing person: adds photos" if job.person_id is not None else "new person")
+            set_row(self.table, row, [folder or job.name, job.name, kind, len(job.photos)],
+                    background=WARNING_BACKGROUND if job.problem else None, tooltip=job.problem)
         new = sum(job.person_id is None for job in jobs)
         photos = sum(len(job.photos) for job in jobs)
         self.summary_label.setText(f"{len(jobs)} sub-folder(s): {new} new, {len(jobs) - new} already enrolled; "
                                    f"{photos} photos to check" + ("" if photos else ". Nothing to enrol."))
 
     def can_run(self, jobs: list[EnrolJob]) -> bool:
-        return any(job.photos for job in jobs)
+        return any(job.photos and not job.problem for job in jobs)
 
     def run_args(self) -> dict[str, object]:
         return {"group": self.group_combo.currentText().strip() or None}

@@ -123,7 +123,8 @@ class GroupsDialog(QDialog):
         self.add_button.setEnabled(group is not None and bool(people))
         self.remove_button.setEnabled(group is not None and bool(people))
         self.people_label.setText(
-            f"{len(people)} people selected on the People page: {', '.join(p.name for p in people[:5])}"
+            f"{len(people)} {'person' if len(people) == 1 else 'people'} selected on the People page: "
+            f"{', '.join(p.name for p in people[:5])}"
             f"{'…' if len(people) > 5 else ''}" if people else "Select people on the People page to add or remove them.")
 
     def _say(self, text: str, error: bool = False) -> None:

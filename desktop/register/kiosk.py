@@ -69,6 +69,7 @@ class KioskWindow(QWidget):
         self.welcome_label = QLabel()
         self.welcome_label.setFont(big_font(self, 44))
         self.welcome_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.welcome_label.setWordWrap(True)  # several names at once, or a long one, wrap rather than cut
         self.welcome_label.setStyleSheet("color: #7ee08a;")
         self.welcome_label.setMinimumHeight(90)
         self._welcome_timer = QTimer(self)

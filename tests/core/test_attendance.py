@@ -1,9 +1,7 @@
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import sqlite3
-import zipfile
 from pathlib import Path
 
 import numpy as np

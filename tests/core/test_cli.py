@@ -157,6 +157,13 @@ def test_evaluate_writes_the_json_keys(cli, tmp_path: Path) -> None:
     result = json.loads(out_json.read_text())
     assert {"rank1", "subjects", "probes", "unknown_rate", "threshold"} <= set(result)
     assert result["subjects"] == 4 and result["probes"] == 12 and result["rank1"] >= 0.75
+    assert result["probes_unreadable"] == 0
+
+    (root / "s1" / "5.pgm").unlink()
+    (root / "s1" / "5.pgm").write_bytes(b"P5 truncated")  # a probe that cannot be read: a failure, not a crash
+    code, out, err = cli("evaluate", str(root), "--enroll-per-subject", "2", "--json", str(out_json))
+    assert code == 0 and "1 probe image(s) could not be read" in out
+    assert json.loads(out_json.read_text())["probes_unreadable"] == 1
 
 
 def test_errors_are_messages(cli, tmp_path: Path) -> None:

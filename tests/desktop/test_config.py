@@ -82,3 +82,12 @@ def test_a_file_saved_before_the_small_face_settings_still_loads(tmp_path: Path)
     config = load_config(path)
     assert config.source == "1" and config.min_face_size == 24 and config.record_unknown
     assert config.sr_model == "" and config.sr_below_px is None  # never chosen: automatic
+
+
+def test_a_hand_edited_operator_name_is_cleaned_like_every_stored_text(tmp_path: Path) -> None:
+    path = tmp_path / "desktop.json"
+    path.write_text(json.dumps({"operator": "Ms\u001b[31m K\r\n"}), encoding="utf-8")
+    assert load_config(path).operator == "Ms [31m K"
+    path.write_text(json.dumps({"operator": "K" * 500}), encoding="utf-8")
+    with pytest.raises(ConfigError, match="at most 200"):
+        load_config(path)
