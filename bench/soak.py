@@ -103,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pace", choices=("realtime", "every_frame"), default="realtime")
     parser.add_argument("--clip", type=Path, default=SHARED / "video" / "hamilton_clip.mp4")
     parser.add_argument("--tracemalloc", action="store_true", help="list the Python allocations that grew")
+    parser.add_argument("--trim-every", type=int, default=0, metavar="N",
+                        help="hand freed heap memory back every N frames (core.vision.imageio.return_freed_memory)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
 
@@ -110,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from core.attendance.recogniser import RecognitionSettings
     from core.service import Rollcall
+    from core.vision.imageio import return_freed_memory
 
     torch.set_num_threads(args.threads)
     refs = sorted((SHARED / "video" / "hamilton_refs").glob("*.png"))
@@ -141,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         next_sample = started + args.every
         for _frame, _report in run.frames(stop):
             frames += 1
+            if args.trim_every and frames % args.trim_every == 0:
+                return_freed_memory()
             now = time.monotonic()
             if now >= next_sample:
                 next_sample += args.every
@@ -157,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         service.close()
     result = {
         "minutes": args.minutes, "warmup_min": args.warmup, "threads": args.threads, "pace": args.pace,
+        "trim_every": args.trim_every,
         "frames": frames, "loops": source.loops, "enrolled": people, "marked": marks, "unknown_records": unknown,
         "growth_after_warmup": growth(samples, args.warmup * 60),
         "samples": samples,
