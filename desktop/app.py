@@ -24,6 +24,7 @@ from pathlib import Path
 from core.errors import RollcallError
 from core.paths import user_data_dir
 from core.storage.db import DatabaseError, explain_database_error
+from core.threads import apply_thread_policy
 from desktop.config import DesktopConfig, config_path, load_config
 
 logger = logging.getLogger(__name__)
@@ -74,8 +75,10 @@ def main(argv: list[str] | None = None) -> int:
 
         if sys.stderr is not None:
             logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        apply_thread_policy("live")
         return run_self_test(args.self_test or None, data_dir=args.data_dir, report=args.report)
     setup_logging()
+    apply_thread_policy("live")  # the live worker and the background tasks share the process's threads
     from PySide6.QtWidgets import QApplication
 
     from desktop.app_database import start_daily_backup

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from core.errors import ConfigError, RollcallError
+from core.threads import apply_thread_policy
 from trainer.config import CONFIG_FILENAME, JOB_CONFIGS, load_config
 from trainer.events import ErrorEvent, EventWriter, Finished
 from trainer.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse printed the problem on stderr
         return EXIT_USAGE if exc.code else EXIT_OK
     setup_logging(logging.DEBUG if args.verbose else logging.INFO)
+    apply_thread_policy("trainer")
     writer = EventWriter()
     stop = StopRequest()
     try:

@@ -21,6 +21,11 @@
 
 from __future__ import annotations
 
+# Before anything loads torch: OpenMP reads its wait policy once, when torch loads it (core/threads.py).
+from core import threads as _threads
+
+_threads.prefer_passive_waiting()
+
 import argparse
 import logging
 import sqlite3
@@ -196,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _flush_each_line()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    _threads.apply_thread_policy("live" if args.command == "run" else "batch")
     ctx = Context(args)
     try:
         return args.func(ctx, args)
