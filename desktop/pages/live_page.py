@@ -26,6 +26,7 @@ from desktop.context import AppContext
 from desktop.dialogs import open_file
 from desktop.live_worker import RecognitionWorker, RunRequest
 from desktop.register.kiosk import KioskWindow
+from desktop.live_lag import LagMonitor
 from desktop.register.register_panel import RegisterPanel
 from desktop.register.session_dialogs import StartSessionDialog, SummaryDialog, ask_start_session
 from desktop.tables.session_marks import SessionMarksModel
@@ -45,6 +46,7 @@ class LivePage(QWidget):
         self.worker = RecognitionWorker()
         self.latencies_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self.frames_shown = 0
+        self.lag = LagMonitor()
         self.last_frame = None
         self.source_state = ""
         self._pending_start = False
@@ -170,6 +172,7 @@ class LivePage(QWidget):
         config = self.ctx.config
         settings = RecognitionSettings(record_unknown=config.record_unknown, max_embeds_per_frame=EMBEDS_PER_FRAME)
         self.latencies_ms.clear()
+        self.lag.reset()
         self.frames_shown = 0
         self._outage_reported = False
         self.source_label.setText(f"Opening {source}…")
@@ -267,6 +270,18 @@ class LivePage(QWidget):
                         now - self._run_started_at)
         self.frames_shown += 1
         self.last_frame = frame
+        self._check_lag(frame.index, now)
+
+    def _check_lag(self, index: int, now: float) -> None:
+        """Say so when recognition falls behind a live source, instead of silently missing people."""
+        change = self.lag.add(index, now)
+        if change == "behind":
+            self.ctx.notifier.warning(
+                "Live", f"Recognition is falling behind: {self.lag.skipped:.0%} of frames skipped over the last "
+                        f"{self.lag.window_s:.0f} s, so people may be marked late or missed. Close other programs, "
+                        f"or choose a lower camera resolution or a faster model in Settings.")
+        elif change == "caught up":
+            self.ctx.notifier.info("Live", "Recognition has caught up with the camera.")
 
     def _marks_added(self, marks) -> None:
         """Say who was marked (the lists re-read the marks on `attendance_changed`: the run's service reports them)."""
@@ -314,8 +329,9 @@ class LivePage(QWidget):
             self.stats_label.setText("")
             return
         p95 = float(np.percentile(np.asarray(self.latencies_ms), 95)) if self.latencies_ms else 0.0
+        behind = f" · falling behind ({self.lag.skipped:.0%} skipped)" if self.lag.behind else ""
         self.stats_label.setText(f"{frame.fps:.1f} fps · latency p95 {p95:.0f} ms · {frame.dropped} frames skipped"
-                                 f" · {len(frame.faces)} face(s)")
+                                 f" · {len(frame.faces)} face(s){behind}")
 
     # ------------------------------------------------------------------ sessions
 
