@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -14,6 +15,26 @@ from core.protected_files import ensure_not_database_file
 
 class SourceError(RollcallError):
     """A camera, file or stream cannot be opened or stopped delivering frames."""
+
+
+# What a camera is asked for: USB webcams send 640×480 at 30 fps as MJPG on any USB port (uncompressed
+# frames at higher sizes often drop them to 5-10 fps), and it is what the live loop keeps up with on two cores.
+CAMERA_SIZE = (640, 480)
+CAMERA_FOURCC = "MJPG"
+
+
+def open_camera(index: int, size: tuple[int, int] = CAMERA_SIZE, platform: str = sys.platform) -> cv2.VideoCapture:
+    """A camera by number, asked explicitly for MJPG frames of `size`. On Windows through DirectShow
+    (opencv-python-headless has no Media Foundation backend), falling back to OpenCV's choice."""
+    cap = cv2.VideoCapture(index, cv2.CAP_DSHOW) if platform == "win32" else cv2.VideoCapture(index)
+    if platform == "win32" and not cap.isOpened():
+        cap.release()
+        cap = cv2.VideoCapture(index)
+    if cap.isOpened():  # a camera that cannot do these keeps its own (each set() then just returns False)
+        cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*CAMERA_FOURCC))
+        cap.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
+        cap.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
+    return cap
 
 
 class FrameSource:
@@ -37,7 +58,7 @@ class FrameSource:
             if path.exists():  # a folder, FIFO or device: opening it could block or never end
                 raise SourceError(f"{path_text(path)} is not a video file ({file_kind(path.stat().st_mode)}).")
             raise SourceError(f"The video file {self.spec} does not exist.")
-        cap = cv2.VideoCapture(int(self.spec)) if self.is_camera else cv2.VideoCapture(str(self.spec))
+        cap = open_camera(int(self.spec)) if self.is_camera else cv2.VideoCapture(str(self.spec))
         if not cap.isOpened():
             cap.release()
             what = "camera" if self.is_camera else "video file" if self.is_file else "stream"

@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -153,3 +154,46 @@ def test_a_video_name_that_is_not_utf8_gets_a_label_the_database_stores() -> Non
     label = FrameSource(os.fsdecode(b"/videos/caf\xe9.mp4")).label
     assert label == "/videos/caf\\xe9.mp4"
     label.encode("utf-8")  # no lone surrogate left
+
+
+class _FakeCapture:
+    """Stands in for cv2.VideoCapture: records how it was opened and what it was asked for."""
+
+    made: list[_FakeCapture] = []
+    working_backends = {None, "dshow"}
+
+    def __init__(self, index, backend=None) -> None:  # noqa: ANN001
+        self.backend = {None: None, cv2.CAP_DSHOW: "dshow"}.get(backend, backend)
+        self.index, self.props, self.released = index, {}, False
+        _FakeCapture.made.append(self)
+
+    def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
+        return self.backend in self.working_backends
+
+    def set(self, prop, value) -> bool:  # noqa: ANN001
+        self.props[prop] = value
+        return True
+
+    def release(self) -> None:
+        self.released = True
+
+
+def test_a_camera_is_asked_for_mjpg_at_a_set_size_through_directshow_on_windows(monkeypatch) -> None:
+    from core.attendance import sources
+
+    monkeypatch.setattr(sources.cv2, "VideoCapture", _FakeCapture)
+    _FakeCapture.made = []
+    cap = sources.open_camera(1, platform="win32")
+    assert (cap.index, cap.backend) == (1, "dshow")
+    assert cap.props == {cv2.CAP_PROP_FOURCC: cv2.VideoWriter_fourcc(*"MJPG"),
+                         cv2.CAP_PROP_FRAME_WIDTH: 640, cv2.CAP_PROP_FRAME_HEIGHT: 480}
+    assert sources.open_camera(0, platform="linux").backend is None  # OpenCV's own choice elsewhere
+
+    _FakeCapture.made, _FakeCapture.working_backends = [], {None}  # no DirectShow: OpenCV's choice instead
+    try:
+        cap = sources.open_camera(2, size=(1280, 720), platform="win32")
+    finally:
+        _FakeCapture.working_backends = {None, "dshow"}
+    first, second = _FakeCapture.made
+    assert first.backend == "dshow" and first.released and second is cap and cap.backend is None
+    assert cap.props[cv2.CAP_PROP_FRAME_WIDTH] == 1280 and cap.props[cv2.CAP_PROP_FRAME_HEIGHT] == 720
