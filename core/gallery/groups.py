@@ -13,6 +13,16 @@ from core.storage.db import Database
 GROUP_SEPARATOR = ";"  # between group names in one cell of a class list or one text field
 
 
+def groups_sql(person_column: str) -> str:
+    """A subquery giving the person's group names, sorted, joined by U+001F (read back with `read_groups`)."""
+    return ("(SELECT group_concat(name, char(31)) FROM (SELECT g.name FROM group_members gm JOIN groups g"
+            f" ON g.id = gm.group_id WHERE gm.person_id = {person_column} ORDER BY g.name COLLATE NOCASE))")
+
+
+def read_groups(text: str | None) -> tuple[str, ...]:
+    return tuple(text.split("\x1f")) if text else ()
+
+
 @dataclass(frozen=True)
 class Group:
     id: int

@@ -26,7 +26,7 @@ import numpy as np
 from core.errors import path_text
 from core.storage.db import Database
 from core.gallery.faces import enrolment_embeddings, model_crops
-from core.gallery.groups import write_person_groups
+from core.gallery.groups import groups_sql, read_groups, write_person_groups
 from core.gallery.records import (
     MAX_NAME_CHARS, CancelledError, GalleryError, ModelRecord, NotFoundError, Person, SampleInfo, clean_name, clean_text,
     from_blob, from_row, get_row, normalise, now_iso, rows, to_blob)
@@ -48,15 +48,14 @@ PREVIOUS_MODEL_KEY = "previous_model_id"  # the model a roll back returns to
 
 _PERSON_SQL = (
     "SELECT p.id, p.name, p.external_id, p.notes, p.created_at, p.updated_at, COUNT(s.id) AS n_samples,"
-    " (SELECT group_concat(g.name, char(31)) FROM (SELECT g.name FROM group_members m JOIN groups g ON g.id = m.group_id"
-    "  WHERE m.person_id = p.id ORDER BY g.name COLLATE NOCASE) g) AS groups"
+    f" {groups_sql('p.id')} AS groups"
     " FROM people p LEFT JOIN samples s ON s.person_id = p.id"
 )
 PERSON_FIELDS = ("name", "external_id", "groups", "notes")  # what can be set on a person
 
 
 def _person(row: dict) -> Person:
-    return from_row(Person, {**row, "groups": tuple(row["groups"].split("\x1f")) if row["groups"] else ()})
+    return from_row(Person, {**row, "groups": read_groups(row["groups"])})
 
 
 class Gallery:

@@ -11,6 +11,7 @@ import datetime as _dt
 from dataclasses import dataclass
 
 from core.attendance.marks import Attendance, Session, parse_time
+from core.gallery.groups import groups_sql, read_groups
 from core.gallery.records import rows
 
 PRESENT, LATE, ABSENT, EXCUSED, GUEST = "present", "late", "absent", "excused", "guest"
@@ -87,14 +88,6 @@ def status_of(marked_at: str | None, excused: bool, cutoff: _dt.datetime | None)
     return PRESENT
 
 
-_GROUPS_SQL = ("(SELECT group_concat(name, char(31)) FROM (SELECT g.name FROM group_members gm JOIN groups g"
-               " ON g.id = gm.group_id WHERE gm.person_id = {col} ORDER BY g.name COLLATE NOCASE))")
-
-
-def _groups(text: str | None) -> tuple[str, ...]:
-    return tuple(text.split("\x1f")) if text else ()
-
-
 def build_register(attendance: Attendance, session_id: int) -> Register:
     """The session's register, read in two queries."""
     session = attendance.session(session_id)
@@ -102,7 +95,7 @@ def build_register(attendance: Attendance, session_id: int) -> Register:
     db = attendance.db
     expected = rows(db, "SELECT e.person_id, e.person_name, e.external_id, e.excused_at, e.excused_by,"
                     " e.excused_reason, m.marked_at, m.confidence, m.manual, m.operator, m.reason, "
-                    + _GROUPS_SQL.format(col="e.person_id") + " AS groups FROM session_expected e"
+                    + groups_sql("e.person_id") + " AS groups FROM session_expected e"
                     " LEFT JOIN marks m ON m.session_id = e.session_id AND m.person_id = e.person_id"
                     " WHERE e.session_id = ? ORDER BY e.person_name COLLATE NOCASE, e.id", (session_id,))
     lines = []
@@ -110,17 +103,17 @@ def build_register(attendance: Attendance, session_id: int) -> Register:
         status = status_of(r["marked_at"], r["excused_at"] is not None, cutoff)
         marked = r["marked_at"] is not None
         lines.append(RegisterLine(
-            r["person_id"], r["person_name"], r["external_id"], _groups(r["groups"]), status, r["marked_at"],
+            r["person_id"], r["person_name"], r["external_id"], read_groups(r["groups"]), status, r["marked_at"],
             r["confidence"], bool(r["manual"]), r["operator"] if marked else r["excused_by"],
             r["reason"] if marked else r["excused_reason"]))
     guests = rows(db, "SELECT m.person_id, m.person_name, p.external_id, m.marked_at, m.confidence, m.manual,"
-                  " m.operator, m.reason, " + _GROUPS_SQL.format(col="m.person_id") + " AS groups FROM marks m"
+                  " m.operator, m.reason, " + groups_sql("m.person_id") + " AS groups FROM marks m"
                   " LEFT JOIN people p ON p.id = m.person_id WHERE m.session_id = ? AND NOT EXISTS (SELECT 1 FROM"
                   " session_expected e WHERE e.session_id = m.session_id AND e.person_id = m.person_id)"
                   " ORDER BY m.marked_at, m.id", (session_id,))
     has_list = bool(expected) or session.group_id is not None  # else: anyone marked is simply there
     for r in guests:
         status = GUEST if has_list else status_of(r["marked_at"], False, cutoff)
-        lines.append(RegisterLine(r["person_id"], r["person_name"], r["external_id"], _groups(r["groups"]), status,
+        lines.append(RegisterLine(r["person_id"], r["person_name"], r["external_id"], read_groups(r["groups"]), status,
                                   r["marked_at"], r["confidence"], bool(r["manual"]), r["operator"], r["reason"]))
     return Register(session, tuple(lines), has_list)
