@@ -99,11 +99,14 @@ def evaluate_candidate(gallery: Gallery, embedder: Embedder, *, progress: Progre
 
 
 def promote(gallery: Gallery, embedder: Embedder, *, progress: Progress | None = None,
-            cancelled: Cancelled | None = None) -> ModelRecord:
+            cancelled: Cancelled | None = None, before: Callable[[], object] | None = None) -> ModelRecord:
     """Make the candidate the active model (all templates switch at once, or none); the model it
-    replaces becomes `gallery.previous_model()`. DamagedModelError (nothing changes) if the candidate
-    tells no faces apart: blank or damaged weights would leave every face unknown."""
+    replaces becomes `gallery.previous_model()`. DamagedModelError (nothing changes, `before` is not
+    called) if the candidate tells no faces apart: blank or damaged weights would leave every face
+    unknown. `before` runs once the candidate passed, before anything changes (e.g. a backup)."""
     probe_embedder(embedder)
+    if before is not None:
+        before()
     before = gallery.active_model()
     record = gallery.activate_model(embedder, progress=progress, cancelled=cancelled)
     logger.info("promoted %s (model %d) in place of %s", record.name, record.id, before.name if before else "none")

@@ -162,10 +162,9 @@ class Operations:
 
     def promote(self, embedder: Embedder, *, progress: Progress = None, cancelled: Cancelled = None) -> ModelRecord:
         """Make a candidate the active model (all templates switch at once); roll_back returns."""
-        probe_embedder(embedder)  # before the backup: a blank model changes nothing (promote probes it too)
-        if self.db.path is not None:
-            backup_database(self.db, "before-promotion")
-        record = model_lifecycle.promote(self.gallery, embedder, progress=progress, cancelled=cancelled)
+        backup = (lambda: backup_database(self.db, "before-promotion")) if self.db.path is not None else None
+        record = model_lifecycle.promote(self.gallery, embedder, progress=progress, cancelled=cancelled,
+                                         before=backup)  # a blank model is refused before the backup
         self._adopt(embedder)
         return record
 
