@@ -50,6 +50,17 @@ def count_text(register: Register | None) -> str:
     return f"present {register.arrived} / {register.expected}"
 
 
+def read_register(ctx: AppContext, session_id: int | None) -> Register | None:
+    """The session's register, or None (no session, or it is gone: another data folder, a restored backup)."""
+    if session_id is None:
+        return None
+    try:
+        return ctx.service.register(session_id)
+    except RollcallError as exc:
+        logger.info("no register for session %s: %s", session_id, exc)
+        return None
+
+
 class RegisterListModel(QAbstractListModel):
     """The lines of one register, read-only; replaced wholesale on each read."""
 
@@ -122,13 +133,7 @@ class RegisterPanel(QWidget):
         self.refresh()
 
     def refresh(self) -> None:
-        register = None
-        if self.session_id is not None:
-            try:
-                register = self.ctx.service.register(self.session_id)
-            except RollcallError as exc:  # the session is gone (another data folder, a restored backup)
-                logger.info("no register for session %s: %s", self.session_id, exc)
-        self.register = register
+        register = self.register = read_register(self.ctx, self.session_id)
         attended = {line_key(line) for line in register.lines if line.attended} if register is not None else set()
         new = []
         if register is not None and self._attended is not None:

@@ -7,19 +7,16 @@ Rows are re-read from core (`service.register(session_id)`) on `refresh()`, whic
 
 from __future__ import annotations
 
-import logging
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush
 
-from core.errors import RollcallError
 from core.register.status import ABSENT, Register, RegisterLine
 from desktop.context import AppContext
-from desktop.register.register_panel import STATUS_COLOURS
+from desktop.register.register_panel import STATUS_COLOURS, read_register
 from desktop.tables.records import RecordTableModel
 from desktop.tables.sessions_table import short_time
 
-logger = logging.getLogger(__name__)
 
 COLUMNS = ("Person", "External ID", "Groups", "Status", "First seen", "Confidence", "Manual", "Operator", "Reason")
 (PERSON_COL, EXTERNAL_ID_COL, GROUPS_COL, STATUS_COL, SEEN_COL, CONFIDENCE_COL, MANUAL_COL, OPERATOR_COL,
@@ -43,13 +40,7 @@ class RegisterTableModel(RecordTableModel):
         self.refresh()
 
     def refresh(self) -> None:
-        register = None
-        if self.session_id is not None:
-            try:
-                register = self.ctx.service.register(self.session_id)
-            except RollcallError as exc:  # deleted meanwhile, or another data folder
-                logger.info("no register for session %s: %s", self.session_id, exc)
-        self.register = register
+        register = self.register = read_register(self.ctx, self.session_id)
         self.set_records(register.lines if register is not None else [])
 
     @property
