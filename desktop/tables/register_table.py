@@ -7,7 +7,6 @@ Rows are re-read from core (`service.register(session_id)`) on `refresh()`, whic
 
 from __future__ import annotations
 
-
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush
 
