@@ -21,6 +21,7 @@ from core.gallery.store import Gallery, GalleryError
 from core.gallery.lifecycle import load_record_model
 from core.vision.models.base import Embedder
 from core.vision.models.checkpoint import is_checkpoint
+from core.vision.models.onnx_backend import with_backend
 from core.vision.models.loading import DEFAULT_EMBEDDER, load_embedder, load_resolver
 from core.vision.models.registry import SUPER_RESOLVERS
 from core.vision.models.superres import BicubicResolver, SuperResolver
@@ -105,6 +106,7 @@ def pipeline_around(settings: EngineSettings, embedder: Embedder, problems: list
     see `effective_settings`) around a loaded embedder. Slow (reads model files)."""
     settings = effective_settings(settings, models_dir)
     device = resolve_device(settings.device)
+    embedder = with_backend(embedder, settings.backend)
     return build_pipeline(settings.detector, embedder, device=str(device), min_face_size=settings.min_face_size,
                           dsr=small_face_resolver(settings, device, problems), sr_below_px=settings.sr_below_px or 0)
 

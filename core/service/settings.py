@@ -13,6 +13,7 @@ import dataclasses
 from dataclasses import dataclass, fields
 
 from core.errors import ConfigError
+from core.vision.models.onnx_backend import BACKENDS
 
 DEVICES = ("cpu", "cuda", "auto")
 MIN_FACE_RANGE = (12, 1000)  # the smallest face searched for, pixels
@@ -33,8 +34,13 @@ class EngineSettings:
     # super-resolve faces narrower than this many pixels; 0: off; None: automatic (on at DEFAULT_SR_BELOW_PX
     # when a DSR model is installed, see core.service.engine.effective_settings)
     sr_below_px: int | None = None
+    # How faces are embedded on the CPU: "auto" (ONNX Runtime when it reproduces torch, else torch), "torch"
+    # or "onnx" (core.vision.models.onnx_backend). Training always uses torch.
+    backend: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got '{self.backend}'")
         if not (self.detector == "mtcnn" or self.detector.startswith("yunet:")):
             raise ConfigError(f"detector must be 'mtcnn' or 'yunet:PATH', got '{self.detector}'")
         if self.detector.startswith("yunet:") and not self.detector[6:].strip():
@@ -60,7 +66,7 @@ class EngineSettings:
         """What the loaded models depend on (the DSR model only while the route is on): two settings
         with the same key share a pipeline."""
         return (self.detector, self.min_face_size, self.device, self.sr_below_px,
-                "" if self.sr_route_off else self.sr_model)
+                "" if self.sr_route_off else self.sr_model, self.backend)
 
     def replace(self, **changes: object) -> EngineSettings:
         unknown = sorted(set(changes) - set(field_names()))

@@ -9,9 +9,11 @@ it (`arch` name plus `arch_args`), so that checkpoints can describe themselves.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +95,9 @@ class Embedder:
     name: str
     source: str = ""
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    # Another backend computing the model's raw outputs from the normalised batch (an ONNX Runtime session,
+    # core.vision.models.onnx_backend); None runs the torch module.
+    runner: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def __post_init__(self) -> None:
         self.device = torch.device(self.device)
@@ -126,6 +131,13 @@ class Embedder:
         x = x.permute(0, 3, 1, 2).float()
         return (x - self._mean) * self._inv_std
 
+    def with_runner(self, runner: Callable[[torch.Tensor], torch.Tensor] | None) -> Embedder:
+        """The same model (name, weights, identity) computed by `runner` (None: by the torch module)."""
+        other = dataclasses.replace(self, runner=runner)
+        if "identity" in self.__dict__:
+            other.__dict__["identity"] = self.identity
+        return other
+
     @functools.cached_property
     def identity(self) -> str:
         """What identifies this model's embeddings: sha256 of its weights file, else of its tensors."""
@@ -136,6 +148,7 @@ class Embedder:
         """L2-normalised embeddings (N, D) of aligned crops, computed in one batch."""
         if len(crops_bgr) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        out = self.model(self.to_tensor(crops_bgr))
+        x = self.to_tensor(crops_bgr)
+        out = self.model(x) if self.runner is None else self.runner(x)
         out = torch.nn.functional.normalize(out.float(), dim=1)
         return out.cpu().numpy()
