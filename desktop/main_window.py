@@ -46,6 +46,7 @@ class MainWindow(QMainWindow):
         self.attendance = AttendancePage(ctx)
         self.training = TrainingPage(ctx)
         self.settings = SettingsPage(ctx)
+        self.settings.source_picker.busy = self.live.camera_in_use  # listed, not opened, while Live uses it
         for page, title in ((self.live, "Live"), (self.people, "People"), (self.attendance, "Attendance"),
                             (self.training, "Training"), (self.settings, "Settings")):
             self.tabs.addTab(page, title)
@@ -134,6 +135,7 @@ class MainWindow(QMainWindow):
         self._shut_down = True
         self.save_state()
         self.live.shutdown()
+        self.settings.source_picker.cancel()  # a search for cameras stops before the next one
         self.people.shutdown()  # an open enrolment wizard's camera
         self.training.shutdown()
         self.ctx.close()

@@ -15,7 +15,7 @@ import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QComboBox, QHBoxLayout, QLabel, QLineEdit, QListView, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget,
+    QComboBox, QHBoxLayout, QLabel, QListView, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget,
 )
 
 from core.errors import RollcallError
@@ -30,6 +30,7 @@ from desktop.live_lag import LagMonitor
 from desktop.register.register_panel import RegisterPanel
 from desktop.register.session_dialogs import StartSessionDialog, SummaryDialog, ask_start_session
 from desktop.tables.session_marks import SessionMarksModel
+from desktop.widgets.source_picker import SourcePicker
 from desktop.widgets.video_view import VideoView
 
 logger = logging.getLogger(__name__)
@@ -57,9 +58,12 @@ class LivePage(QWidget):
         self.summary_dialog: SummaryDialog | None = None
 
         # -- source and session controls
-        self.source_edit = QLineEdit(ctx.config.source)
-        self.source_edit.setPlaceholderText("camera number (0), video file or rtsp:// URL")
-        browse = QPushButton("Video file…")
+        self._started_source = ""
+        self.source_picker = SourcePicker(ctx, "camera number (0), video file or rtsp:// URL", self.camera_in_use)
+        self.source_edit = self.source_picker.edit  # its text is the source
+        self.source_edit.setText(ctx.config.source)
+        browse = QPushButton("&Video file…")
+        browse.setToolTip("Choose a video file to recognise from")
         browse.clicked.connect(self._browse)
         self.start_button = QPushButton("Start")
         self.start_button.clicked.connect(self.start)
@@ -78,8 +82,10 @@ class LivePage(QWidget):
         QShortcut(QKeySequence(Qt.Key.Key_F11), self, self.toggle_kiosk)
 
         controls = QHBoxLayout()
-        controls.addWidget(QLabel("Source"))
-        controls.addWidget(self.source_edit, 2)
+        source_label = QLabel("S&ource")
+        source_label.setBuddy(self.source_picker.combo)
+        controls.addWidget(source_label)
+        controls.addWidget(self.source_picker, 3)
         controls.addWidget(browse)
         controls.addWidget(self.start_button)
         controls.addWidget(self.stop_button)
@@ -176,6 +182,7 @@ class LivePage(QWidget):
         self.frames_shown = 0
         self._outage_reported = False
         self.source_label.setText(f"Opening {source}…")
+        self._started_source = source
         self._run_started_at = time.monotonic()
         self.worker.start(RunRequest(self.ctx.pipeline, self.ctx.service.connect, source, config.file_pace,
                                      self.current_session_id(), settings))
@@ -251,6 +258,7 @@ class LivePage(QWidget):
             self.kiosk.leave()
             self.kiosk.deleteLater()
             self.kiosk = None
+        self.source_picker.cancel()
         self.worker.shutdown()
 
     # ------------------------------------------------------------------ worker signals
@@ -360,6 +368,10 @@ class LivePage(QWidget):
         name = self.session_combo.currentText()
         self.marks_title.setText(f"Marked in '{name}': {self.marks_model.rowCount()}" if session_id is not None
                                  else "No session: names are shown, nobody is marked")
+
+    def camera_in_use(self) -> set[int]:
+        """The camera this tab is recognising from: Find cameras lists it without opening it."""
+        return {int(self._started_source)} if self.running and self._started_source.isdecimal() else set()
 
     def _camera_claimed(self, spec: str) -> None:
         """A camera can be open in one place only: stop recognising when the enrolment wizard takes it."""

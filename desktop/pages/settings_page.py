@@ -42,7 +42,7 @@ class SettingsPage(QWidget):
         self.database_group = DatabaseGroup(ctx, self)
         self.groups = (self.source_group, self.detector_group, self.model_group, self.small_faces_group,
                        self.threshold_group, self.general_group, self.database_group)
-        expose(self, self.source_group, "source_edit", "pace_combo", "apply_source")
+        expose(self, self.source_group, "source_picker", "source_edit", "pace_combo", "apply_source")
         expose(self, self.detector_group, "detector_combo", "yunet_edit", "min_face_spin", "apply_detector",
                "choose_yunet_file")
         expose(self, self.model_group, "model_label", "default_model_button", "model_file_button", "rollback_button",

@@ -1,11 +1,12 @@
-"""The Settings tab's video groups: the video source (a camera number, a video file or a stream URL, and
-how video files are paced) and the face detector (MTCNN or YuNet with its .onnx file, the smallest face)."""
+"""The Settings tab's video groups: the video source (a camera from the list Find cameras fills, a camera
+number, a video file or a stream URL, and how video files are paced) and the face detector (MTCNN or
+YuNet with its .onnx file, the smallest face)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import QComboBox, QFormLayout, QLineEdit, QPushButton, QSpinBox
+from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLineEdit, QPushButton, QSpinBox
 
 from core.attendance.grabber import PACES
 from desktop.config import DesktopConfig
@@ -13,6 +14,7 @@ from desktop.context import AppContext
 from desktop.dialogs import open_file
 from desktop.pages.settings.base import SettingsGroup, SettingsHost
 from desktop.widgets.helpers import path_row, signals_blocked
+from desktop.widgets.source_picker import SourcePicker
 
 PACE_LABELS = {"realtime": "Real time (skip frames like a camera)", "every_frame": "Every frame (slower than real time)"}
 VIDEO_FILTER = "Videos (*.mp4 *.avi *.mkv *.mov *.gif);;All files (*)"
@@ -26,9 +28,15 @@ class SourceGroup(SettingsGroup):
     def __init__(self, ctx: AppContext, host: SettingsHost) -> None:
         super().__init__("Video source", ctx, host)
         form = QFormLayout(self)
-        self.source_edit = QLineEdit()
-        self.source_edit.setPlaceholderText("camera number (0, 1, …), a video file or a stream URL (rtsp://…)")
-        form.addRow("Source", path_row(self.source_edit, "Video file…", self._browse_source))
+        self.source_picker = SourcePicker(ctx, "camera number (0, 1, …), a video file or a stream URL (rtsp://…)")
+        self.source_edit = self.source_picker.edit  # its text is the source
+        browse = QPushButton("Video file…")
+        browse.setToolTip("Choose a video file as the source")
+        browse.clicked.connect(self._browse_source)
+        row = QHBoxLayout()
+        row.addWidget(self.source_picker, 1)
+        row.addWidget(browse)
+        form.addRow("Source", row)
         self.pace_combo = QComboBox()
         for pace in PACES:
             self.pace_combo.addItem(PACE_LABELS.get(pace, pace), pace)
@@ -36,6 +44,7 @@ class SourceGroup(SettingsGroup):
         apply = QPushButton("Apply source")
         apply.clicked.connect(lambda: self.apply_source(self.source_edit.text(), self.pace_combo.currentData()))
         self.source_edit.returnPressed.connect(apply.click)
+        self.source_picker.camera_chosen.connect(lambda index: self.apply_source(index, self.pace_combo.currentData()))
         form.addRow("", apply)
 
     def load(self, config: DesktopConfig) -> None:
