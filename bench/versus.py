@@ -62,13 +62,11 @@ class DlibSide:
 
 def rollcall_recogniser(service, source_label: str):
     """The recogniser the live page would run on a new session: `Rollcall.open_run`'s, with the live
-    page's RecognitionSettings (its grabber is never started: the frames are fed here)."""
-    from core.attendance.recogniser import RecognitionSettings
-    from desktop.pages.live_page import EMBEDS_PER_FRAME
+    view's settings (`live_settings`) (its grabber is never started: the frames are fed here)."""
+    from core.attendance.recogniser import live_settings
 
     session = service.open_or_start("versus")
-    settings = RecognitionSettings(max_embeds_per_frame=EMBEDS_PER_FRAME)
-    return service.open_run(source_label, session.id, settings, pace="every_frame").recogniser
+    return service.open_run(source_label, session.id, live_settings(), pace="every_frame").recogniser
 
 
 def summarise(rollcall_ms: list[float], dlib_ms: list[float]) -> dict:

@@ -52,6 +52,7 @@ class DesktopConfig:
     # engine: super-resolve faces narrower than this many pixels; 0: off; None: automatic (on, at the default
     # width, whenever a DSR model is installed). Files saved before "automatic" existed keep their 0 (off).
     sr_below_px: int | None = None
+    backend: str = "auto"  # engine: how faces are embedded on the CPU: "auto" (ONNX Runtime when it matches torch), "torch", "onnx"
     kiosk_pin: str = ""  # digits the operator types to leave the kiosk view; empty: Esc leaves at once
 
     def __post_init__(self) -> None:

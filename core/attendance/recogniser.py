@@ -20,6 +20,8 @@ import cv2
 import numpy as np
 
 from core.attendance.marks import Attendance, Mark
+from core.errors import ConfigError
+from core.vision.detect import Detection
 from core.gallery.faces import FACE_TEMPLATE
 from core.gallery.store import Gallery, GalleryError, ModelRecord
 from core.vision.align import align_face
@@ -28,7 +30,7 @@ from core.gallery.policy import FALLBACK_MARGIN, ThresholdDecision, confidence, 
 from core.vision.pipeline import ROUTE_DIRECT, ROUTE_SMALL, Face, FacePipeline
 from core.vision.quality import FaceQuality, vote_verdict
 from core.vision.imageio import to_bgr8
-from core.attendance.tracking import FaceTracker, Track, VotePolicy, cast_vote, unknown_streak
+from core.attendance.tracking import FaceTracker, Track, VotePolicy, cast_vote, iou_matrix, unknown_streak
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ class FrameReport:
     new_marks: list[Mark] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
     embedded: int = 0  # faces embedded in this frame (the others were recognised recently)
+    full_detection: bool = True  # False: the tracked faces were relocated, no new face was searched for
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,35 @@ class RecognitionSettings:
     # turns: new faces first, then those waiting longest, so a frame's cost stays bounded and every
     # face is still read several times a second.
     max_embeds_per_frame: int = 0
+    # Full detection on every Nth frame (1: every frame). In between, the faces tracked in the previous
+    # frame are found again cheaply where they were (the detector's `relocate`: ONet alone for MTCNN). A
+    # frame with no face to follow, a face lost that way, or a detector that cannot relocate gets a full
+    # detection.
+    detect_every: int = 3
+
+    def __post_init__(self) -> None:
+        if self.detect_every < 1:
+            raise ConfigError(f"detect_every must be at least 1 (full detection on every frame), got {self.detect_every}")
+
+
+# Faces embedded per frame at most in the live view (the others take turns): bounds a crowded frame's cost on
+# a laptop CPU.
+LIVE_EMBEDS_PER_FRAME = 2
+
+
+def live_settings(record_unknown: bool = False) -> RecognitionSettings:
+    """The settings the desktop's live view recognises with (the benchmarks measure the same)."""
+    return RecognitionSettings(record_unknown=record_unknown, max_embeds_per_frame=LIVE_EMBEDS_PER_FRAME)
+
+
+def distinct(detections: list[Detection], overlap: float = 0.5) -> list[Detection]:
+    """Detections without those overlapping a better one (IoU above `overlap`): two tracks relocated onto
+    the same face become one."""
+    kept: list[Detection] = []
+    for d in sorted(detections, key=lambda d: -d.score):
+        if not kept or iou_matrix(d.box[None], np.stack([k.box for k in kept])).max() <= overlap:
+            kept.append(d)
+    return kept
 
 
 def encode_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
@@ -94,6 +126,8 @@ class Recogniser:
         self.settings = settings or RecognitionSettings()
         self.source_label = source_label
         self.tracker = FaceTracker()
+        self._tracked: list[Track] = []  # the tracks of the previous frame, in its detection order
+        self._since_full = self.settings.detect_every  # frames since the last full detection (the first is one)
         self.model: ModelRecord | None = None
         self.index = TemplateIndex.empty(pipeline.embedder.dim)
         self.decision: ThresholdDecision | None = None
@@ -168,9 +202,9 @@ class Recogniser:
     def process(self, frame: np.ndarray, t: float) -> FrameReport:
         img = to_bgr8(frame)
         t0 = time.perf_counter()
-        detections = self.pipeline.detect(img, video_frame=True)
+        detections, full = self.find_faces(img)
         detect_ms = (time.perf_counter() - t0) * 1e3
-        tracks = self.tracker.update(np.array([d.box for d in detections]).reshape(-1, 4), t)
+        tracks = self._tracked = self.tracker.update(np.array([d.box for d in detections]).reshape(-1, 4), t)
         t1 = time.perf_counter()
         faces = self.pipeline.align_detections(img, detections)
         verdicts = [self.verdict(face) for face in faces]
@@ -187,7 +221,7 @@ class Recogniser:
                 matches.update(zip(idx, found))
         timings = dict(detect=detect_ms, align=(t2 - t1) * 1e3, embed=(t3 - t2) * 1e3,
                        match=(time.perf_counter() - t3) * 1e3)
-        report = FrameReport(t, [], timings_ms=timings, embedded=len(read))
+        report = FrameReport(t, [], timings_ms=timings, embedded=len(read), full_detection=full)
         for i, (face, track, (votes, hint)) in enumerate(zip(faces, tracks, verdicts)):
             if i not in matches:  # not read this frame: show what the face was last recognised as
                 last = track.last_match or Match(None, None, NOT_READ, NOT_READ, None)
@@ -214,6 +248,20 @@ class Recogniser:
                 self.attendance.record_unknown(self.session_id, encode_jpeg(align_face(img, face.landmarks, FACE_TEMPLATE)),
                                                match.score, self.source_label)
         return report
+
+    def find_faces(self, img: np.ndarray) -> tuple[list[Detection], bool]:
+        """This frame's faces, and whether they come from a full detection (`detect_every`): between full
+        passes the previous frame's faces are relocated. No face to follow, any of them lost, or a detector
+        that cannot relocate means a full detection now."""
+        every = self.settings.detect_every
+        live = [tr for tr in self._tracked if tr.id in self.tracker.tracks]
+        if live and every > 1 and self._since_full < every - 1 and self.pipeline.detector.relocates:
+            found = self.pipeline.relocate(img, np.stack([tr.box for tr in live]))
+            if found is not None and all(d is not None for d in found):
+                self._since_full += 1
+                return distinct(found), False
+        self._since_full = 0
+        return self.pipeline.detect(img, video_frame=True), True
 
     def verdict(self, face: Face) -> tuple[bool, str]:
         """(votes, hint) of a face (`core.vision.quality.vote_verdict`). A face upscaled bicubically (the

@@ -128,6 +128,18 @@ class FacePipeline:
         small = cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA)
         return [d.scaled(1.0 / factor) for d in self._looks(small, video_frame)]
 
+    def relocate(self, image_bgr: np.ndarray, boxes: np.ndarray) -> list[Detection | None] | None:
+        """The detector's cheap search for faces known to be near `boxes` (full-image coordinates), on the
+        copy `detect` would search; None when the detector cannot (then call `detect`)."""
+        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+        h, w = image_bgr.shape[:2]
+        factor = self.max_detect_side / max(h, w, 1)
+        if factor >= 1.0:
+            return self.detector.relocate(image_bgr, boxes)
+        size = (max(1, round(w * factor)), max(1, round(h * factor)))
+        found = self.detector.relocate(cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA), boxes * factor)
+        return None if found is None else [d if d is None else d.scaled(1.0 / factor) for d in found]
+
     def _looks(self, image_bgr: np.ndarray, video_frame: bool) -> list[Detection]:
         """`detect` on an image no larger than max_detect_side: the first look, then the second ones."""
         h, w = image_bgr.shape[:2]

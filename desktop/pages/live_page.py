@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from core.errors import RollcallError
 from core.attendance.grabber import SourceEvent
-from core.attendance.recogniser import RecognitionSettings
+from core.attendance.recogniser import live_settings
 from desktop import STARTED_AT
 from desktop.context import AppContext
 from desktop.dialogs import open_file
@@ -36,8 +36,6 @@ from desktop.widgets.video_view import VideoView
 logger = logging.getLogger(__name__)
 
 LATENCY_WINDOW = 300  # frames kept for the latency percentile
-# Faces embedded per frame at most (the others take turns): bounds a crowded frame's cost on a laptop CPU.
-EMBEDS_PER_FRAME = 2
 
 
 class LivePage(QWidget):
@@ -176,7 +174,7 @@ class LivePage(QWidget):
             self.ctx.notifier.warning("Live", "Nobody is enrolled yet: every face will show as unknown. "
                                               "Enrol people in the People tab.")
         config = self.ctx.config
-        settings = RecognitionSettings(record_unknown=config.record_unknown, max_embeds_per_frame=EMBEDS_PER_FRAME)
+        settings = live_settings(record_unknown=config.record_unknown)
         self.latencies_ms.clear()
         self.lag.reset()
         self.frames_shown = 0

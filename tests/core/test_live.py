@@ -6,12 +6,10 @@ import pytest
 
 from core.attendance.marks import Attendance
 from core.storage.db import Database
-from core.gallery.enrol import Enroller
 from core.gallery.policy import read_sessions
 from core.gallery.store import Gallery
 from core.attendance.sources import FrameSource, SourceError
 from core.attendance.recogniser import RecognitionSettings, Recogniser
-from core.vision.pipeline import build_pipeline
 from tests.conftest import shared_path
 
 
@@ -34,20 +32,6 @@ def test_video_frames_come_with_the_video_clock() -> None:
     assert times[0] < times[1] < times[2] and times[2] < 0.2
 
 
-@pytest.fixture(scope="module")
-def hamilton_db(tmp_path_factory):
-    """The two reference people enrolled with the default pipeline."""
-    path = tmp_path_factory.mktemp("hamilton") / "g.db"
-    pipeline = build_pipeline()
-    with Database(path) as db:
-        enroller = Enroller(pipeline, Gallery(db))
-        for name in ("lin-manuel-miranda", "alex-lacamoire"):
-            verdict = enroller.check_file(shared_path("video", "hamilton_refs", f"{name}.png"))
-            assert verdict.ok, verdict.reason
-            enroller.enrol(name, [verdict])
-    return path, pipeline
-
-
 def test_the_clip_marks_exactly_the_two_enrolled_people(hamilton_db) -> None:
     path, pipeline = hamilton_db
     with Database(path) as db:
@@ -59,15 +43,13 @@ def test_the_clip_marks_exactly_the_two_enrolled_people(hamilton_db) -> None:
         recogniser = Recogniser(pipeline, gallery, attendance, session.id, RecognitionSettings(), "hamilton_clip")
         marked_at = {}
         with FrameSource(str(shared_path("video", "hamilton_clip.mp4"))) as source:
-            index = 0
             while True:
                 frame, t = source.read()
                 if frame is None:
                     break
-                if index % 2 == 0:  # every other frame keeps the test quick; 15 fps is what the app sees
-                    for mark in recogniser.process(frame, t).new_marks:
-                        marked_at[mark.person_name] = t
-                index += 1
+                # every frame, as the app at 30 fps: full detection on every 3rd, the faces relocated between
+                for mark in recogniser.process(frame, t).new_marks:
+                    marked_at[mark.person_name] = t
         marks = attendance.marks(session.id)
         threshold = recogniser.threshold
         confidences = {m.id: {recogniser.confidence_for(m.score, route) for route in ("direct", "small")}

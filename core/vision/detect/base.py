@@ -39,10 +39,16 @@ class Detector(ABC):
     """Finds faces in BGR uint8 images (H, W, 3)."""
 
     name: str = "detector"
+    relocates: bool = False  # True when `relocate` finds known faces again cheaply
 
     @abstractmethod
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Faces in `image`, highest score first. An image without faces gives []."""
+
+    def relocate(self, image: np.ndarray, boxes: np.ndarray) -> list[Detection | None] | None:
+        """Faces known to be near `boxes` (N, 4) found again cheaply (each one's Detection, or None where
+        it is gone); None when this detector cannot, and callers run `detect` instead."""
+        return None
 
     def detect_batch(self, images: list[np.ndarray]) -> list[list[Detection]]:
         return [self.detect(im) for im in images]

@@ -193,6 +193,7 @@ class MTCNNDetector(Detector):
     """
 
     name = "mtcnn"
+    relocates = True
 
     def __init__(
         self,
@@ -334,17 +335,56 @@ class MTCNNDetector(Detector):
 
     def _output(self, image: torch.Tensor, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Stage 3: ONet's final boxes (N, 5) and landmarks (N, 5, 2), best first."""
-        reg, marks, prob = self.onet(crop_patches(image, boxes, ONET_SIZE))
+        boxes, landmarks = self._onet(crop_patches(image, boxes, ONET_SIZE), boxes)
+        keep = boxes[:, 4] > self.thresholds[2]
+        boxes, landmarks = boxes[keep], landmarks[keep]
+        valid = (boxes[:, 2] >= boxes[:, 0]) & (boxes[:, 3] >= boxes[:, 1])
+        boxes, landmarks = boxes[valid], landmarks[valid]
+        order = nms(boxes[:, :4], boxes[:, 4], NMS_ONET, mode="min")
+        return boxes[order], landmarks[order]
+
+    def _onet(self, patches: torch.Tensor, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """ONet on the patches of `boxes`: regressed boxes with their face probability (N, 5) and landmarks
+        (N, 5, 2), one per input box, nothing dropped."""
+        reg, marks, prob = self.onet(patches)
         reg, marks, prob = reg.cpu().numpy(), marks.cpu().numpy(), prob.cpu().numpy()
-        keep = prob > self.thresholds[2]
-        boxes, reg, marks, prob = boxes[keep, :4], reg[keep], marks[keep], prob[keep]
+        boxes = boxes[:, :4]
         # Landmarks are fractions of the box ONet saw (before its own regression); the -1
         # is MTCNN's convention (from the original MATLAB code's 1-based pixels).
         w = boxes[:, 2:3] - boxes[:, 0:1] + 1
         h = boxes[:, 3:4] - boxes[:, 1:2] + 1
         landmarks = np.stack([w * marks[:, :5] + boxes[:, 0:1] - 1, h * marks[:, 5:] + boxes[:, 1:2] - 1], axis=2)
-        boxes = np.concatenate([_apply_regression(boxes, reg), prob[:, None]], axis=1)
-        valid = (boxes[:, 2] >= boxes[:, 0]) & (boxes[:, 3] >= boxes[:, 1])
-        boxes, landmarks = boxes[valid], landmarks[valid]
-        order = nms(boxes[:, :4], boxes[:, 4], NMS_ONET, mode="min")
-        return boxes[order], landmarks[order]
+        return np.concatenate([_apply_regression(boxes, reg), prob[:, None]], axis=1), landmarks
+
+    def relocate(self, image: np.ndarray, boxes: np.ndarray) -> list[Detection | None]:
+        """ONet alone on faces known to be near `boxes` (N, 4), e.g. where they were in the previous frame:
+        each face's new box and landmarks, or None where ONet no longer sees a face. Many times cheaper than
+        `detect`, and blind to new faces. Only the pixels around each box are read."""
+        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+        if len(boxes) == 0:
+            return []
+        height, width = image.shape[:2]
+        squares = square_boxes(boxes)
+        patches = []
+        with torch.inference_mode():
+            for x1, y1, x2, y2 in squares:
+                left, top = max(0, int(np.floor(x1)) - 1), max(0, int(np.floor(y1)) - 1)
+                right, bottom = min(width, int(np.ceil(x2)) + 2), min(height, int(np.ceil(y2)) + 2)
+                if right - left < 2 or bottom - top < 2:  # the box has left the image
+                    patches.append(None)
+                    continue
+                region = cv2.cvtColor(np.ascontiguousarray(image[top:bottom, left:right]), cv2.COLOR_BGR2RGB)
+                shifted = np.array([[x1 - left, y1 - top, x2 - left, y2 - top]], dtype=np.float32)
+                patches.append(crop_patches(to_network_input(region, self.device), shifted, ONET_SIZE))
+            inside = np.array([p is not None for p in patches])
+            if not inside.any():
+                return [None] * len(boxes)
+            out, landmarks = self._onet(torch.cat([p for p in patches if p is not None]), squares[inside])
+        results: list[Detection | None] = [None] * len(boxes)
+        for i, box, marks in zip(np.flatnonzero(inside), out, landmarks):
+            if box[4] <= self.thresholds[2] or box[2] < box[0] or box[3] < box[1]:
+                continue
+            box[[0, 2]] = np.clip(box[[0, 2]], 0.0, float(width))
+            box[[1, 3]] = np.clip(box[[1, 3]], 0.0, float(height))
+            results[i] = Detection(box[:4].astype(np.float32), float(box[4]), marks.astype(np.float32))
+        return results
