@@ -46,3 +46,33 @@ def test_the_page_warns_through_the_notifier(ctx, qtbot) -> None:
         assert "falling behind: 74% of frames skipped" in said[0][1] and "caught up" in said[1][1]
     finally:
         page.shutdown()
+
+
+def test_a_throttled_worker_makes_the_page_warn(make_ctx, qtbot, monkeypatch) -> None:
+    """End to end: a video at camera pace, recognised by a worker slowed to ~6 frames a second, warns."""
+    import time
+
+    from core.attendance.recogniser import Recogniser
+    from tests.conftest import shared_path
+
+    process = Recogniser.process
+
+    def throttled(self, frame, t):  # noqa: ANN001, ANN202
+        time.sleep(0.15)
+        return process(self, frame, t)
+
+    monkeypatch.setattr(Recogniser, "process", throttled)
+    ctx = make_ctx(source=str(shared_path("video", "hamilton_clip.mp4")), file_pace="realtime")
+    page = LivePage(ctx)
+    qtbot.addWidget(page)
+    try:
+        page.start()
+        def warned() -> list[str]:
+            return [n.text for n in ctx.notifier.history if n.level == "warning" and "falling behind" in n.text]
+
+        qtbot.waitUntil(lambda: bool(warned()), timeout=20_000)
+        warning = warned()[0]
+        skipped = int(warning.split("falling behind: ")[1].split("%")[0])
+        assert skipped >= 50  # at most ~6 of every 30 frames a second get processed
+    finally:
+        page.shutdown()
