@@ -13,6 +13,23 @@ def write_json(path: Path, data: object) -> Path:
     return path
 
 
+def read_frames(path: Path, count: int) -> list:
+    """The first `count` frames of a video (BGR arrays); exits with a message when none can be read."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while len(frames) < count:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    if not frames:
+        raise SystemExit(f"no frames read from {path}")
+    return frames
+
+
 def open_main_window(folder: Path, config=None):
     """(app, ctx, window): the app's main window at 1280x800, shown, with `config` (default settings when
     None) and its data in FOLDER; the notifier is ctx.notifier."""

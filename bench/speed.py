@@ -23,6 +23,7 @@ from bench.common import write_json
 from core.vision.detect import create_detector
 from core.vision.imageio import IMAGE_SUFFIXES, read_image
 from core.vision.models.loading import load_embedder
+from core.vision.models.onnx_backend import with_backend
 
 
 def load_frames(sources: list[Path], size: tuple[int, int], limit: int) -> list[np.ndarray]:
@@ -64,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-face", type=int, default=20)
     parser.add_argument("--yunet", type=Path, help="also time YuNet from this ONNX file")
     parser.add_argument("--embedders", nargs="+", default=["dlib"])
+    parser.add_argument("--backends", nargs="+", default=["torch"], choices=["torch", "onnx"],
+                        help="embed with torch and/or ONNX Runtime (core.vision.models.onnx_backend)")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
@@ -86,15 +89,17 @@ def main(argv: list[str] | None = None) -> int:
               f"(frames {min(per_frame):.1f}-{max(per_frame):.1f})")
 
     for spec in args.embedders:
-        embedder = load_embedder(spec)
-        size = embedder.spec.size
-        crop = np.random.default_rng(0).integers(0, 256, (1, size, size, 3), dtype=np.uint8)
-        single = timed(lambda e=embedder, c=crop: e.embed(c), args.repeats * 2)
-        batch8 = timed(lambda e=embedder, c=np.repeat(crop, 8, axis=0): e.embed(c), args.repeats)
-        name = Path(spec).stem if spec != "dlib" else "dlib"
-        results["embedders"][name] = {"batch1": single, "per_face_in_batch8_ms": round(batch8["median_ms"] / 8, 2)}
-        print(f"{name:18s} embed: {single['median_ms']:6.2f} ms/face at batch 1 (p90 {single['p90_ms']:.2f}), "
-              f"{batch8['median_ms'] / 8:6.2f} ms/face in a batch of 8")
+        loaded = load_embedder(spec)
+        for backend in args.backends:
+            embedder = with_backend(loaded, backend)
+            size = embedder.spec.size
+            crop = np.random.default_rng(0).integers(0, 256, (1, size, size, 3), dtype=np.uint8)
+            single = timed(lambda e=embedder, c=crop: e.embed(c), args.repeats * 2)
+            batch8 = timed(lambda e=embedder, c=np.repeat(crop, 8, axis=0): e.embed(c), args.repeats)
+            name = (Path(spec).stem if spec != "dlib" else "dlib") + ("" if backend == "torch" else f" ({backend})")
+            results["embedders"][name] = {"batch1": single, "per_face_in_batch8_ms": round(batch8["median_ms"] / 8, 2)}
+            print(f"{name:24s} embed: {single['median_ms']:6.2f} ms/face at batch 1 (p90 {single['p90_ms']:.2f}), "
+                  f"{batch8['median_ms'] / 8:6.2f} ms/face in a batch of 8")
     if args.json:
         write_json(args.json, results)
     return 0

@@ -31,22 +31,13 @@ HOG = "while True: pass"
 
 def child(threads: int, calls: int, frames_wanted: int, stage: str) -> dict:
     """Time `calls` frames in this process (its OMP_WAIT_POLICY already set by the parent)."""
-    import cv2
     import torch
 
+    from bench.common import read_frames
     from core.vision.pipeline import build_pipeline
 
     torch.set_num_threads(threads)
-    capture = cv2.VideoCapture(str(CLIP))
-    frames = []
-    while len(frames) < frames_wanted:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    if not frames:
-        raise SystemExit(f"no frames read from {CLIP}")
+    frames = read_frames(CLIP, frames_wanted)
     pipeline = build_pipeline()
     if stage == "embed":
         crops = [face.crop[None] for frame in frames for face in pipeline.align_detections(frame, pipeline.detect(frame))]

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from core.attendance.detection_thread import BackgroundDetection
 from core.attendance.marks import Attendance, Mark
 from core.errors import ConfigError
 from core.vision.detect import Detection
@@ -78,6 +79,10 @@ class RecognitionSettings:
     # frame with no face to follow, a face lost that way, or a detector that cannot relocate gets a full
     # detection.
     detect_every: int = 3
+    # Full detection on a thread of its own instead (`detect_every` then unused): the live view's choice, as
+    # a frame's time is then relocation and embedding only. Which frame a detection comes from depends on
+    # timing, so runs that must be reproducible (a video file frame by frame) leave it off.
+    background_detection: bool = False
 
     def __post_init__(self) -> None:
         if self.detect_every < 1:
@@ -87,11 +92,17 @@ class RecognitionSettings:
 # Faces embedded per frame at most in the live view (the others take turns): bounds a crowded frame's cost on
 # a laptop CPU.
 LIVE_EMBEDS_PER_FRAME = 2
+# With detection on its own thread, a followed face that relocation missed is searched for where it was last
+# seen for this long (a face whose detector score dipped for a frame comes back without waiting for the next
+# full detection, which on a 1080p frame can take half a second).
+RELOCATE_LOST_S = 0.5
 
 
-def live_settings(record_unknown: bool = False) -> RecognitionSettings:
-    """The settings the desktop's live view recognises with (the benchmarks measure the same)."""
-    return RecognitionSettings(record_unknown=record_unknown, max_embeds_per_frame=LIVE_EMBEDS_PER_FRAME)
+def live_settings(record_unknown: bool = False, reproducible: bool = False) -> RecognitionSettings:
+    """The settings the desktop's live view recognises with (the benchmarks measure the same): full detection
+    on its own thread, unless the run must be `reproducible` (a video file read frame by frame)."""
+    return RecognitionSettings(record_unknown=record_unknown, max_embeds_per_frame=LIVE_EMBEDS_PER_FRAME,
+                               background_detection=not reproducible)
 
 
 def distinct(detections: list[Detection], overlap: float = 0.5) -> list[Detection]:
@@ -128,6 +139,7 @@ class Recogniser:
         self.tracker = FaceTracker()
         self._tracked: list[Track] = []  # the tracks of the previous frame, in its detection order
         self._since_full = self.settings.detect_every  # frames since the last full detection (the first is one)
+        self._background: BackgroundDetection | None = None  # with `background_detection`, started on first use
         self.model: ModelRecord | None = None
         self.index = TemplateIndex.empty(pipeline.embedder.dim)
         self.decision: ThresholdDecision | None = None
@@ -202,7 +214,7 @@ class Recogniser:
     def process(self, frame: np.ndarray, t: float) -> FrameReport:
         img = to_bgr8(frame)
         t0 = time.perf_counter()
-        detections, full = self.find_faces(img)
+        detections, full = self.find_faces(img, t)
         detect_ms = (time.perf_counter() - t0) * 1e3
         tracks = self._tracked = self.tracker.update(np.array([d.box for d in detections]).reshape(-1, 4), t)
         t1 = time.perf_counter()
@@ -249,12 +261,16 @@ class Recogniser:
                                                match.score, self.source_label)
         return report
 
-    def find_faces(self, img: np.ndarray) -> tuple[list[Detection], bool]:
+    def find_faces(self, img: np.ndarray, t: float) -> tuple[list[Detection], bool]:
         """This frame's faces, and whether they come from a full detection (`detect_every`): between full
         passes the previous frame's faces are relocated. No face to follow, any of them lost, or a detector
         that cannot relocate means a full detection now."""
         every = self.settings.detect_every
         live = [tr for tr in self._tracked if tr.id in self.tracker.tracks]
+        if self.settings.background_detection and self.pipeline.detector.relocates:
+            # a face relocation missed in the last frames is looked for again (it may have blinked)
+            recent = [tr for tr in self.tracker.tracks.values() if 0.0 <= t - tr.last_seen <= RELOCATE_LOST_S]
+            return self._find_with_background(img, recent)
         if live and every > 1 and self._since_full < every - 1 and self.pipeline.detector.relocates:
             found = self.pipeline.relocate(img, np.stack([tr.box for tr in live]))
             if found is not None and all(d is not None for d in found):
@@ -262,6 +278,29 @@ class Recogniser:
                 return distinct(found), False
         self._since_full = 0
         return self.pipeline.detect(img, video_frame=True), True
+
+    def _find_with_background(self, img: np.ndarray, live: list[Track]) -> tuple[list[Detection], bool]:
+        """`find_faces` with full detection on its own thread: this frame goes to the detector when it is
+        idle; the faces it last found (in an earlier frame) join the followed ones, and all are relocated
+        here. A face lost by relocation is found again by the next full detection."""
+        if self._background is None or self._background.closed:
+            self._background = BackgroundDetection(lambda image: self.pipeline.detect(image, video_frame=True))
+        fresh = self._background.take()
+        if self._background.idle:
+            self._background.submit(img.copy())
+        boxes = [tr.box for tr in live]
+        if fresh:
+            known = np.stack(boxes) if boxes else np.zeros((0, 4), np.float32)
+            boxes += [d.box for d in fresh if not len(known) or iou_matrix(d.box[None], known).max() < 0.3]
+        if not boxes:
+            return [], fresh is not None
+        found = self.pipeline.relocate(img, np.stack(boxes)) or []
+        return distinct([d for d in found if d is not None]), fresh is not None
+
+    def close(self) -> None:
+        """Stop the background detection thread, if one runs (the recogniser can still process frames)."""
+        if self._background is not None:
+            self._background.close()
 
     def verdict(self, face: Face) -> tuple[bool, str]:
         """(votes, hint) of a face (`core.vision.quality.vote_verdict`). A face upscaled bicubically (the

@@ -53,9 +53,11 @@ def _say_source_event(event: SourceEvent) -> None:
 def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
     """The service's run loop over core.attendance.grabber' grabber: a video file frame by frame (reproducible), a
     camera or stream live (newest frame, reconnected with back-off)."""
-    settings = RecognitionSettings(vote=VotePolicy(args.k, args.n), margin=args.margin, threshold=args.threshold,
-                                   record_unknown=args.record_unknown)  # bad -k/-n: refused before anything changes
     source = FrameSource(args.source)
+    # bad -k/-n: refused before anything changes. A camera or stream is detected on a thread of its own; a
+    # file frame by frame, in step, so that it gives the same marks on any machine.
+    settings = RecognitionSettings(vote=VotePolicy(args.k, args.n), margin=args.margin, threshold=args.threshold,
+                                   record_unknown=args.record_unknown, background_detection=not source.is_file)
     if source.is_file and not Path(args.source).is_file():
         problem = "this is a folder, not a video" if Path(args.source).is_dir() else "no such video file"
         raise InputPathError(args.source, problem, "Give a video file, a camera number (0) or a stream URL.")

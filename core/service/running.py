@@ -70,6 +70,7 @@ class SourceRun:
 
     def close(self) -> None:
         self.slot.close()
+        self.recogniser.close()
 
     def frames(self, stop: threading.Event | None = None,
                before_frame: Callable[[Recogniser], None] | None = None) -> Iterator[tuple[Frame, FrameReport]]:
@@ -92,6 +93,7 @@ class SourceRun:
                 yield frame, report
         finally:
             self.grabber.stop()
+            self.recogniser.close()
 
     def run(self, on_report: Callable[[Frame, FrameReport], None] | None = None, *,
             stop: threading.Event | None = None, max_seconds: float | None = None,

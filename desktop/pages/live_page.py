@@ -174,7 +174,9 @@ class LivePage(QWidget):
             self.ctx.notifier.warning("Live", "Nobody is enrolled yet: every face will show as unknown. "
                                               "Enrol people in the People tab.")
         config = self.ctx.config
-        settings = live_settings(record_unknown=config.record_unknown)
+        # a video file read frame by frame gives the same marks on any machine: detection stays in step
+        settings = live_settings(record_unknown=config.record_unknown, reproducible=config.file_pace == "every_frame"
+                                 and not source.isdigit())
         self.latencies_ms.clear()
         self.lag.reset()
         self.frames_shown = 0

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.attendance.detection_thread import BackgroundDetection
 from core.attendance.recogniser import RecognitionSettings, Recogniser
 from core.attendance.sources import FrameSource
 from core.attendance.tracking import iou_matrix
@@ -133,3 +134,50 @@ def test_tracks_keep_their_names_between_full_detections(hamilton_db) -> None:
     assert kept >= 10  # named faces keep their names through relocated frames
     named = {f.match.name for r in reports for f in r.faces if f.match.name}
     assert named == {"alex-lacamoire", "lin-manuel-miranda"}
+
+
+def test_background_detection_hands_over_one_frame_at_a_time_and_raises_in_the_caller() -> None:
+    seen = []
+
+    def detect(image):  # noqa: ANN001, ANN202
+        seen.append(int(image[0, 0, 0]))
+        if image[0, 0, 0] == 9:
+            raise ValueError("broken detector")
+        return [Detection(np.array([0, 0, 10, 10], np.float32), 0.9, np.zeros((5, 2), np.float32))]
+
+    background = BackgroundDetection(detect)
+    try:
+        assert background.idle and background.take() is None
+        assert background.submit(np.full((4, 4, 3), 1, np.uint8))
+        assert not background.submit(np.full((4, 4, 3), 2, np.uint8))  # busy or not yet taken: refused
+        assert background.wait(5.0)
+        assert not background.idle  # a result waits to be taken
+        assert len(background.take()) == 1 and background.take() is None and background.idle
+        assert background.submit(np.full((4, 4, 3), 9, np.uint8)) and background.wait(5.0)
+        with pytest.raises(ValueError, match="broken detector"):
+            background.take()
+        assert seen == [1, 9]
+    finally:
+        background.close()
+    assert background.closed and not background.submit(np.zeros((4, 4, 3), np.uint8))
+
+
+def test_with_detection_on_its_thread_faces_join_when_found_and_are_relocated_after(default_embedder,
+                                                                                     empty_gallery) -> None:
+    detector = ScriptedDetector([[40, 40, 120, 120], [180, 50, 260, 130]])
+    recogniser = Recogniser(FacePipeline(detector, default_embedder), empty_gallery,
+                            settings=RecognitionSettings(background_detection=True))
+    image = np.full((240, 320, 3), 128, np.uint8)
+    try:
+        first = recogniser.process(image, 0.0)
+        assert first.faces == [] and not first.full_detection  # handed to the detector, nothing known yet
+        assert recogniser._background.wait(5.0)
+        second = recogniser.process(image, 1 / 30)  # the detector's faces arrive, relocated in this frame
+        assert second.full_detection and len(second.faces) == 2
+        assert recogniser._background.wait(5.0)
+        third = recogniser.process(image, 2 / 30)
+        assert [f.track_id for f in third.faces] == [f.track_id for f in second.faces]  # the same tracks
+        assert detector.calls.count("detect") >= 2 and "relocate" in detector.calls
+    finally:
+        recogniser.close()
+    assert recogniser._background.closed

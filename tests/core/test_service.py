@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -274,7 +275,7 @@ def test_run_source_says_why_a_source_cannot_be_opened(service: Rollcall, tmp_pa
     from core.attendance.sources import SourceError
 
     _counting_builder(monkeypatch)
-    monkeypatch.setattr("core.service.running.Recogniser", lambda *a, **k: None)
+    monkeypatch.setattr("core.service.running.Recogniser", lambda *a, **k: SimpleNamespace(close=lambda: None))
     with pytest.raises(SourceError, match="does not exist"):
         service.run_source(str(tmp_path / "nope.mp4"), None, pace="every_frame")
 

@@ -40,6 +40,9 @@ NMS_PNET_LEVEL = 0.5  # IoU, within one pyramid level
 NMS_PNET_ALL = 0.7  # IoU, across levels
 NMS_RNET = 0.7  # IoU
 NMS_ONET = 0.7  # intersection over the smaller box
+# ONet's face probability a face already found needs to be kept by `relocate` (hysteresis: finding a face
+# takes the cascade's thresholds, keeping it a lower bar, so a face near the bar does not blink in and out)
+RELOCATE_THRESHOLD = 0.5
 
 
 # --------------------------------------------------------------------------- box helpers
@@ -218,6 +221,7 @@ class MTCNNDetector(Detector):
         self.thresholds = tuple(float(t) for t in thresholds)
         self.factor = float(factor)
         self.max_faces = max_faces
+        self.relocate_threshold = RELOCATE_THRESHOLD
 
         # cv2's INTER_AREA with fractional scales runs on one core; resizing the levels in
         # parallel (cv2 releases the GIL) halves the pyramid's ~15 ms on a 640x480 frame.
@@ -382,7 +386,7 @@ class MTCNNDetector(Detector):
             out, landmarks = self._onet(torch.cat([p for p in patches if p is not None]), squares[inside])
         results: list[Detection | None] = [None] * len(boxes)
         for i, box, marks in zip(np.flatnonzero(inside), out, landmarks):
-            if box[4] <= self.thresholds[2] or box[2] < box[0] or box[3] < box[1]:
+            if box[4] <= self.relocate_threshold or box[2] < box[0] or box[3] < box[1]:
                 continue
             box[[0, 2]] = np.clip(box[[0, 2]], 0.0, float(width))
             box[[1, 3]] = np.clip(box[[1, 3]], 0.0, float(height))
