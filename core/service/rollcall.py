@@ -24,6 +24,7 @@ from core.service import engine as engine_module
 from core.service.changes import ChangeHub, Changes, Subscriber
 from core.service.engine import Engine
 from core.service.operations import Operations
+from core.service.privacy_ops import PrivacyOperations
 from core.service.register_ops import RegisterOperations
 from core.service.running import RunSummary, SourceRun
 from core.service.settings import EngineSettings
@@ -48,7 +49,7 @@ def database_location(location: str | Path | None) -> str | Path:
     return path / DB_FILENAME if path.is_dir() else path
 
 
-class Rollcall(Operations, RegisterOperations):
+class Rollcall(Operations, RegisterOperations, PrivacyOperations):
     """The application service (see the package docstring for the thread rule)."""
 
     def __init__(self, db: Database, settings: EngineSettings | None = None, *,
