@@ -13,8 +13,8 @@ import pytest
 from core.attendance.recogniser import encode_jpeg
 from core.gallery.faces import FACE_TEMPLATE
 from core.gallery.records import GalleryError
-from core.privacy import admin_pin
-from core.privacy.admin_pin import AdminPinError, hash_pin, verify_pin
+from core.storage import admin_pin
+from core.storage.admin_pin import AdminPinError, hash_pin, verify_pin
 from core.service import Changes, Rollcall
 from core.vision.align import align_face
 from core.vision.imageio import read_image
