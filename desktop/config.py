@@ -54,6 +54,7 @@ class DesktopConfig:
     sr_below_px: int | None = None
     backend: str = "auto"  # engine: how faces are embedded on the CPU: "auto" (ONNX Runtime when it matches torch), "torch", "onnx"
     kiosk_pin: str = ""  # digits the operator types to leave the kiosk view; empty: Esc leaves at once
+    unknown_retention_days: int = 30  # kept unknown faces older than this are purged; 0: kept until deleted
 
     def __post_init__(self) -> None:
         # the operator's name is stored in every manual mark: one line, no control characters (a hand-edited file)
@@ -66,6 +67,8 @@ class DesktopConfig:
             raise ConfigError(f"file_pace must be one of {', '.join(PACES)}, got '{self.file_pace}'")
         if self.kiosk_pin and not self.kiosk_pin.isdigit():
             raise ConfigError("the kiosk PIN must be digits only (or empty: Esc leaves the kiosk view)")
+        if not 0 <= self.unknown_retention_days <= 3650:
+            raise ConfigError("keep unknown faces for 0 (until deleted) to 3650 days")
         if not str(self.source).strip():
             raise ConfigError("the source is empty: give a camera number, a video file or a stream URL")
         _ = self.engine  # validates the engine's fields (core.service.EngineSettings)

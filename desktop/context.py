@@ -24,6 +24,7 @@ from core.vision.pipeline import FacePipeline
 from core.service import Changes, Rollcall
 from desktop.config import DesktopConfig, save_config
 from desktop.notifier import Notifier
+from desktop.retention import RetentionKeeper
 from desktop.tasks import Task, TaskControl, TaskRunner
 
 logger = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class AppContext(QObject):
         self._unsubscribe = self.service.subscribe(self._bridge.relay.emit)
         self.engine_error: str = ""
         self.engine_loading = False
+        self.retention = RetentionKeeper(self)
 
     # ------------------------------------------------------------------ database
 

@@ -17,7 +17,7 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from core.attendance.marks import Mark, Session
 from core.register.sheets import write_sheet
@@ -33,6 +33,7 @@ from desktop.register.session_dialogs import SummaryDialog
 from desktop.tables.marks_table import MarksTableModel
 from desktop.tables.sessions_table import SessionsTableModel
 from desktop.tasks import Task
+from desktop.unknown_faces import UnknownFacesDialog
 from desktop.widgets.helpers import expose
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class AttendancePage(QWidget):
         self.marks_model = MarksTableModel(ctx)
         self._dialog: ReasonDialog | None = None
         self.summary_dialog: SummaryDialog | None = None
+        self.unknown_dialog: UnknownFacesDialog | None = None
         self.sessions_pane = SessionsPane(ctx, self.sessions_model)
         self.evidence_box = EvidenceBox(ctx)
         self.marks_pane = MarksPane(ctx, self.marks_model, self.sessions_model)
@@ -79,6 +81,10 @@ class AttendancePage(QWidget):
         self.marks_pane.setTitle("")
         self.right_tabs.addTab(self.register_pane, "&Register")
         self.right_tabs.addTab(self.marks_pane, "Mar&ks")
+        self.unknown_button = QPushButton("&Unknown faces…")
+        self.unknown_button.setToolTip("Review the kept faces nobody matched: enrol or delete them")
+        self.unknown_button.clicked.connect(self.show_unknown_faces)
+        self.right_tabs.setCornerWidget(self.unknown_button)
         splitter.addWidget(self.right_tabs)
         splitter.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
@@ -106,6 +112,15 @@ class AttendancePage(QWidget):
         self.summary_dialog = SummaryDialog(self, self.ctx, register)
         self.summary_dialog.open()
         return self.summary_dialog
+
+    def show_unknown_faces(self) -> UnknownFacesDialog:
+        """The review of the kept unknown faces (opened, not blocking; one at a time)."""
+        if self.unknown_dialog is None:
+            self.unknown_dialog = UnknownFacesDialog(self, self.ctx)
+        self.unknown_dialog.refresh()
+        self.unknown_dialog.open()
+        self.unknown_dialog.raise_()
+        return self.unknown_dialog
 
     # ------------------------------------------------------------------ manual mark / unmark
 

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from core.errors import RollcallError
 from core.gallery.store import GalleryError, Person
 from core.service import Rollcall
+from desktop.admin_gate import admin_allows
 from desktop.context import AppContext
 from desktop.dialogs import open_files_later
 from desktop.enrol_wizard import PHOTO_FILTER, EnrolWizard
@@ -272,7 +273,7 @@ class PeoplePage(QWidget):
 
     def delete_selected(self) -> DeletePersonDialog | None:
         person = self.selected_person()
-        if person is None:
+        if person is None or not admin_allows(self, self.ctx, f"Deleting {person.name}"):
             return None
         self.delete_dialog = DeletePersonDialog(person, self)
         self.delete_dialog.confirmed.connect(self.delete_person)

@@ -1,6 +1,7 @@
 """The kiosk view: a full-screen window for the people arriving, with the live video, a big "Welcome,
 NAME" for a few seconds when someone is newly marked, and "present N of M". It has no admin controls.
-Esc (or F11) leaves; when the settings hold a kiosk PIN, leaving asks for it first (`pin_ok`).
+Esc (or F11) leaves; when the settings hold a kiosk PIN or an admin PIN is set, leaving asks for one
+of them first (`pin_ok`, core.storage.admin_pin).
 
 It paints what the Live tab hands it (`show_frame`) and what the Live tab's register panel read
 (`RegisterPanel.changed` / `arrived`): it never reads frames or the database itself."""
@@ -133,7 +134,7 @@ class KioskWindow(QWidget):
 
     def request_leave(self) -> bool:
         """Esc or F11: leave at once without a PIN; with one, ask for it (pressed again: stop asking)."""
-        if not self.ctx.config.kiosk_pin:
+        if not self._guarded():
             self.leave()
             return True
         if self.pin_box.isVisible():
@@ -150,12 +151,22 @@ class KioskWindow(QWidget):
         self.pin_edit.setFocus()
 
     def try_leave(self, entered: str) -> bool:
-        if pin_ok(entered, self.ctx.config.kiosk_pin):
+        if self._pin_opens(entered):
             self.leave()
             return True
         self.pin_edit.clear()
         self.pin_message.setText("Wrong PIN")
         return False
+
+    def _guarded(self) -> bool:
+        """A kiosk PIN or an admin PIN is set."""
+        return bool(self.ctx.config.kiosk_pin) or self.ctx.service.has_admin_pin
+
+    def _pin_opens(self, entered: str) -> bool:
+        """The kiosk PIN or the admin PIN (either one leaves)."""
+        kiosk, admin = self.ctx.config.kiosk_pin, self.ctx.service.has_admin_pin
+        return ((bool(kiosk) and pin_ok(entered, kiosk)) or (admin and self.ctx.service.admin_pin_ok(entered))
+                or not (kiosk or admin))
 
     def leave(self) -> None:
         self._leaving = True
@@ -176,7 +187,7 @@ class KioskWindow(QWidget):
         super().keyPressEvent(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
-        if not self._leaving and self.ctx.config.kiosk_pin:  # Alt+F4 asks for the PIN too
+        if not self._leaving and self._guarded():  # Alt+F4 asks for the PIN too
             event.ignore()
             self._ask_pin()
             return

@@ -1,5 +1,5 @@
 """What the Settings tab's groups share. A group shows its part of `ctx.config` (`load`) and changes it
-through `_apply`, which `ctx.update_config` validates: a refused change shows its message through the
+through `_apply`, which asks for the admin PIN when one is set and `ctx.update_config` validates: a refused change shows its message through the
 notifier and every group shows the settings still in force again (`_refuse` does the same for a value
 the group itself rejects)."""
 
@@ -10,6 +10,7 @@ from typing import Protocol
 from PySide6.QtWidgets import QGroupBox
 
 from core.errors import RollcallError
+from desktop.admin_gate import admin_allows
 from desktop.config import DesktopConfig
 from desktop.context import AppContext
 
@@ -41,6 +42,9 @@ class SettingsGroup(QGroupBox):
         """Show these settings without the widgets' change handlers running (groups with settings fields)."""
 
     def _apply(self, title: str, **changes: object) -> bool:
+        if not admin_allows(self, self.ctx, f"Changing the setting “{title}”"):
+            self.host.load_from_config()  # show the settings still in force
+            return False
         try:
             self.ctx.update_config(**changes)
         except RollcallError as exc:

@@ -1,16 +1,17 @@
 """The Settings tab's General group: the device the models run on, the data folder, the operator who
-signs manual marks, whether faces nobody matched are kept for review, and the PIN that guards leaving
-the kiosk view."""
+signs manual marks, whether faces nobody matched are kept for review and for how long, the PIN that
+guards leaving the kiosk view, and the admin PIN (desktop.admin_gate)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
-from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLineEdit, QPushButton
+from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox
 
-from core.errors import ConfigError
+from core.errors import ConfigError, RollcallError
 from core.vision.pipeline import resolve_device
+from desktop.admin_gate import SetPinDialog
 from desktop.config import DesktopConfig
 from desktop.context import AppContext
 from desktop.dialogs import open_folder
@@ -55,16 +56,39 @@ class GeneralGroup(SettingsGroup):
 
         self.record_unknown_check = QCheckBox("Keep photos of faces nobody matched (for review)")
         self.record_unknown_check.toggled.connect(self.apply_record_unknown)
-        form.addRow("Unknown faces", self.record_unknown_check)
+        self.retention_spin = QSpinBox()
+        self.retention_spin.setRange(0, 3650)
+        self.retention_spin.setSuffix(" days")
+        self.retention_spin.setSpecialValueText("until deleted")
+        self.retention_spin.setToolTip("Kept faces older than this are deleted (when the app opens and daily); "
+                                       "0: kept until deleted in Attendance → Unknown faces")
+        self.retention_spin.editingFinished.connect(lambda: self.apply_retention(self.retention_spin.value()))
+        unknown_row = QHBoxLayout()
+        unknown_row.addWidget(self.record_unknown_check, 1)
+        unknown_row.addWidget(QLabel("&Keep for"))
+        unknown_row.itemAt(1).widget().setBuddy(self.retention_spin)
+        unknown_row.addWidget(self.retention_spin)
+        form.addRow("Unknown faces", unknown_row)
+
+        self.admin_pin_button = QPushButton("Set admin PIN…")
+        self.admin_pin_button.clicked.connect(self.ask_admin_pin)
+        self.admin_pin_label = QLabel()
+        pin_row = QHBoxLayout()
+        pin_row.addWidget(self.admin_pin_label, 1)
+        pin_row.addWidget(self.admin_pin_button)
+        form.addRow("Admin PIN", pin_row)
+        self.set_pin_dialog: SetPinDialog | None = None
 
     def load(self, config: DesktopConfig) -> None:
         with signals_blocked(self.device_combo, self.data_folder_edit, self.operator_edit, self.kiosk_pin_edit,
-                             self.record_unknown_check):
+                             self.record_unknown_check, self.retention_spin):
             self.device_combo.setCurrentIndex(max(self.device_combo.findData(config.device), 0))
             self.data_folder_edit.setText(config.data_folder)
             self.operator_edit.setText(config.operator)
             self.kiosk_pin_edit.setText(config.kiosk_pin)
             self.record_unknown_check.setChecked(config.record_unknown)
+            self.retention_spin.setValue(config.unknown_retention_days)
+        self.show_admin_pin()
 
     def apply_device(self, device: str) -> bool:
         try:
@@ -95,6 +119,29 @@ class GeneralGroup(SettingsGroup):
         if bool(on) == self.ctx.config.record_unknown:
             return True
         return self._apply("Unknown faces", record_unknown=bool(on))
+
+    def apply_retention(self, days: int) -> bool:
+        if int(days) == self.ctx.config.unknown_retention_days:
+            return True
+        return self._apply("Unknown faces", unknown_retention_days=int(days))
+
+    def show_admin_pin(self) -> None:
+        try:
+            has_pin = self.ctx.service.has_admin_pin
+        except RollcallError:
+            has_pin = False
+        self.admin_pin_label.setText("set: asked before settings, deletions, model changes and leaving the kiosk"
+                                     if has_pin else "none")
+        self.admin_pin_button.setText("Change or clear admin &PIN…" if has_pin else "Set admin &PIN…")
+
+    def ask_admin_pin(self) -> SetPinDialog:
+        """The dialog that sets, changes or clears the admin PIN (opened, not blocking)."""
+        if self.set_pin_dialog is not None:
+            self.set_pin_dialog.deleteLater()
+        self.set_pin_dialog = SetPinDialog(self, self.ctx)
+        self.set_pin_dialog.accepted.connect(self.show_admin_pin)
+        self.set_pin_dialog.open()
+        return self.set_pin_dialog
 
     def _browse_data_folder(self) -> None:
         folder = open_folder(self, "Data folder", self.data_folder_edit.text())

@@ -16,6 +16,7 @@ from core.gallery.store import ModelRecord
 from core.service import Rollcall
 from core.vision.models.loading import DEFAULT_EMBEDDER, is_default_model, load_embedder
 from core.vision.pipeline import FacePipeline
+from desktop.admin_gate import admin_allows
 from desktop.context import AppContext
 from desktop.dialogs import open_file
 from desktop.model_switch import check_cancelled, reembedding_progress, start_model_switch
@@ -116,6 +117,8 @@ class ModelGroup(SettingsGroup):
         return self._switch_model(work, describe)
 
     def _switch_model(self, work, describe) -> Task | None:
+        if not admin_allows(self, self.ctx, "Changing the recognition model"):
+            return None
         if self.host.busy:
             self.ctx.notifier.warning(MODEL_TITLE, "A model switch or calibration is already running.")
             return None
