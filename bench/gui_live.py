@@ -128,6 +128,8 @@ def main() -> None:
         results.append(result)
         print(json.dumps(result))
     errors = [f"{n.title}: {n.text}" for n in notifier.history if n.level == "error"]
+    for session in ctx.service.open_sessions():  # ended here, so closing the window asks nothing
+        ctx.service.stop_session(session.id)
     window.close()
     summary = {
         "video": str(args.video), "detector": args.detector, "min_face": args.min_face, "runs": results, "errors": errors,
