@@ -52,13 +52,14 @@ class ShortcutsDialog(QDialog):
 
 
 def action_shortcuts(actions) -> list[tuple[str, str]]:
-    """(text without mnemonics, shortcut as the platform writes it) of each action that has one."""
+    """(text without mnemonics, or the action's "shortcut_label" property; shortcut as the platform
+    writes it) of each action that has one."""
     rows = []
     for action in actions:
         keys = [k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts()]
         if keys:
-            rows.append((action.text().replace("&&", "\0").replace("&", "").replace("\0", "&").rstrip("…"),
-                         ", ".join(keys)))
+            label = action.property("shortcut_label") or action.text()
+            rows.append((label.replace("&&", "\0").replace("&", "").replace("\0", "&").rstrip("…"), ", ".join(keys)))
     return rows
 
 

@@ -55,6 +55,7 @@ class MainMenu:
         for number, (name, page) in enumerate(window.page_order(), start=1):
             self.tab_actions[name] = self._add(view, f"&{number} {name}",
                                                lambda _c=False, p=page: window.go_to(p), f"Ctrl+{number}")
+            self.tab_actions[name].setProperty("shortcut_label", f"The {name} tab")
         view.addSeparator()
         self.kiosk_action = self._add(view, "&Kiosk view", lambda: window.live.toggle_kiosk(), "F11",
                                       tip="Full screen for the people arriving: their names as they are "
@@ -82,7 +83,7 @@ class MainMenu:
         self.import_action = self._add(people, "&Import class list…",
                                        lambda: window.people.register.open_import_dialog(), "Ctrl+I",
                                        tip="Add people from a spreadsheet (names, IDs, groups)")
-        self.folder_action = self._add(people, "Enrol from &folder…",
+        self.folder_action = self._add(people, "Enrol from a f&older…",
                                        lambda: window.people.register.open_folder_dialog(),
                                        tip="Enrol many people at once from a folder of photos")
 
@@ -134,6 +135,11 @@ class MainMenu:
             return False
         if path.absolute() == window.ctx.db_path.absolute():
             return True
+        if window.ctx.db_path != window.ctx.config.db_path:  # started with --db: the data folder is not used
+            window.ctx.notifier.warning(
+                "Open database", f"This run uses {window.ctx.db_path} (given with --db). Start Rollcall with "
+                                 f"--db \"{path}\" to use {path}.")
+            return False
         return window.settings.general_group.apply_data_folder(str(path.parent))
 
     def start_live(self) -> None:

@@ -27,9 +27,9 @@ from desktop.pages.training_page import TrainingPage
 from desktop.widgets.notification_bar import NotificationBar
 
 WINDOW_STATE_FILE = "window.ini"
-TRAINING_NOTE = ("For specialists. Train small faces (DSR): teaches the small-face model to sharpen faces "
-                 "too small to recognise well. Fine-tune the recogniser: adapts the face model to your "
-                 "enrolled people; review it before it is used.")
+TRAINING_NOTE = ("For specialists. Super-resolution (DSR) trains the model that sharpens faces too small to "
+                 "recognise well; recognition model fine-tuning adapts the face model to your enrolled "
+                 "people, to be reviewed before it is used.")
 TAB_TIPS = {
     "Live": "Recognise faces from the camera or a video and mark the session",
     "People": "Enrol people, edit them and their face samples, import class lists",

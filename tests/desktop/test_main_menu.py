@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QMenu
 
 from desktop.main_window import TRAINING_NOTE, MainWindow
 from desktop.notifier import Notice
@@ -32,6 +33,9 @@ def test_menus_and_their_shortcuts(window) -> None:
     assert keys["&Enrol new person…"] == "Ctrl+E" and keys["&Find person"] == "Ctrl+F"
     assert [keys[f"&{n} {t}"] for n, t in enumerate(["Live", "People", "Attendance", "Settings", "Training"], 1)] \
         == [f"Ctrl+{n}" for n in range(1, 6)]
+    for menu in window.menuBar().findChildren(QMenu):  # Alt+letter: one entry per letter in each menu
+        letters = [a.text().split("&")[1][0].lower() for a in menu.actions() if "&" in a.text()]
+        assert len(letters) == len(set(letters)), (menu.title(), letters)
     shortcuts = [k for k in keys.values() if k]
     assert len(shortcuts) == len(set(shortcuts)), "a key is bound twice"
     # the Live page's own F11 gives way to the menu's (two would be ambiguous)
@@ -107,7 +111,7 @@ def test_help_dialogs(window, ctx) -> None:
     dialog = window.menu.show_shortcuts()
     rows = dict(dialog.rows())
     assert rows["Enrol new person"] == QKeySequence("Ctrl+E").toString(QKeySequence.SequenceFormat.NativeText)
-    assert "Quit" in rows and "Kiosk view" in rows
+    assert "Quit" in rows and "Kiosk view" in rows and rows["The Training tab"].endswith("5")
     dialog.close()
     about = window.menu.show_about()
     text = about.text()
@@ -124,7 +128,7 @@ def test_advanced_is_hidden_by_default_and_shown_on_toggle(window) -> None:
     assert window.advanced_shown and window.menu.tab_actions["Training"].isEnabled()
     window.menu.tab_actions["Training"].trigger()
     assert window.tabs.currentWidget() is window.training
-    assert window.training_note.text() == TRAINING_NOTE and "small-face" in TRAINING_NOTE
+    assert window.training_note.text() == TRAINING_NOTE and "fine-tuning" in TRAINING_NOTE
     window.menu.advanced_action.trigger()
     assert not window.advanced_shown and window.state.value("advanced") in (False, "false")
 
