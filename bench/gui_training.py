@@ -156,6 +156,7 @@ def main() -> None:
     app, ctx, window = open_main_window(folder)
     notifier = ctx.notifier
     page = window.training
+    window.show_advanced(True)  # the Training tab is behind View > Advanced
     window.tabs.setCurrentWidget(page)
     app.processEvents()
 

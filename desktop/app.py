@@ -54,11 +54,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def log_path() -> Path:
+    """The app's log file, in the user data folder (rotated at 2 MB, 3 kept)."""
+    return user_data_dir() / "rollcall.log"
+
+
 def setup_logging() -> Path | None:
     """Log to a rotating file in the user data folder (and to stderr)."""
     # A windowed Windows executable has no stderr (sys.stderr is None): log to the file only.
     handlers: list[logging.Handler] = [logging.StreamHandler()] if sys.stderr is not None else []
-    log_file: Path | None = user_data_dir() / "rollcall.log"
+    log_file: Path | None = log_path()
     try:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.handlers.RotatingFileHandler(log_file, maxBytes=2_000_000, backupCount=3, encoding="utf-8"))

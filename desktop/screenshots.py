@@ -186,6 +186,7 @@ def main() -> None:
     wait(lambda: task.settled, "the calibration")
     shot("settings")
 
+    window.show_advanced(True)  # the Training tab is behind View > Advanced
     window.tabs.setCurrentWidget(window.training)
     if args.training_run:
         replay_run(window.training, args.training_run)

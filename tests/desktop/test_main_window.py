@@ -15,16 +15,19 @@ def test_tabs_and_remembered_state(ctx, qtbot, tmp_path: Path) -> None:
     window = MainWindow(ctx, state_file=state)
     qtbot.addWidget(window)
     assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == [
-        "Live", "People", "Attendance", "Training", "Settings"]
+        "Live", "People", "Attendance", "Settings"]  # Training waits behind View > Advanced
     window.show()
     window.resize(760, 560)
     qtbot.waitUntil(lambda: window.width() == 760, timeout=2000)
+    window.menu.advanced_action.trigger()
+    assert window.tabs.tabText(4) == "Training" and window.go_to(window.training)
     window.tabs.setCurrentIndex(2)
     window.save_state()
     again = MainWindow(ctx, state_file=state)
     qtbot.addWidget(again)
     again.show()
     assert again.tabs.currentIndex() == 2 and again.size().width() == 760
+    assert again.advanced_shown and again.menu.advanced_action.isChecked()
     window.live.shutdown()
     again.live.shutdown()
 
