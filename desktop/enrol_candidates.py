@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPixmap
 
@@ -28,6 +29,14 @@ class Candidate:
     verdict: SampleVerdict | None = None  # None while the check runs
     accepted: bool = False  # the operator keeps it (only usable samples can be accepted)
     preview: QImage | None = None  # what to show before the aligned crop is known
+    image: np.ndarray | None = None  # a camera frame's pixels (a photo is read again from its file)
+    boxes: list[tuple[float, float, float, float]] | None = None  # faces, in `preview` pixels, left to right
+    face_index: int | None = None  # the face the operator chose in a photo with several
+
+    @property
+    def needs_choice(self) -> bool:
+        """Several faces were found and one can be chosen by clicking it."""
+        return bool(self.boxes) and len(self.boxes) > 1 and self.preview is not None
 
     @property
     def checking(self) -> bool:
@@ -66,9 +75,10 @@ class CandidatesModel(QAbstractListModel):
         self.endInsertRows()
         return candidate
 
-    def set_verdict(self, candidate_id: int, verdict: SampleVerdict, preview: QImage | None = None) -> Candidate | None:
+    def set_verdict(self, candidate_id: int, verdict: SampleVerdict, preview: QImage | None = None,
+                    boxes: list[tuple[float, float, float, float]] | None = None) -> Candidate | None:
         """A check finished: usable samples start accepted; `preview` replaces what is shown when the
-        verdict has no crop. None when the candidate was removed meanwhile."""
+        verdict has no crop, `boxes` are its faces. None when the candidate was removed meanwhile."""
         row = self.row_of(candidate_id)
         if row < 0:
             return None
@@ -77,6 +87,21 @@ class CandidatesModel(QAbstractListModel):
         candidate.accepted = verdict.ok
         if preview is not None:
             candidate.preview = preview
+            candidate.boxes = boxes
+        self._icons.pop(candidate.id, None)
+        index = self.index(row)
+        self.dataChanged.emit(index, index)
+        self.acceptance_changed.emit()
+        return candidate
+
+    def choose_face(self, candidate_id: int, face_index: int) -> Candidate | None:
+        """The operator chose face `face_index` of a photo with several: checked again (verdict None)."""
+        row = self.row_of(candidate_id)
+        if row < 0:
+            return None
+        candidate = self.candidates[row]
+        candidate.face_index, candidate.verdict, candidate.accepted = face_index, None, False
+        candidate.label = f"{candidate.label.split(' (face ')[0]} (face {face_index + 1})"
         self._icons.pop(candidate.id, None)
         index = self.index(row)
         self.dataChanged.emit(index, index)

@@ -1,5 +1,5 @@
 """The last page of the enrolment wizard: the aligned crops the model will learn, each accepted or
-rejected (with the reason, untick to drop one), a warning when the new person looks like someone already
+rejected (with the reason, untick to drop one), a summary of the details and samples to be saved, a warning when the new person looks like someone already
 enrolled, and the summary against the recommended number of samples. The duplicate check runs in the
 background whenever the accepted samples changed; an answer about older samples is dropped."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QSize
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QLabel, QListView, QVBoxLayout, QWidget
 
 from core.gallery.enrol import DuplicateWarning, Enroller
@@ -51,7 +51,12 @@ class PreviewPage(QWidget):
         self.duplicate_label.setStyleSheet(WARNING_STYLE + " font-weight: bold;")
         self.summary_label = QLabel()
         self.summary_label.setWordWrap(True)
+        self.details_summary = QLabel()  # the wizard fills it: who will be saved, with which samples
+        self.details_summary.setWordWrap(True)
+        self.details_summary.setTextFormat(Qt.TextFormat.RichText)
         layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("<h3>Check and save</h3>"))
+        layout.addWidget(self.details_summary)
         layout.addWidget(QLabel("These aligned faces are what the recognition model will learn. "
                                 "Untick any you do not want to keep."))
         layout.addWidget(self.preview_view, 1)

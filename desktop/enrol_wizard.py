@@ -1,13 +1,15 @@
 """Enrol a new person in three steps (details, samples, preview), without ever blocking the window.
 
 Every check and the final save run as background tasks on a worker-scoped service; Finish saves
-through the service's `enrol` in one transaction. The dialog is non-modal: open it with `show()`.
+through the service's `enrol` in one transaction. The dialog is non-modal: open it with `show()`; its size is fixed (it fits 1366×768 and never grows
+with the samples). The last page sums up what will be saved.
 
 Steps: docs/DESKTOP.md#enrolling-someone
 """
 
 from __future__ import annotations
 
+import html
 import logging
 
 from PySide6.QtCore import Qt, Signal
@@ -31,6 +33,7 @@ __all__ = ["DETAILS", "PHOTO_FILTER", "PREVIEW", "SAMPLES", "EnrolWizard"]  # PH
 logger = logging.getLogger(__name__)
 
 DETAILS, SAMPLES, PREVIEW = range(3)
+WIZARD_SIZE = (900, 620)  # fits a 1366×768 screen with its title bar and task bar
 
 
 class EnrolWizard(QDialog):
@@ -41,7 +44,7 @@ class EnrolWizard(QDialog):
         self.ctx = ctx
         self.setWindowTitle("Enrol a new person")
         self.setModal(False)
-        self.resize(900, 620)
+        self.setFixedSize(*WIZARD_SIZE)
         self.candidates = CandidatesModel()
         self.candidates.acceptance_changed.connect(self._update_summary)
         self.person: Person | None = None  # set once saved
@@ -54,9 +57,13 @@ class EnrolWizard(QDialog):
                "details")
         expose(self, self.samples_page, "feed", "import_button", "camera_button", "capture_button", "preview_label",
                "feedback_label", "samples_view", "remove_button", "samples_count", "choose_photos", "add_photos",
-               "toggle_camera", "start_camera", "stop_camera", "remove_selected_candidate")
-        expose(self, self.preview_page, "preview_view", "duplicate_label", "summary_label")
-        self.name_edit.returnPressed.connect(self.next)
+               "toggle_camera", "start_camera", "stop_camera", "remove_selected_candidate", "face_picker",
+               "choose_face")
+        expose(self, self.preview_page, "preview_view", "duplicate_label", "summary_label", "details_summary")
+        # Enter on the details page presses the default Next button (once: no returnPressed handler as well)
+        for edit in (self.name_edit, self.external_id_edit):
+            edit.textChanged.connect(lambda _text: self.details_error.clear())  # an old complaint goes stale
+        self._sample_error = False  # the status line complains about the samples
         self.samples_page.changed.connect(self._update_summary)
         # capturing goes through the wizard, which takes a frame only while the samples page is shown
         self.capture_button.clicked.connect(self.capture)
@@ -122,10 +129,10 @@ class EnrolWizard(QDialog):
             return True
         if self.page == SAMPLES:
             if self.candidates.pending:
-                self._say(f"Wait for the {self.candidates.pending} sample check(s) still running.", ERROR_STYLE)
+                self._say(f"Wait for the {self.candidates.pending} sample check(s) still running.", ERROR_STYLE, True)
                 return False
             if not self.candidates.usable:
-                self._say("Add at least one usable sample: import photos or capture from the camera.", ERROR_STYLE)
+                self._say("Add at least one usable sample: import photos or capture from the camera.", ERROR_STYLE, True)
                 return False
             self.stop_camera()
             self._show_page(PREVIEW)  # starts the duplicate check
@@ -165,9 +172,10 @@ class EnrolWizard(QDialog):
             self._say(str(exc), ERROR_STYLE)
             return None
 
-    def _say(self, text: str, style: str = "") -> None:
+    def _say(self, text: str, style: str = "", about_samples: bool = False) -> None:
         self.status_label.setText(text)
         self.status_label.setStyleSheet(style)
+        self._sample_error = about_samples
 
     # ------------------------------------------------------------------ samples and summary
 
@@ -180,6 +188,8 @@ class EnrolWizard(QDialog):
 
     def _update_summary(self) -> None:
         model = self.candidates
+        if self._sample_error:
+            self._say("")  # the samples changed: the complaint about them is out of date
         accepted = len(model.accepted_verdicts())
         low, high = RECOMMENDED_SAMPLES
         rejected = len(model.candidates) - model.usable - model.pending
@@ -192,9 +202,23 @@ class EnrolWizard(QDialog):
         text += "." if low <= accepted <= high else (": add a few more." if accepted < low else ": fewer would do.")
         self.samples_count.setText(text)
         self.preview_page.show_summary(text, low <= accepted <= high)
+        self.details_summary.setText(self.summary_html())
         if self.page == PREVIEW and not self._saving:
             self.preview_page.check_duplicates_if_changed()
         self._update_buttons()
+
+    def summary_html(self) -> str:
+        """What Finish will save: the details and the accepted samples."""
+        details = self.details()
+        rows = [("Name", details["name"] or "(none)"), ("External ID", details["external_id"] or "none"),
+                ("Groups", "; ".join(details["groups"]) or "none")]
+        if details["notes"]:
+            rows.append(("Notes", details["notes"]))
+        kept = [c.label for c in self.candidates.candidates if c.usable and c.accepted]
+        rows.append((f"Samples ({len(kept)})", ", ".join(kept) or "none accepted"))
+        cells = "".join(f"<tr><td><b>{html.escape(k)}:</b>&nbsp;</td><td>{html.escape(str(v))}</td></tr>"
+                        for k, v in rows)
+        return f"<table>{cells}</table>"
 
     # ------------------------------------------------------------------ finish
 

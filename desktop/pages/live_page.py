@@ -102,6 +102,7 @@ class LivePage(QWidget):
         self.marks_list.setModel(self.marks_model)
         self.marks_list.setUniformItemSizes(True)
         self.marks_title = QLabel("Marked")
+        self.marks_title.setWordWrap(True)  # "No session: names are shown, nobody is marked" fits a narrow column
         self.marks_list.setWordWrap(True)
         self.marks_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         marks = QWidget()

@@ -6,7 +6,9 @@ Everything that writes to the gallery runs as a background task through a worker
 (`ctx.service.connect()`), whose operations commit in a transaction and report what changed; the
 context turns the report into `gallery_changed` / `attendance_changed`, and every table re-reads
 core. Dialogs are non-modal (the edit dialog saves its one small transaction itself); the confirmation
-for removing a sample is the injectable `ask` (tests replace it).
+for removing a sample is the injectable `ask` (tests replace it). The selection follows the person (by
+id) and the scroll position is kept across refreshes. A delete waits UNDO_SECONDS (the person hidden,
+an Undo bar shown) before it reaches core. With nobody enrolled, a first-run guide replaces the table.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListView, QPushButton, QSplitter,
-    QTableView, QVBoxLayout, QWidget,
+    QStackedWidget, QTableView, QVBoxLayout, QWidget,
 )
 
 from core.errors import RollcallError
@@ -31,7 +33,7 @@ from desktop.enrol_wizard import PHOTO_FILTER, EnrolWizard
 from desktop.people.common import ask_non_modal
 from desktop.people.edit_person import EditPersonDialog
 from desktop.people.page_register import PeopleRegister
-from desktop.person_dialogs import DeletePersonDialog
+from desktop.person_dialogs import UNDO_SECONDS, DeletePersonDialog, FirstRunGuide, UndoBar
 from desktop.tables.people_table import NAME_COL, THUMB, THUMB_COL, PeopleTableModel
 from desktop.tables.samples_list import SamplesListModel
 from desktop.tasks import Task, TaskControl
@@ -52,6 +54,17 @@ class PeoplePage(QWidget):
         self.delete_dialog: DeletePersonDialog | None = None
         self.pending_writes = 0  # gallery writes started and not yet reported back
         self._reselect: int | None = None
+        self._scroll = 0
+        self.pending_delete: tuple[int, bool, str] | None = None  # person id, erase history, name
+        self.undo_timer = QTimer(self)
+        self.undo_timer.setSingleShot(True)
+        self.undo_timer.setInterval(UNDO_SECONDS * 1000)
+        self.undo_timer.timeout.connect(self.commit_pending_delete)
+        self.undo_bar = UndoBar()
+        self.undo_bar.undo.connect(self.undo_delete)
+        self.guide = FirstRunGuide()
+        self.guide.enrol.connect(self.open_enrol_wizard)
+        self.guide.import_list.connect(lambda: self.register.open_import_dialog())
 
         self.model = PeopleTableModel(ctx)
         self.samples_model = SamplesListModel(ctx)
@@ -117,7 +130,11 @@ class PeoplePage(QWidget):
         shown.addWidget(self.register.group_filter)
         shown.addWidget(self.count_label, 1)
         left_layout.addLayout(shown)
-        left_layout.addWidget(self.table, 1)
+        left_layout.addWidget(self.undo_bar)
+        self.table_stack = QStackedWidget()  # the table, or the first-run guide while nobody is enrolled
+        self.table_stack.addWidget(self.table)
+        self.table_stack.addWidget(self.guide)
+        left_layout.addWidget(self.table_stack, 1)
         left_layout.addWidget(self.register.bar)
         panel = QWidget()
         panel_layout = QVBoxLayout(panel)
@@ -167,10 +184,16 @@ class PeoplePage(QWidget):
     def _remember_selection(self) -> None:
         person = self.selected_person()
         self._reselect = person.id if person else None
+        self._scroll = self.table.verticalScrollBar().value()
 
     def _restore_selection(self) -> None:
+        """After a refresh: the same person selected (wherever a rename sorted them), the view where it was."""
+        self.table.updateGeometries()  # the scroll range of the new rows, now rather than at the next layout
+        self.table.verticalScrollBar().setValue(self._scroll)
         if self._reselect is None or not self.select_person(self._reselect):
             self._show_person(None)
+        else:
+            self.table.scrollTo(self.table.currentIndex(), QAbstractItemView.ScrollHint.EnsureVisible)
         self._reselect = None
 
     def _on_current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
@@ -191,7 +214,8 @@ class PeoplePage(QWidget):
         for button in (self.edit_button, self.delete_button, self.add_samples_button, self.remove_sample_button):
             button.setEnabled(has_person)
         self.register.update_actions()
-        shown, total = self.model.rowCount(), self.ctx.service.gallery.count_people()
+        shown, total = self.model.rowCount(), self.ctx.service.gallery.count_people() - len(self.model.hidden)
+        self.table_stack.setCurrentWidget(self.guide if total == 0 else self.table)
         self.count_label.setText(f"{total} people enrolled" if shown == total else f"{shown} of {total} people shown")
 
     def say(self, text: str, error: bool = False) -> None:
@@ -272,24 +296,64 @@ class PeoplePage(QWidget):
     # ------------------------------------------------------------------ delete
 
     def delete_selected(self) -> DeletePersonDialog | None:
+        """Ask first, naming what is lost: the samples, and the marks when the history is erased too."""
         person = self.selected_person()
         if person is None or not admin_allows(self, self.ctx, f"Deleting {person.name}"):
             return None
-        self.delete_dialog = DeletePersonDialog(person, self)
+        n_marks = len(self.ctx.service.attendance.marks(person_id=person.id))
+        self.delete_dialog = DeletePersonDialog(person, n_marks, self)
         self.delete_dialog.confirmed.connect(self.delete_person)
         self.delete_dialog.finished.connect(self.delete_dialog.deleteLater)
         self.delete_dialog.open()
         return self.delete_dialog
 
-    def delete_person(self, person_id: int, erase_history: bool) -> Task:
+    def delete_person(self, person_id: int, erase_history: bool) -> None:
+        """Hide the person and offer Undo; core deletes them when the time is up (or when another delete,
+        or closing the app, comes first)."""
+        if self.pending_delete is not None:
+            self.commit_pending_delete()
+        person = self.ctx.service.gallery.person(person_id)
+        self.pending_delete = (person_id, erase_history, person.name)
+        self.model.hidden.add(person_id)
+        self.model.refresh()
+        self.undo_bar.offer(f"Deleted {person.name}" + (" and their attendance history." if erase_history else ".")
+                            + f" Undo within {UNDO_SECONDS} s.")
+        self.undo_timer.start()
+
+    def undo_delete(self) -> bool:
+        """Bring back the person whose delete waits (nothing reached core); False when none waits."""
+        if self.pending_delete is None:
+            return False
+        person_id, _, name = self.pending_delete
+        self.pending_delete = None
+        self.undo_timer.stop()
+        self.undo_bar.hide()
+        self.model.hidden.discard(person_id)
+        self.model.refresh()
+        self.select_person(person_id)
+        self.say(f"{name} was not deleted.")
+        return True
+
+    def commit_pending_delete(self) -> Task | None:
+        """The waiting delete goes to core now (in the background); None when none waits."""
+        if self.pending_delete is None:
+            return None
+        person_id, erase_history, name = self.pending_delete
+        self.pending_delete = None
+        self.undo_timer.stop()
+        self.undo_bar.hide()
         operator = self.ctx.config.operator
-        what = "deleted with their attendance history" if erase_history else "deleted; their attendance marks are kept"
+        what = (f"{name} deleted with their attendance history" if erase_history
+                else f"{name} deleted; their attendance marks are kept")
 
         def delete(service: Rollcall) -> None:
             service.delete_person(person_id, erase_history=erase_history, operator=operator)
 
-        return self._write("Deleting a person", delete,
-                           on_done=lambda _: self.ctx.notifier.info("Person deleted", what))
+        def done(_result: object) -> None:
+            self.model.hidden.discard(person_id)
+            self.ctx.notifier.info("Person deleted", what)
+
+        return self._write("Deleting a person", delete, on_done=done)
 
     # ------------------------------------------------------------------ samples
 
@@ -350,6 +414,11 @@ class PeoplePage(QWidget):
                            on_done=lambda _: self.say("Sample removed."))
 
     def shutdown(self) -> None:
+        if self.pending_delete is not None:  # closing the app: the delete goes through now, here
+            person_id, erase_history, _ = self.pending_delete
+            self.pending_delete = None
+            self.undo_timer.stop()
+            self.ctx.service.delete_person(person_id, erase_history=erase_history, operator=self.ctx.config.operator)
         self.register.shutdown()
         if self.wizard is not None:
             self.wizard.shutdown()

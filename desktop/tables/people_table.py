@@ -1,7 +1,7 @@
 """The enrolled people as a table model: thumbnail, name, external id, groups, samples, last update.
 
 Rows are re-read from core (`Gallery.people(search)`, then kept to one group or to
-people in no group when a group filter is set) on `refresh()`, which the
+people in no group when a group filter is set, without the people whose delete waits) on `refresh()`, which the
 owner connects to `ctx.gallery_changed`. Thumbnails (each person's first
 sample) are decoded only when a view asks for them, and cached until the
 person changes.
@@ -36,6 +36,7 @@ class PeopleTableModel(RecordTableModel):
         self.ctx = ctx
         self.search = ""
         self.group: str | None = None  # None: everyone; "": people in no group; else a group's name
+        self.hidden: set[int] = set()  # people whose delete waits (the page can still undo it)
         self._thumbs: dict[tuple[int, str], QPixmap] = {}  # (person id, updated_at) -> thumbnail
         self.thumbnails_decoded = 0  # for tests: how often a face was decoded
         self.refresh()
@@ -56,6 +57,7 @@ class PeopleTableModel(RecordTableModel):
         if self.group is not None:
             wanted = self.group.casefold()
             people = [p for p in people if (wanted in {g.casefold() for g in p.groups} if wanted else not p.groups)]
+        people = [p for p in people if p.id not in self.hidden]
         alive = {(p.id, p.updated_at) for p in people}
         self._thumbs = {key: pix for key, pix in self._thumbs.items() if key in alive}
         self.set_records(people)

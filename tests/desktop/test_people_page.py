@@ -10,6 +10,7 @@ import pytest
 from PySide6.QtCore import QItemSelectionModel
 
 from desktop.pages.people_page import PeoplePage
+from desktop.person_dialogs import UNDO_SECONDS
 from desktop.tables.people_table import NAME_COL, SAMPLES_COL
 from tests.conftest import shared_path
 from tests.desktop.conftest import enrol_photos, errors
@@ -94,12 +95,20 @@ def test_delete_asks_whether_to_erase_the_history(ctx, page, qtbot, refs: Path, 
     ctx.attendance.mark(session.id, alex, "Alex Lacamoire", score=0.98)
     page.select_person(lin)
     dialog = page.delete_selected()
-    assert dialog is not None and dialog.isVisible() and "Lin-Manuel Miranda" in dialog.findChildren(type(page.person_label))[0].text()
+    assert dialog is not None and dialog.isVisible()
+    assert "Lin-Manuel Miranda" in dialog.text.text() and "1 face sample(s)" in dialog.text.text()
+    assert "1 attendance mark(s) are kept" in dialog.text.text()
     assert not dialog.erase_history.isChecked()  # keeping the history is the default
     dialog.erase_history.setChecked(erase)
+    assert ("1 attendance mark(s) are erased too" in dialog.text.text()) == erase  # the text follows the choice
+    dialog.delete_button.click()
+    assert table_names(page) == ["Alex Lacamoire"] and page.undo_bar.isVisible()  # hidden, not yet deleted
+    assert page.undo_timer.isActive() and page.undo_timer.interval() == UNDO_SECONDS * 1000
+    assert len(ctx.gallery.people()) == 2 and page.count_label.text() == "1 people enrolled"
     with qtbot.waitSignal(ctx.gallery_changed, timeout=20_000):
-        dialog.delete_button.click()
+        page.commit_pending_delete()  # what the timer does when the time is up
     wait_idle(page, qtbot)
+    assert not page.undo_bar.isVisible() and not page.undo_delete()  # too late to undo
 
     assert [p.name for p in ctx.gallery.people()] == ["Alex Lacamoire"]
     assert table_names(page) == ["Alex Lacamoire"]
