@@ -36,7 +36,7 @@ class MainMenu:
         bar = window.menuBar()
 
         file = self._menu(bar.addMenu("&File"))
-        self.open_action = self._add(file, "&Open database…", self.open_database, tip=(
+        self.open_action = self._add(file, "&Open database…", self.choose_database, tip=(
             "Work on another register: choose the rollcall.db of another data folder, or name a new one"))
         self.backup_action = self._add(file, "&Back up the database now",
                                        lambda: window.settings.database_group.back_up(),
@@ -115,7 +115,7 @@ class MainMenu:
 
     # ------------------------------------------------------------------ what the actions do
 
-    def open_database(self) -> bool:
+    def choose_database(self) -> bool:
         """Choose another data folder's rollcall.db (or name a new one); the Settings tab's data folder
         setting does the switch. Another file name is refused with the way to open it (--db)."""
         window = self.window
