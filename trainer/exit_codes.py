@@ -6,7 +6,7 @@ from __future__ import annotations
 EXIT_OK = 0  # finished: completed, early-stopped or reached its time limit
 EXIT_FAILED = 1  # failed; an error event says why
 EXIT_USAGE = 2  # bad command line or config
-EXIT_STOPPED = 3  # stopped on request (SIGTERM/SIGINT or "stop" on stdin); resumable with --resume
+EXIT_STOPPED = 3  # stopped on request (SIGTERM/SIGINT, "stop" on stdin, RUN_DIR/STOP); resumable
 
 EXIT_MEANINGS = {EXIT_OK: "finished", EXIT_FAILED: "failed", EXIT_USAGE: "bad command line or config",
                  EXIT_STOPPED: "stopped on request"}

@@ -26,6 +26,7 @@ from trainer.config import DSRTrainConfig
 from trainer.events import Epoch, Finished, RunStarted, Step, Validation
 from trainer.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_STOPPED
 from trainer.faces import EmbedderInput, FaceFinder, batch_at, load_split, make_batch, psnr, ssim, write_split
+from trainer.prep import Preparation
 from trainer.runner import (
     BatchTally, Run, Throughput, TrainerError, optimizer_step, seed_everything,
 )
@@ -102,8 +103,10 @@ def run(cfg: DSRTrainConfig, run: Run, batch_hook: BatchHook | None = None) -> i
     amp = device.type == "cuda"
 
     # ---- data: split by subject, HR faces in memory, fixed validation pairs
+    prep = Preparation(run.prepare_progress("faces"), run.prep_cache_path)
     train_names, val_names, train_faces, val_faces, skipped = load_split(
-        cfg.data, cfg.val_fraction, cfg.seed, cfg.max_val_images, FaceFinder(device="cpu"))
+        cfg.data, cfg.val_fraction, cfg.seed, cfg.max_val_images, FaceFinder(device="cpu"), prep)
+    prep.save()
     write_split(run.dir / "split.json", train_names, val_names)
     if skipped:
         run.warn(f"{skipped} image(s) had no usable face and were skipped")
@@ -195,7 +198,7 @@ def run(cfg: DSRTrainConfig, run: Run, batch_hook: BatchHook | None = None) -> i
     # ---- resume: model, optimiser, scaler, counters and RNG exactly as they were saved
     step, best_value, bad_validations = 0, -math.inf, 0
     tally = BatchTally()
-    if run.resume:
+    if run.resume and run.has_checkpoint():  # else it stopped while preparing: step 0, faces cached
         step, state = run.restore(model, optimizer, scaler)
         best_value = float(state["best_value"])
         bad_validations, tally = int(state["bad_validations"]), BatchTally.from_state(state)
