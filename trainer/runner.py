@@ -29,8 +29,9 @@ import torch
 from core.errors import RollcallError
 from core.vision.models.checkpoint import is_checkpoint, make_checkpoint, save_atomic
 from trainer.config import CONFIG_FILENAME, JobConfig, save_config
-from trainer.prep import Preparation
 from trainer.events import CheckpointSaved, ErrorEvent, Event, EventWriter, Prepare, WarningEvent
+from trainer.exit_codes import STOP_FILENAME
+from trainer.prep import Preparation
 
 logger = logging.getLogger("trainer")
 
@@ -38,7 +39,6 @@ EVENTS_FILENAME = "events.jsonl"
 LAST_FILENAME = "last.pt"
 BEST_FILENAME = "best.pt"
 EVALUATION_FILENAME = "evaluation.json"  # finetune: the tuned model against the untuned one
-STOP_FILENAME = "STOP"  # created by the app to ask for a stop; removed when a run starts
 PREP_CACHE_FILENAME = "faces_cache.json"  # data preparation's landmarks, reused by a resume
 PREP_EVENT_INTERVAL_S = 0.25  # prepare events at most this often (plus the first and the last)
 

@@ -5,7 +5,6 @@ and continues the step count."""
 from __future__ import annotations
 
 import io
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import shared_path
-from tests.trainer.conftest import write_config
+from tests.trainer.conftest import copy_photos, write_config
 from tests.trainer.test_train_dsr import L1_ONLY, config, events_of, trainer_process
 from trainer.events import Prepare, parse_event
 from trainer.exit_codes import EXIT_OK, EXIT_STOPPED
@@ -26,13 +25,7 @@ STOP_WITHIN_S = 2.0  # issue 18: a requested stop ends the process this soon in 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """3 people x 3 photos of 150x150 (not aligned crops): each one goes through the face detector."""
-    johns = shared_path("faces", "johns")
-    root = tmp_path_factory.mktemp("photos")
-    for person in sorted(p for p in johns.iterdir() if p.is_dir())[:3]:
-        (root / person.name).mkdir()
-        for image in sorted(person.glob("*.jpg"))[:3]:
-            shutil.copyfile(image, root / person.name / image.name)
-    return root
+    return copy_photos(shared_path("faces", "johns"), tmp_path_factory.mktemp("photos"))
 
 
 def stop_when(proc: subprocess.Popen, out: Path, ready) -> tuple[list, float]:
