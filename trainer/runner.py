@@ -178,11 +178,16 @@ class Run:
             if done <= 1 or done >= total or now - last[0] >= PREP_EVENT_INTERVAL_S:
                 last[0] = now
                 self.emit(Prepare(phase=phase, done=done, total=total, cached=cached))
-            if self.stop.is_set():
-                Preparation(cache_path=self.prep_cache_path).save()  # marks the run as resumable from step 0
-                raise StopRequested(phase, done, total)
+            self.check_stop(phase, done, total)
 
         return progress
+
+    def check_stop(self, phase: str, done: int = 0, total: int = 0) -> None:
+        """Before the first step (data, models, reference metrics): StopRequested when a stop was asked
+        for. The preparation cache is left behind, so a resume starts again at step 0 without a last.pt."""
+        if self.stop.is_set():
+            Preparation(cache_path=self.prep_cache_path).save()
+            raise StopRequested(phase, done, total)
 
     def warn(self, message: str, step: int | None = None) -> None:
         logger.warning(message)

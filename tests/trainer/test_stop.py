@@ -17,7 +17,7 @@ from tests.trainer.test_train_dsr import L1_ONLY, config, events_of, trainer_pro
 from trainer.events import Prepare, parse_event
 from trainer.exit_codes import EXIT_OK, EXIT_STOPPED
 from trainer.jobs import train_dsr
-from trainer.runner import STOP_FILENAME, Run
+from trainer.runner import STOP_FILENAME, Run, StopRequested
 
 STOP_WITHIN_S = 2.0  # issue 18: a requested stop ends the process this soon in normal cases
 
@@ -103,3 +103,26 @@ def test_a_stop_file_mid_run_exits_stopped_with_a_checkpoint_and_the_resume_cont
     started = next(e for e in seen if e.kind == "run_started")
     assert started.resumed and started.start_step == stopped.step
     assert next(e for e in seen if e.kind == "step").step == stopped.step + 1
+
+
+def test_a_stop_while_the_models_load_ends_before_the_first_step_and_resumes_from_step_0(tiny_faces, tmp_path,
+                                                                                          monkeypatch):
+    load_judges = train_dsr.load_judges
+    cfg = config(tiny_faces, **L1_ONLY)
+    run = Run(tmp_path / "run", cfg, stream=io.StringIO())
+
+    def stop_meanwhile(*args):
+        run.stop.set("test")
+        return load_judges(*args)
+
+    monkeypatch.setattr(train_dsr, "load_judges", stop_meanwhile)
+    with pytest.raises(StopRequested) as stopped:  # the command line turns it into exit code 3
+        train_dsr.run(cfg, run)
+    assert stopped.value.phase == "references"
+    assert "run_started" not in [e.kind for e in events_of(run.dir)] and not run.last_path.exists()
+
+    monkeypatch.setattr(train_dsr, "load_judges", load_judges)
+    resumed = Run(run.dir, cfg, stream=io.StringIO(), resume=True)
+    assert train_dsr.run(cfg, resumed) == EXIT_OK
+    started = next(e for e in events_of(run.dir) if e.kind == "run_started")
+    assert started.resumed and started.start_step == 0

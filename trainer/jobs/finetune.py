@@ -124,6 +124,7 @@ def run(cfg: FinetuneConfig, run: Run, batch_hook: BatchHook | None = None, step
         total_steps = min(total_steps, cfg.max_steps)
 
     # ---- models: the embedder being tuned, its ArcFace head, the frozen DSR making the SR inputs
+    run.check_stop("models")
     embedder = load_embedder(cfg.embedder, device=device)
     model = embedder.model.to(device)
     prepare = EmbedderInput(embedder.spec).to(device)
@@ -163,6 +164,7 @@ def run(cfg: FinetuneConfig, run: Run, batch_hook: BatchHook | None = None, step
         return losses, cos
 
     # ---- validation: fixed degraded faces, SR inputs made once (the DSR is frozen)
+    run.check_stop("references")
     val_rngs = [np.random.default_rng([cfg.seed, VAL_STREAM, i]) for i in range(len(val_faces))]
     degradation = cfg.degradation()
     val_lr, val_hr = make_batch(val_faces, val_rngs, degradation=degradation)
@@ -191,6 +193,7 @@ def run(cfg: FinetuneConfig, run: Run, batch_hook: BatchHook | None = None, step
                 "verification_hr": verification_accuracy(emb_hr, emb_hr, val_pairs, val_pair_labels)}
 
     # the untuned model's spread and full-resolution verification: what collapse and the HR guard compare with
+    run.check_stop("references")
     base_hr = embed_all(model, val_hr)
     base_spread = spread(base_hr)
     base_verification_hr = verification_accuracy(base_hr, base_hr, val_pairs, val_pair_labels)

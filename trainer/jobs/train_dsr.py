@@ -129,6 +129,7 @@ def run(cfg: DSRTrainConfig, run: Run, batch_hook: BatchHook | None = None) -> i
     # ---- models: the DSR network being trained, the frozen embedder(s) judging it
     model = DSRNet(**cfg.dsr).to(device)
     weights = cfg.loss_weights()
+    run.check_stop("models")
     judges = load_judges(cfg, device)
     primary = judges[0]
     if weights["feature"] > 0:
@@ -191,7 +192,9 @@ def run(cfg: DSRTrainConfig, run: Run, batch_hook: BatchHook | None = None) -> i
         return {**metrics, **bicubic_metrics}
 
     # the references never change: HR embeddings and the bicubic baseline are computed once
+    run.check_stop("references")
     hr_emb = restore_val(lambda _lr, hr: hr)[1]
+    run.check_stop("references")
     bicubic_metrics = val_metrics("_bicubic", *restore_val(
         lambda lr, hr: F.interpolate(lr, size=hr.shape[-2:], mode="bicubic", align_corners=False)))
 
