@@ -144,15 +144,20 @@ def manifest_faces(manifest, side: str, finder: FaceFinder | None = None, limit:
     return [f for f in faces if f is not None], sum(f is None for f in faces)
 
 
-def gallery_faces(db_path: str | Path) -> dict[str, list[Face]]:
-    """Subject -> faces from the stored samples of a gallery (faces shrunk like any other, never detected)."""
+def gallery_faces(db_path: str | Path, prep: Preparation | None = None) -> dict[str, list[Face]]:
+    """Subject -> faces from the stored samples of a gallery (faces shrunk like any other, never detected);
+    `prep` is told of each face, a person at a time."""
     db, gallery = open_gallery(db_path)
     subjects: dict[str, list[Face]] = {}
     try:
+        if prep is not None:
+            prep.total = sum(len(gallery.samples(person.id)) for person in gallery.people())
         for person, stored in gallery.stored_faces():
             key = f"{person.id}:{person.name}"  # names may repeat; ids do not
             subjects[key] = [Face(*_region(image, landmarks), key, f"{db_path}#person{person.id}")
                              for image, landmarks in stored]
+            for _ in range(len(stored) if prep is not None else 0):
+                prep.tick()
     finally:
         db.close()
     if not subjects:
@@ -182,7 +187,7 @@ def load_split(data: str | Path, val_fraction: float, seed: int, max_val: int = 
         return (manifest.subjects("train"), manifest.subjects("val"), train_faces, val_faces,
                 skipped_train + skipped_val)
     if is_gallery(data):
-        by_subject = gallery_faces(data)
+        by_subject = gallery_faces(data, prep)
         train, val = split_subjects(sorted(by_subject), val_fraction, seed)
         train_faces = [f for name in train for f in by_subject[name]]
         val_faces = [f for name in val for f in by_subject[name]][:max_val or None]

@@ -246,6 +246,8 @@ def test_the_gallery_is_a_data_source_split_by_person(tiny_faces, tmp_path):
     assert people == {p.name for p in tiny_faces.iterdir() if p.is_dir()}
     assert not set(split["train"]) & set(split["val"])
     assert events_of(run.dir)[-1].status == "completed"
+    prepared = [e for e in events_of(run.dir) if e.kind == "prepare"]  # each stored face counted
+    assert prepared[-1].done == prepared[-1].total == 6
 
 
 def test_a_file_that_is_not_a_gallery_fails_with_a_message_naming_it(tmp_path):
