@@ -4,10 +4,11 @@ in a frozen build), read as a stream of JSON-line events.
 `TrainerProcess` wraps a QProcess: every complete stdout line goes through
 `trainer.events.parse_event` and comes out as `event` (a parsed event) or
 `bad_line` (the line and why it is not an event); stderr lines come out as
-`log_line`. Nothing here interprets free text. `stop()` asks the child to stop
-the way the trainer documents ("stop" on stdin, which saves a resumable
-checkpoint), then terminates it after a grace period and kills it after a
-second one. `ended` fires once per run with the exit code (or -1) and a
+`log_line` (as do events of a kind this app does not know: a newer trainer's).
+Nothing here interprets free text. `stop()` asks the child to stop the ways the
+trainer documents (the run folder's STOP file, which works on Windows too, and
+"stop" on stdin; it saves a resumable checkpoint), then terminates it after a
+grace period and kills it after a second one. `ended` fires once per run with the exit code (or -1) and a
 description of a crash ('' for a normal exit).
 """
 
@@ -22,7 +23,8 @@ from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signa
 
 from core.paths import user_data_dir
 from trainer.config import CONFIG_FILENAME, JOB_CONFIGS, save_config
-from trainer.events import EventError, parse_event
+from trainer.events import EventError, UnknownEventKind, parse_event
+from trainer.exit_codes import STOP_FILENAME
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +133,7 @@ class TrainerProcess(QObject):
         self._err = b""
         self._ended = True
         self.stop_requested = False
+        self.stop_file: Path | None = None
         self._terminate_timer = QTimer(self, singleShot=True)
         self._terminate_timer.timeout.connect(self._terminate)
         self._kill_timer = QTimer(self, singleShot=True)
@@ -141,14 +144,16 @@ class TrainerProcess(QObject):
     def is_running(self) -> bool:
         return self._proc is not None and self._proc.state() != QProcess.ProcessState.NotRunning
 
-    def start(self, command: list[str], cwd: str | Path | None = None) -> None:
-        """Start `command` (program first). Only one child at a time."""
+    def start(self, command: list[str], cwd: str | Path | None = None, run_dir: str | Path | None = None) -> None:
+        """Start `command` (program first) for the run in `run_dir` (where a stop file asks it to stop).
+        Only one child at a time."""
         if self.is_running():
             raise RuntimeError("a trainer process is already running")
         self._drop_process()
         self._out, self._err = b"", b""
         self._ended = False
         self.stop_requested = False
+        self.stop_file = Path(run_dir) / STOP_FILENAME if run_dir is not None else None
         proc = QProcess(self)
         env = QProcessEnvironment.systemEnvironment()
         env.insert("PYTHONUNBUFFERED", "1")
@@ -170,7 +175,7 @@ class TrainerProcess(QObject):
         if not self.is_running():
             return
         self.stop_requested = True
-        self._proc.write(b"stop\n")
+        self._ask_to_stop(self._proc)
         self._terminate_timer.start(self.grace_ms)
 
     def kill_now(self, wait_ms: int = 3000) -> None:
@@ -179,7 +184,7 @@ class TrainerProcess(QObject):
             return
         self.stop_requested = True
         proc = self._proc
-        proc.write(b"stop\n")
+        self._ask_to_stop(proc)
         proc.waitForBytesWritten(500)
         if not proc.waitForFinished(wait_ms):
             proc.terminate()
@@ -188,6 +193,15 @@ class TrainerProcess(QObject):
                 proc.waitForFinished(1000)
 
     # ------------------------------------------------------------------ internals
+
+    def _ask_to_stop(self, proc: QProcess) -> None:
+        """The stop file (the trainer checks it after every image and batch) and the stdin line."""
+        if self.stop_file is not None:
+            try:
+                self.stop_file.touch()
+            except OSError as exc:  # the stdin line still asks
+                self.log_line.emit(f"[desktop] cannot write the stop file {self.stop_file}: {exc}")
+        proc.write(b"stop\n")
 
     def _terminate(self) -> None:
         if self.is_running():
@@ -213,6 +227,9 @@ class TrainerProcess(QObject):
             return
         try:
             event = parse_event(raw)
+        except UnknownEventKind as exc:  # a newer trainer's addition: not a broken stream
+            self.log_line.emit(f"[desktop] event skipped: {exc}")
+            return
         except EventError as exc:
             self.bad_line.emit(raw.decode("utf-8", "replace")[:500], str(exc))
             return

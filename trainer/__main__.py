@@ -3,7 +3,7 @@
 Jobs: train-dsr, eval-lowres, build-dataset, finetune. Stdout carries only JSON events (docs/TRAINER_EVENTS.md);
 human logs go to stderr. Exit codes: 0 finished (completed, early-stopped or time limit),
 1 failed (an error event says why), 2 bad command line or config, 3 stopped on request
-(SIGTERM/SIGINT or "stop" on stdin; resumable with --resume).
+(SIGTERM/SIGINT, "stop" on stdin or a file RUN_DIR/STOP; resumable with --resume).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -18,8 +19,8 @@ from core.errors import ConfigError, RollcallError
 from core.threads import apply_thread_policy
 from trainer.config import CONFIG_FILENAME, JOB_CONFIGS, load_config
 from trainer.events import ErrorEvent, EventWriter, Finished
-from trainer.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from trainer.runner import Run, StopRequest, TrainerError, setup_logging
+from trainer.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_STOPPED, EXIT_USAGE
+from trainer.runner import Run, StopRequest, StopRequested, TrainerError, setup_logging
 
 logger = logging.getLogger("trainer")
 
@@ -88,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_stdin and sys.stdin is not None and not sys.stdin.isatty():
             stop.watch_stream(sys.stdin)
         return job_runner(args.job)(config, run)
+    except StopRequested as stopped:  # while preparing the data: its cache stays, a resume starts at step 0
+        logger.info("%s", stopped)
+        writer.emit(Finished(status="stopped", step=None, elapsed_s=0.0,
+                             summary={"phase": stopped.phase, "done": stopped.done, "total": stopped.total}))
+        return EXIT_STOPPED
     except (ConfigError, TrainerError) as exc:
         return _fail(writer, exc, EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILED)
     except RollcallError as exc:
@@ -108,5 +114,18 @@ def _fail(writer: EventWriter, exc: BaseException, code: int, message: str | Non
     return code
 
 
+def exit_now(code: int) -> None:
+    """End the process with `code` as soon as the output is flushed: everything the job writes is already
+    complete on disk (events line by line, checkpoints atomically), and the interpreter's own teardown
+    (torch's thread pools, modules) can take over a second, which a stop request should not wait for."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    logging.shutdown()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

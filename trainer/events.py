@@ -8,7 +8,9 @@ dataclass and raises `EventError` for anything else: a reader (the desktop
 dashboard) can feed it every line it gets and never crash on garbage.
 
 Readers ignore fields they do not know (a newer trainer may add some); a
-different `schema` number means an incompatible stream and is refused.
+different `schema` number means an incompatible stream and is refused. A
+revision of schema 1 may add kinds (revision 2: `prepare`): `parse_event`
+raises `UnknownEventKind` for those, which a reader may skip.
 """
 
 from __future__ import annotations
@@ -27,11 +29,16 @@ from pathlib import Path
 from typing import IO, Any, ClassVar, Union
 
 SCHEMA_VERSION = 1
+SCHEMA_REVISION = 2  # compatible additions to schema 1 (2: the `prepare` kind); not written in events
 MAX_LINE_CHARS = 1_000_000  # a longer line is refused unread: no event comes near this
 
 
 class EventError(ValueError):
     """A line that is not a valid trainer event; the message says what is wrong with it."""
+
+
+class UnknownEventKind(EventError):
+    """A schema-1 event of a kind this reader does not know (a newer revision's): safe to skip."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,17 @@ class RunStarted:
     start_step: int  # 0 for a new run, the checkpoint's step when resuming
     total_steps: int
     resumed: bool = False
+
+
+@dataclass(frozen=True)
+class Prepare:
+    """Data preparation before the first step (schema 1 revision 2): `done` of `total` items read."""
+
+    kind: ClassVar[str] = "prepare"
+    phase: str  # what is being prepared: "faces"
+    done: int
+    total: int
+    cached: int = 0  # of `done`, how many came from the run folder's cache (a resume)
 
 
 @dataclass(frozen=True)
@@ -132,11 +150,11 @@ class Finished:
 
 FINISH_STATUSES = ("completed", "early_stopped", "time_limit", "stopped", "failed")
 
-Event = Union[RunStarted, Step, Epoch, Validation, DatasetSummary, CheckpointSaved, WarningEvent, ErrorEvent,
+Event = Union[RunStarted, Prepare, Step, Epoch, Validation, DatasetSummary, CheckpointSaved, WarningEvent, ErrorEvent,
               Finished]
 EVENT_TYPES: dict[str, type] = {
     cls.kind: cls
-    for cls in (RunStarted, Step, Epoch, Validation, DatasetSummary, CheckpointSaved, WarningEvent, ErrorEvent,
+    for cls in (RunStarted, Prepare, Step, Epoch, Validation, DatasetSummary, CheckpointSaved, WarningEvent, ErrorEvent,
                 Finished)
 }
 ENVELOPE = ("schema", "event", "time")
@@ -226,6 +244,8 @@ def event_from_dict(data: object) -> Event:
     kind = data.get("event")
     cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
+        if isinstance(kind, str) and kind:
+            raise UnknownEventKind(f"unknown event kind {kind!r} (known: {', '.join(EVENT_TYPES)})")
         raise EventError(f"unknown event kind {kind!r} (known: {', '.join(EVENT_TYPES)})")
     if not _is_number(data.get("time")):
         raise EventError(f"{kind}: 'time' must be a number")

@@ -23,6 +23,7 @@ from core.vision.degrade import Degradation, degrade_face, downscale_face, face_
 from core.errors import ConfigError, ImageReadError, RollcallError
 from core.vision.imageio import read_image
 from core.vision.models.base import InputSpec
+from trainer.prep import Preparation
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".ppm", ".webp", ".tif", ".tiff")
 HR_SIZE = ARCFACE_TEMPLATE.size  # 112
@@ -111,11 +112,17 @@ def open_gallery(db_path: str | Path):
     return db, Gallery(db)
 
 
-def manifest_faces(manifest, side: str, finder: FaceFinder | None = None, limit: int = 0) -> tuple[list[Face], int]:
+def manifest_entries(manifest, side: str, limit: int = 0) -> list:
+    """The entries of one side of a manifest, at most `limit` (0: all)."""
+    return list(manifest.train if side == "train" else manifest.val)[:limit or None]
+
+
+def manifest_faces(manifest, side: str, finder: FaceFinder | None = None, limit: int = 0,
+                   prep: Preparation | None = None) -> tuple[list[Face], int]:
     """The faces of one side ("train" or "val") of a `trainer.manifest.Manifest` (at most `limit`, 0: all)
     and how many images could not be read. Landmarks come from the manifest; an entry without them is
     searched like any image."""
-    entries = list(manifest.train if side == "train" else manifest.val)[:limit or None]
+    entries = manifest_entries(manifest, side, limit)
     if manifest.from_gallery:
         db, gallery = open_gallery(manifest.source)
         try:
@@ -129,19 +136,28 @@ def manifest_faces(manifest, side: str, finder: FaceFinder | None = None, limit:
                 for e, (image, lm) in zip(entries, stored, strict=True)], 0
     root = Path(manifest.source)
     finder = finder or FaceFinder()
-    faces = [read_face(root / e.ref, e.subject, finder, e.landmarks) for e in entries]
+    faces = []
+    for e in entries:
+        faces.append(read_face(root / e.ref, e.subject, finder, e.landmarks, prep))
+        if prep is not None:
+            prep.tick()
     return [f for f in faces if f is not None], sum(f is None for f in faces)
 
 
-def gallery_faces(db_path: str | Path) -> dict[str, list[Face]]:
-    """Subject -> faces from the stored samples of a gallery (faces shrunk like any other, never detected)."""
+def gallery_faces(db_path: str | Path, prep: Preparation | None = None) -> dict[str, list[Face]]:
+    """Subject -> faces from the stored samples of a gallery (faces shrunk like any other, never detected);
+    `prep` is told of each face, a person at a time."""
     db, gallery = open_gallery(db_path)
     subjects: dict[str, list[Face]] = {}
     try:
+        if prep is not None:
+            prep.total = sum(len(gallery.samples(person.id)) for person in gallery.people())
         for person, stored in gallery.stored_faces():
             key = f"{person.id}:{person.name}"  # names may repeat; ids do not
             subjects[key] = [Face(*_region(image, landmarks), key, f"{db_path}#person{person.id}")
                              for image, landmarks in stored]
+            for _ in range(len(stored) if prep is not None else 0):
+                prep.tick()
     finally:
         db.close()
     if not subjects:
@@ -151,9 +167,11 @@ def gallery_faces(db_path: str | Path) -> dict[str, list[Face]]:
 
 
 def load_split(data: str | Path, val_fraction: float, seed: int, max_val: int = 0,
-               finder: FaceFinder | None = None) -> tuple[list[str], list[str], list[Face], list[Face], int]:
+               finder: FaceFinder | None = None, prep: Preparation | None = None
+               ) -> tuple[list[str], list[str], list[Face], list[Face], int]:
     """Train and validation people (disjoint), their faces, and how many images gave none;
-    from a folder of subject folders, a gallery database or a subject-disjoint manifest."""
+    from a folder of subject folders, a gallery database or a subject-disjoint manifest. `prep` counts
+    the images read (progress, stop checks) and caches the landmarks found."""
     from trainer.manifest import is_manifest, load_manifest
 
     if is_manifest(data):
@@ -162,12 +180,14 @@ def load_split(data: str | Path, val_fraction: float, seed: int, max_val: int = 
             raise ConfigError(f"{data} splits each person's images between train and val (for fine-tuning an "
                               f"embedder); DSR training needs validation people it never trained on. Build a "
                               f"manifest with split: subjects.")
-        train_faces, skipped_train = manifest_faces(manifest, "train", finder)
-        val_faces, skipped_val = manifest_faces(manifest, "val", finder, limit=max_val)
+        if prep is not None:
+            prep.total = len(manifest_entries(manifest, "train")) + len(manifest_entries(manifest, "val", max_val))
+        train_faces, skipped_train = manifest_faces(manifest, "train", finder, prep=prep)
+        val_faces, skipped_val = manifest_faces(manifest, "val", finder, limit=max_val, prep=prep)
         return (manifest.subjects("train"), manifest.subjects("val"), train_faces, val_faces,
                 skipped_train + skipped_val)
     if is_gallery(data):
-        by_subject = gallery_faces(data)
+        by_subject = gallery_faces(data, prep)
         train, val = split_subjects(sorted(by_subject), val_fraction, seed)
         train_faces = [f for name in train for f in by_subject[name]]
         val_faces = [f for name in val for f in by_subject[name]][:max_val or None]
@@ -175,14 +195,18 @@ def load_split(data: str | Path, val_fraction: float, seed: int, max_val: int = 
     subjects = list_subjects(data)
     train, val = split_subjects(sorted(subjects), val_fraction, seed)
     finder = finder or FaceFinder()
-    train_faces, skipped_train = load_faces(subjects, train, finder)
-    val_faces, skipped_val = load_faces(subjects, val, finder, limit=max_val)
+    if prep is not None:
+        n_val = sum(len(subjects[name]) for name in val)
+        prep.total = sum(len(subjects[name]) for name in train) + (min(n_val, max_val) if max_val else n_val)
+    train_faces, skipped_train = load_faces(subjects, train, finder, prep=prep)
+    val_faces, skipped_val = load_faces(subjects, val, finder, limit=max_val, prep=prep)
     return train, val, train_faces, val_faces, skipped_train + skipped_val
 
 
 def load_faces(subjects: dict[str, list[Path]], names: list[str], finder: FaceFinder | None = None,
-               limit: int = 0) -> tuple[list[Face], int]:
-    """The faces of the named subjects (at most `limit`, 0: all) and how many images gave none."""
+               limit: int = 0, prep: Preparation | None = None) -> tuple[list[Face], int]:
+    """The faces of the named subjects (at most `limit`, 0: all) and how many images gave none; `prep`
+    (optional) is told of each image and supplies cached landmarks."""
     finder = finder or FaceFinder()
     faces: list[Face] = []
     skipped = 0
@@ -190,7 +214,9 @@ def load_faces(subjects: dict[str, list[Path]], names: list[str], finder: FaceFi
         for path in subjects[name]:
             if limit and len(faces) >= limit:
                 return faces, skipped
-            face = read_face(path, name, finder)
+            face = read_face(path, name, finder, prep=prep)
+            if prep is not None:
+                prep.tick()
             if face is None:
                 skipped += 1
             else:
@@ -198,7 +224,8 @@ def load_faces(subjects: dict[str, list[Path]], names: list[str], finder: FaceFi
     return faces, skipped
 
 
-def read_face(path: Path, subject: str, finder: FaceFinder, landmarks=None) -> Face | None:
+def read_face(path: Path, subject: str, finder: FaceFinder, landmarks=None,
+              prep: Preparation | None = None) -> Face | None:
     """The face of one image file: at `landmarks` when given, else the whole image of a 112x112 crop (taken
     as aligned) or the largest face the finder sees; None (logged) when unreadable or without a face."""
     try:
@@ -208,7 +235,10 @@ def read_face(path: Path, subject: str, finder: FaceFinder, landmarks=None) -> F
         return None
     if landmarks is None and image.shape[:2] == (HR_SIZE, HR_SIZE):
         return Face(image, ARCFACE_TEMPLATE.array(), subject, str(path))
-    found = np.asarray(landmarks, dtype=np.float64) if landmarks is not None else finder(image)
+    if landmarks is not None:
+        found = np.asarray(landmarks, dtype=np.float64)
+    else:
+        found = prep.landmarks(path, image, finder) if prep is not None else finder(image)
     if found is None:
         logger.info("no face found in %s: skipped", path)
         return None

@@ -5,9 +5,11 @@ of every attempt, appended), last.pt (resumable: model, optimizer, step, RNG
 states, best metric) and best.pt (the best validation so far). Checkpoints are
 Rollcall checkpoints (`core.vision.models.checkpoint`), written atomically.
 
-A stop is requested by SIGTERM (or SIGINT), or by a line "stop" on stdin;
-the job finishes its current batch, saves last.pt and emits `finished` with
-status "stopped".
+A stop is requested by SIGTERM (or SIGINT), a line "stop" on stdin, or a file
+named STOP in the run folder (works wherever signals and pipes do not, e.g. a
+windowed app on Windows); the job finishes its current batch (or, preparing
+its data, the current image), saves last.pt when it has one and emits
+`finished` with status "stopped".
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ import torch
 from core.errors import RollcallError
 from core.vision.models.checkpoint import is_checkpoint, make_checkpoint, save_atomic
 from trainer.config import CONFIG_FILENAME, JobConfig, save_config
-from trainer.events import CheckpointSaved, ErrorEvent, Event, EventWriter, WarningEvent
+from trainer.events import CheckpointSaved, ErrorEvent, Event, EventWriter, Prepare, WarningEvent
+from trainer.exit_codes import STOP_FILENAME
+from trainer.prep import Preparation
 
 logger = logging.getLogger("trainer")
 
@@ -35,19 +39,31 @@ EVENTS_FILENAME = "events.jsonl"
 LAST_FILENAME = "last.pt"
 BEST_FILENAME = "best.pt"
 EVALUATION_FILENAME = "evaluation.json"  # finetune: the tuned model against the untuned one
+PREP_CACHE_FILENAME = "faces_cache.json"  # data preparation's landmarks, reused by a resume
+PREP_EVENT_INTERVAL_S = 0.25  # prepare events at most this often (plus the first and the last)
 
 
 class TrainerError(RollcallError):
     """A job cannot start or go on; the message says what to do."""
 
 
+class StopRequested(Exception):
+    """Raised inside data preparation when a stop was requested; the trainer ends with EXIT_STOPPED."""
+
+    def __init__(self, phase: str, done: int, total: int) -> None:
+        super().__init__(f"stopped while preparing {phase}: {done} of {total} done")
+        self.phase, self.done, self.total = phase, done, total
+
+
 class StopRequest:
-    """A flag set by SIGTERM/SIGINT or by "stop" on stdin; the loop checks it between batches."""
+    """A flag set by SIGTERM/SIGINT, by "stop" on stdin or by a stop file; loops check it between batches
+    (and data preparation between images)."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
         self.reason = ""
         self._previous: dict[int, Any] = {}
+        self.stop_file: Path | None = None
 
     def set(self, reason: str = "requested") -> None:
         if not self._event.is_set():
@@ -56,7 +72,14 @@ class StopRequest:
         self._event.set()
 
     def is_set(self) -> bool:
+        if not self._event.is_set() and self.stop_file is not None and self.stop_file.exists():
+            self.set(f"stop file {self.stop_file}")
         return self._event.is_set()
+
+    def watch_file(self, path: Path) -> None:
+        """Treat the appearance of `path` as a stop request (a stale one is removed now)."""
+        path.unlink(missing_ok=True)
+        self.stop_file = path
 
     def install_signal_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -117,6 +140,8 @@ class Run:
             (self.dir / EVENTS_FILENAME).unlink(missing_ok=True)
             save_config(config, self.dir)
         self.writer = EventWriter(self.dir / EVENTS_FILENAME, stream)
+        self.stop.watch_file(self.dir / STOP_FILENAME)
+        self._prepared_before = resume and self.prep_cache_path.exists()
         self.started = time.monotonic()
 
     @property
@@ -131,8 +156,38 @@ class Run:
     def best_path(self) -> Path:
         return self.dir / BEST_FILENAME
 
+    @property
+    def prep_cache_path(self) -> Path:
+        return self.dir / PREP_CACHE_FILENAME
+
+    def has_checkpoint(self) -> bool:
+        """Whether a resume restores last.pt: yes, unless the run stopped while preparing its data (no
+        last.pt yet, but a cache of that preparation), which a resume simply starts again from step 0."""
+        return self.last_path.exists() or not self._prepared_before
+
     def emit(self, event: Event) -> dict:
         return self.writer.emit(event)
+
+    def prepare_progress(self, phase: str = "faces"):
+        """The callback data preparation calls after each image, `(done, total, cached)`: `prepare` events
+        (throttled) and the stop check, which raises StopRequested."""
+        last = [-math.inf]
+
+        def progress(done: int, total: int, cached: int = 0) -> None:
+            now = time.monotonic()
+            if done <= 1 or done >= total or now - last[0] >= PREP_EVENT_INTERVAL_S:
+                last[0] = now
+                self.emit(Prepare(phase=phase, done=done, total=total, cached=cached))
+            self.check_stop(phase, done, total)
+
+        return progress
+
+    def check_stop(self, phase: str, done: int = 0, total: int = 0) -> None:
+        """Before the first step (data, models, reference metrics): StopRequested when a stop was asked
+        for. The preparation cache is left behind, so a resume starts again at step 0 without a last.pt."""
+        if self.stop.is_set():
+            Preparation(cache_path=self.prep_cache_path).save()
+            raise StopRequested(phase, done, total)
 
     def warn(self, message: str, step: int | None = None) -> None:
         logger.warning(message)

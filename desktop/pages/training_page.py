@@ -39,6 +39,7 @@ from trainer.events import (
     Epoch,
     ErrorEvent,
     Finished,
+    Prepare,
     RunStarted,
     Step,
     Validation,
@@ -52,6 +53,8 @@ REVIEWABLE = ("completed", "early_stopped", "time_limit")  # finished fine-tunin
 REFRESH_MS = 100  # charts repaint at most 10 times a second
 STDERR_TAIL = 8  # stderr lines quoted in a crash message
 RESUMABLE = ("stopped", "time_limit", "early_stopped", "failed")
+PREP_CACHE = "faces_cache.json"  # a run stopped while preparing its data resumes from it (no last.pt yet)
+PHASE_TEXT = {"faces": "faces", "images": "images"}
 STAGE_TEXT = {1: "stage 1 of 2: the ArcFace head (the model is frozen)", 2: "stage 2 of 2: the whole model"}
 
 
@@ -195,7 +198,7 @@ class TrainingPage(QWidget):
         if self.process.is_running():
             return False
         run_dir = self.last_run_dir
-        if run_dir is None or not (run_dir / "last.pt").exists():
+        if run_dir is None or not self._resumable(run_dir):
             self.ctx.notifier.error(TITLE, "There is no stopped run with a saved checkpoint to resume.")
             self._update_buttons()
             return False
@@ -252,7 +255,7 @@ class TrainingPage(QWidget):
         self.log_view.appendPlainText(f"$ {' '.join(command)}")
         self._timer.start()
         self._set_state("starting")
-        self.process.start(command)  # a failure to start arrives through `ended`
+        self.process.start(command, run_dir=run_dir)  # a failure to start arrives through `ended`
         self._update_buttons()
         if not resume:
             self.job_form.next_run_folder()  # the next run gets a new folder
@@ -271,6 +274,12 @@ class TrainingPage(QWidget):
                                   f"{event.total_steps} steps.")
             if self.state != "stopping":
                 self._set_state("running", self._running_text)
+        elif isinstance(event, Prepare):
+            self.controls.preparing(event.done, event.total)
+            if self.state == "starting":
+                cached = f" ({event.cached} from the last attempt)" if event.cached else ""
+                what = PHASE_TEXT.get(event.phase, event.phase)
+                self.status_label.setText(f"Preparing {what} {event.done} of {event.total}{cached}…")
         elif isinstance(event, Step):
             self.chart_stack.add_step(event, finetune)
             if finetune:
@@ -330,7 +339,10 @@ class TrainingPage(QWidget):
         stopped = self.process.stop_requested
         tail = "\n".join(self._stderr_tail)
         details = f"\nLast lines of its log:\n{tail}" if tail else ""
-        if problem:
+        if stopped and code not in (EXIT_OK, EXIT_STOPPED):
+            # a requested stop is never an error, even when the trainer had to be terminated
+            self.log_view.appendPlainText(f"[desktop] the trainer was stopped on request (exit code {code})")
+        elif problem:
             self.ctx.notifier.error(TITLE, f"{problem[0].upper()}{problem[1:]}.{details}")
         elif code not in (EXIT_OK, EXIT_STOPPED) and not self._error_reported:
             meaning = EXIT_MEANINGS.get(code, "unexpected exit code")
@@ -340,7 +352,7 @@ class TrainingPage(QWidget):
             self.ctx.notifier.error(TITLE, f"The trainer exited without reporting that it finished; its result is "
                                            f"unknown.{details}")
         if self.last_finished is None:
-            self._set_state("stopped" if stopped and code in (EXIT_STOPPED, -1) else "failed")
+            self._set_state("stopped" if stopped else "failed")
         else:
             self._set_state(self.state)  # buttons follow the process having ended
         self.log_view.appendPlainText(f"[desktop] the trainer exited with code {code}")
@@ -358,8 +370,15 @@ class TrainingPage(QWidget):
         best = self.last_finished.summary.get("best") if isinstance(self.last_finished.summary, dict) else None
         return Path(best) if isinstance(best, str) and Path(best).is_file() else None
 
+    @staticmethod
+    def _resumable(run_dir: Path) -> bool:
+        """A checkpoint to continue from, or the data preparation of a run stopped before its first step."""
+        return (run_dir / "last.pt").exists() or (run_dir / PREP_CACHE).exists()
+
     def _set_state(self, state: str, text: str = "") -> None:
         self.state = state
+        if not text and state == "stopped" and not (self.last_run_dir and self._resumable(self.last_run_dir)):
+            text = "Stopped before anything was saved; start it again."
         self.status_label.setText(text or state_text(self.run_job, state))
         self._update_buttons()
         self.state_changed.emit(state)
@@ -372,5 +391,5 @@ class TrainingPage(QWidget):
         status = self.last_finished.status if self.last_finished is not None else self.state
         self.resume_button.setEnabled(
             not running and self.last_run_dir is not None and status in RESUMABLE
-            and (self.last_run_dir / "last.pt").exists())
+            and self._resumable(self.last_run_dir))
         self.use_button.setEnabled(not running and self.run_job == DSR_JOB and self._best_path() is not None)

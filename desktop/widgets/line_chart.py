@@ -1,5 +1,5 @@
-"""A small line chart drawn with QPainter: named series of (x, y) points, axes with min/max labels,
-a legend. Adding points only stores them and marks the chart dirty; `refresh()` (called by the page's
+"""A small line chart drawn with QPainter: named series of (x, y) points, axes with min/max labels
+(never two equal ones: `y_range`, `axis_labels`), a legend. Adding points only stores them and marks the chart dirty; `refresh()` (called by the page's
 timer, ~10 Hz) repaints when something changed, so a fast event stream costs no repaint per point."""
 
 from __future__ import annotations
@@ -14,12 +14,33 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e
 MAX_POINTS = 2000  # per series; beyond it every other point is dropped (the curve keeps its shape)
 
 
-def _fmt(value: float) -> str:
+def _fmt(value: float, digits: int = 4) -> str:
     if value == 0:
         return "0"
     if abs(value) >= 1000 or abs(value) < 0.01:
-        return f"{value:.2e}"
-    return f"{value:.4g}"
+        return f"{value:.{max(2, digits - 2)}e}"
+    return f"{value:.{digits}g}"
+
+
+def y_range(lo: float, hi: float) -> tuple[float, float]:
+    """The y axis for values from `lo` to `hi`: a flat (or all but flat) series gets a band of 5 % of its
+    value around it (±0.5 around zero), so it is drawn in the middle rather than along an edge."""
+    span = hi - lo
+    scale = max(abs(lo), abs(hi))
+    if span <= 1e-9 * scale or span == 0:
+        mid = (lo + hi) / 2
+        pad = abs(mid) * 0.05 or 0.5
+        return mid - pad, mid + pad
+    return lo, hi
+
+
+def axis_labels(lo: float, hi: float) -> tuple[str, str]:
+    """Labels for the bottom and top of an axis, with as many digits as it takes for them to differ."""
+    for digits in range(4, 16):
+        bottom, top = _fmt(lo, digits), _fmt(hi, digits)
+        if bottom != top:
+            return bottom, top
+    return bottom, top
 
 
 class LineChart(QWidget):
@@ -89,20 +110,18 @@ class LineChart(QWidget):
         xs = [p[0] for p in points]
         ys = [p[1] for p in points]
         x0, x1 = min(xs), max(xs)
-        y0, y1 = min(ys), max(ys)
+        y0, y1 = y_range(min(ys), max(ys))
         if x1 == x0:
             x0, x1 = x0 - 0.5, x1 + 0.5
-        if y1 == y0:
-            pad = abs(y0) * 0.05 or 0.5
-            y0, y1 = y0 - pad, y1 + pad
+        y0_text, y1_text = axis_labels(y0, y1)
 
         def to_screen(x: float, y: float) -> QPointF:
             return QPointF(plot.left() + (x - x0) / (x1 - x0) * plot.width(),
                            plot.bottom() - (y - y0) / (y1 - y0) * plot.height())
 
-        painter.drawText(QRectF(0, plot.top() - 2, left - 4, line_h), Qt.AlignmentFlag.AlignRight, _fmt(y1))
+        painter.drawText(QRectF(0, plot.top() - 2, left - 4, line_h), Qt.AlignmentFlag.AlignRight, y1_text)
         painter.drawText(QRectF(0, plot.bottom() - line_h + 2, left - 4, line_h), Qt.AlignmentFlag.AlignRight,
-                         _fmt(y0))
+                         y0_text)
         painter.drawText(QRectF(plot.left(), plot.bottom() + 2, 80, line_h), Qt.AlignmentFlag.AlignLeft, _fmt(x0))
         painter.drawText(QRectF(plot.right() - 80, plot.bottom() + 2, 80, line_h), Qt.AlignmentFlag.AlignRight,
                          _fmt(x1))

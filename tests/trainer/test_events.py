@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import REPO
 from trainer.events import (
     EVENT_TYPES, SCHEMA_VERSION, CheckpointSaved, DatasetSummary, Epoch, ErrorEvent, EventError, EventWriter, Finished,
-    RunStarted, Step, Validation, WarningEvent, emit, parse_event, to_line,
+    Prepare, RunStarted, Step, UnknownEventKind, Validation, WarningEvent, emit, parse_event, to_line,
 )
 
 SAMPLES = [
@@ -34,6 +34,7 @@ SAMPLES = [
     ErrorEvent(message="Lower lr.", error_type="nonfinite_loss", step=4),
     Finished(status="completed", step=10, elapsed_s=1.5, summary={"best": "runs/x/best.pt"}),
     Finished(status="failed", step=None, elapsed_s=0.0),
+    Prepare(phase="faces", done=3, total=9, cached=2),  # revision 2: last, so the indices above stay
 ]
 
 
@@ -56,6 +57,14 @@ def test_the_documented_example_of_every_kind_parses():
     examples = re.findall(r"```json\n(.*?)\n```", text, flags=re.S)
     parsed = [parse_event(example) for example in examples]
     assert {e.kind for e in parsed} == set(EVENT_TYPES)
+
+
+def test_a_kind_of_a_later_revision_is_an_unknown_kind_a_reader_may_skip():
+    with pytest.raises(UnknownEventKind, match="unknown event kind 'novelty'"):
+        parse_event('{"schema": 1, "event": "novelty", "time": 1.0, "anything": 2}')
+    with pytest.raises(EventError) as caught:
+        parse_event('{"schema": 1, "event": 7, "time": 1.0}')
+    assert not isinstance(caught.value, UnknownEventKind)  # not a kind at all: a broken line
 
 
 def test_emit_writes_a_flushed_line_to_the_stream_and_appends_to_events_jsonl(tmp_path):
@@ -121,7 +130,7 @@ def _bad(**changes):
     (_bad(step=True), "'step' has the wrong type"),
     (_bad(losses=[1]), "'losses' has the wrong type"),
     (_bad(lr="fast"), "'lr' has the wrong type"),
-    (json.dumps({**json.loads(to_line(SAMPLES[-1])), "status": "exploded"}), "unknown status"),
+    (json.dumps({**json.loads(to_line(SAMPLES[-2])), "status": "exploded"}), "unknown status"),
 ])
 def test_garbage_raises_event_error_never_anything_else(line, problem):
     with pytest.raises(EventError, match=problem):

@@ -178,7 +178,7 @@ def test_a_stopped_run_resumes_into_the_uninterrupted_run(five_each, embedder_fi
     assert finetune.run(cfg, holder["run"], step_hook=stop_after_first) == 3  # stopped: resumable
     stream = io.StringIO()
     assert finetune.run(cfg, Run(tmp_path / "split", cfg, stream=stream, resume=True)) == 0
-    resumed = [parse_event(line) for line in stream.getvalue().splitlines()]
+    resumed = [e for e in map(parse_event, stream.getvalue().splitlines()) if e.kind != "prepare"]
     assert resumed[0].start_step == 1 and resumed[0].resumed
     losses = lambda events: {(e.step, k): v for e in events if e.kind == "step" for k, v in e.losses.items()}  # noqa: E731
     assert {k: v for k, v in losses(straight).items() if k[0] > 1} == pytest.approx(losses(resumed))
@@ -197,7 +197,7 @@ def test_the_command_line_runs_the_job_and_writes_its_config(five_each, embedder
     done = subprocess.run([sys.executable, "-m", "trainer", "finetune", "--config", str(cfg_path), "--out", str(out)],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    events = [parse_event(line) for line in done.stdout.splitlines()]
+    events = [e for e in map(parse_event, done.stdout.splitlines()) if e.kind != "prepare"]
     assert events[0].job == "finetune" and events[0].total_steps == 2 and events[-1].status == "completed"
     saved = yaml.safe_load((out / "config.yaml").read_text())
     assert saved["head_lr"] == 1e-4 and saved["arcface_margin"] == 0.3 and saved["weights"]["alignment"] == 0.3

@@ -62,9 +62,12 @@ def test_two_steps_in_a_subprocess_emit_json_events_in_order_and_a_loadable_chec
     lines = stdout.splitlines()
     events = [parse_event(line) for line in lines]  # every stdout line is an event, nothing else
     assert all(json.loads(line)["schema"] == 1 for line in lines)
-    assert kinds(events) == ["run_started", "step", "step", "validation", "checkpoint", "checkpoint", "finished"]
+    prepared = kinds(events).index("run_started")  # data preparation reports first: the first face, the last
+    assert set(kinds(events)[:prepared]) == {"prepare"} and events[prepared - 1].done == events[prepared - 1].total
+    assert kinds(events)[prepared:] == ["run_started", "step", "step", "validation", "checkpoint", "checkpoint",
+                                        "finished"]
     assert "step 1/2" in stderr  # the human log went to stderr
-    started, step1, step2, val, best, last, done = events
+    started, step1, step2, val, best, last, done = events[prepared:]
     assert started.job == "train-dsr" and started.device == "cpu" and not started.amp and started.total_steps == 2
     assert started.config["weights"] == {"l1": 1.0, "identity": 0.6, "feature": 0.18}
     assert [step1.step, step2.step] == [1, 2]
@@ -108,6 +111,7 @@ def test_stop_then_resume_continues_the_step_count_and_the_curves(tiny_faces, tm
     code, resumed = run_in_process(cfg, tmp_path / "cut", resume=True)
     assert code == 0
     after = events_of(resumed.dir)[len(first):]  # events.jsonl goes on after the first attempt's events
+    after = [e for e in after if e.kind != "prepare"]
     assert after[0].kind == "run_started" and after[0].resumed and after[0].start_step == 2
     steps = [e for e in after if isinstance(e, Step)]
     assert [e.step for e in steps] == [3, 4]
@@ -242,6 +246,8 @@ def test_the_gallery_is_a_data_source_split_by_person(tiny_faces, tmp_path):
     assert people == {p.name for p in tiny_faces.iterdir() if p.is_dir()}
     assert not set(split["train"]) & set(split["val"])
     assert events_of(run.dir)[-1].status == "completed"
+    prepared = [e for e in events_of(run.dir) if e.kind == "prepare"]  # each stored face counted
+    assert prepared[-1].done == prepared[-1].total == 6
 
 
 def test_a_file_that_is_not_a_gallery_fails_with_a_message_naming_it(tmp_path):

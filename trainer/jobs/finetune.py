@@ -28,8 +28,10 @@ from trainer.config import BuildDatasetConfig, FinetuneConfig
 from trainer.events import Epoch, Finished, RunStarted, Step, Validation
 from trainer.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_STOPPED
 from trainer.faces import (
-    ARCFACE_TEMPLATE, HR_SIZE, LR_SIZE, EmbedderInput, Face, FaceFinder, batch_at, make_batch, manifest_faces, to_tensor,
+    ARCFACE_TEMPLATE, HR_SIZE, LR_SIZE, EmbedderInput, Face, FaceFinder, batch_at, make_batch, manifest_entries,
+    manifest_faces, to_tensor,
 )
+from trainer.prep import Preparation
 from trainer.jobs.build_dataset import build_manifest
 from trainer.manifest import is_manifest, load_manifest
 from trainer.runner import (
@@ -44,18 +46,27 @@ BatchHook = Callable[[int, torch.Tensor], torch.Tensor]  # (step, LR batch) -> L
 StepHook = Callable[[int, int], None]  # (step, stage) after each batch; tests look at the parameters
 
 
-def load_data(cfg: FinetuneConfig) -> tuple[list[Face], list[Face], int, str]:
+def load_data(cfg: FinetuneConfig, run: Run | None = None) -> tuple[list[Face], list[Face], int, str]:
     """(training faces, validation faces, images without a usable face, split kind) from a manifest, or
-    from a folder or a gallery split here exactly as build-dataset would (80/20 of each person's images)."""
+    from a folder or a gallery split here exactly as build-dataset would (80/20 of each person's images).
+    With `run`, progress comes as `prepare` events and a stop request ends the preparation."""
+    images_progress = run.prepare_progress("images") if run is not None else None
     if is_manifest(cfg.data):
         manifest, no_face = load_manifest(cfg.data), 0
     else:
         manifest = build_manifest(BuildDatasetConfig(data=cfg.data, split="images", val_fraction=cfg.val_fraction,
-                                                     min_images=cfg.min_images, seed=cfg.seed))
+                                                     min_images=cfg.min_images, seed=cfg.seed),
+                                  images_progress)
         no_face = manifest.no_face
     finder = FaceFinder(device="cpu")
-    train, skipped_train = manifest_faces(manifest, "train", finder)
-    val, skipped_val = manifest_faces(manifest, "val", finder, limit=cfg.max_val_images)
+    prep = Preparation(run.prepare_progress("faces"), run.prep_cache_path) if run is not None else None
+    if prep is not None:
+        prep.total = len(manifest_entries(manifest, "train")) + len(manifest_entries(manifest, "val",
+                                                                                     cfg.max_val_images))
+    train, skipped_train = manifest_faces(manifest, "train", finder, prep=prep)
+    val, skipped_val = manifest_faces(manifest, "val", finder, limit=cfg.max_val_images, prep=prep)
+    if prep is not None:
+        prep.save()
     return train, val, no_face + skipped_train + skipped_val, manifest.split
 
 
@@ -88,7 +99,7 @@ def run(cfg: FinetuneConfig, run: Run, batch_hook: BatchHook | None = None, step
     amp = device.type == "cuda"
 
     # ---- data: per-subject split (same people both sides), labels over the training subjects
-    train_faces, val_faces, skipped, split = load_data(cfg)
+    train_faces, val_faces, skipped, split = load_data(cfg, run)
     if skipped:
         run.warn(f"{skipped} image(s) had no usable face and were skipped")
     classes = sorted({f.subject for f in train_faces})
@@ -113,6 +124,7 @@ def run(cfg: FinetuneConfig, run: Run, batch_hook: BatchHook | None = None, step
         total_steps = min(total_steps, cfg.max_steps)
 
     # ---- models: the embedder being tuned, its ArcFace head, the frozen DSR making the SR inputs
+    run.check_stop("models")
     embedder = load_embedder(cfg.embedder, device=device)
     model = embedder.model.to(device)
     prepare = EmbedderInput(embedder.spec).to(device)
@@ -152,6 +164,7 @@ def run(cfg: FinetuneConfig, run: Run, batch_hook: BatchHook | None = None, step
         return losses, cos
 
     # ---- validation: fixed degraded faces, SR inputs made once (the DSR is frozen)
+    run.check_stop("references")
     val_rngs = [np.random.default_rng([cfg.seed, VAL_STREAM, i]) for i in range(len(val_faces))]
     degradation = cfg.degradation()
     val_lr, val_hr = make_batch(val_faces, val_rngs, degradation=degradation)
@@ -180,6 +193,7 @@ def run(cfg: FinetuneConfig, run: Run, batch_hook: BatchHook | None = None, step
                 "verification_hr": verification_accuracy(emb_hr, emb_hr, val_pairs, val_pair_labels)}
 
     # the untuned model's spread and full-resolution verification: what collapse and the HR guard compare with
+    run.check_stop("references")
     base_hr = embed_all(model, val_hr)
     base_spread = spread(base_hr)
     base_verification_hr = verification_accuracy(base_hr, base_hr, val_pairs, val_pair_labels)
@@ -188,7 +202,7 @@ def run(cfg: FinetuneConfig, run: Run, batch_hook: BatchHook | None = None, step
     step, best_value, bad_validations = 0, -math.inf, 0
     tally = BatchTally()
     best_stage = None  # the stage best.pt comes from (1: the backbone is still the untuned one)
-    if run.resume:
+    if run.resume and run.has_checkpoint():  # else it stopped while preparing: step 0
         step, state = run.restore(model, optimizer, scaler)
         head.load_state_dict(state["head"])
         best_value, best_stage = float(state["best_value"]), state.get("best_stage")

@@ -26,6 +26,7 @@ from trainer.config import DSRTrainConfig
 from trainer.events import Epoch, Finished, RunStarted, Step, Validation
 from trainer.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_STOPPED
 from trainer.faces import EmbedderInput, FaceFinder, batch_at, load_split, make_batch, psnr, ssim, write_split
+from trainer.prep import Preparation
 from trainer.runner import (
     BatchTally, Run, Throughput, TrainerError, optimizer_step, seed_everything,
 )
@@ -102,8 +103,10 @@ def run(cfg: DSRTrainConfig, run: Run, batch_hook: BatchHook | None = None) -> i
     amp = device.type == "cuda"
 
     # ---- data: split by subject, HR faces in memory, fixed validation pairs
+    prep = Preparation(run.prepare_progress("faces"), run.prep_cache_path)
     train_names, val_names, train_faces, val_faces, skipped = load_split(
-        cfg.data, cfg.val_fraction, cfg.seed, cfg.max_val_images, FaceFinder(device="cpu"))
+        cfg.data, cfg.val_fraction, cfg.seed, cfg.max_val_images, FaceFinder(device="cpu"), prep)
+    prep.save()
     write_split(run.dir / "split.json", train_names, val_names)
     if skipped:
         run.warn(f"{skipped} image(s) had no usable face and were skipped")
@@ -126,6 +129,7 @@ def run(cfg: DSRTrainConfig, run: Run, batch_hook: BatchHook | None = None) -> i
     # ---- models: the DSR network being trained, the frozen embedder(s) judging it
     model = DSRNet(**cfg.dsr).to(device)
     weights = cfg.loss_weights()
+    run.check_stop("models")
     judges = load_judges(cfg, device)
     primary = judges[0]
     if weights["feature"] > 0:
@@ -188,14 +192,16 @@ def run(cfg: DSRTrainConfig, run: Run, batch_hook: BatchHook | None = None) -> i
         return {**metrics, **bicubic_metrics}
 
     # the references never change: HR embeddings and the bicubic baseline are computed once
+    run.check_stop("references")
     hr_emb = restore_val(lambda _lr, hr: hr)[1]
+    run.check_stop("references")
     bicubic_metrics = val_metrics("_bicubic", *restore_val(
         lambda lr, hr: F.interpolate(lr, size=hr.shape[-2:], mode="bicubic", align_corners=False)))
 
     # ---- resume: model, optimiser, scaler, counters and RNG exactly as they were saved
     step, best_value, bad_validations = 0, -math.inf, 0
     tally = BatchTally()
-    if run.resume:
+    if run.resume and run.has_checkpoint():  # else it stopped while preparing: step 0, faces cached
         step, state = run.restore(model, optimizer, scaler)
         best_value = float(state["best_value"])
         bad_validations, tally = int(state["bad_validations"]), BatchTally.from_state(state)

@@ -1,6 +1,7 @@
 """The Training tab's run controls: Start, Cancel and Resume, the progress bar with the ETA, and the
-run's state in words. Step events only queue their progress; `show_queued_progress()` (the page's
-~10 Hz timer) shows the newest, since a progress bar repaints on every change."""
+run's state in words. Step (and data preparation's) events only queue their progress;
+`show_queued_progress()` (the page's ~10 Hz timer) shows the newest, since a progress bar repaints on
+every change."""
 
 from __future__ import annotations
 
@@ -42,7 +43,14 @@ class RunControls(QWidget):
         self.progress.setRange(0, 0)
         self.eta_label.setText("ETA –")
 
+    def preparing(self, done: int, total: int) -> None:
+        """Data preparation: the bar counts faces until the run says how many steps it has."""
+        self.progress.setFormat("face %v / %m")
+        self.queue_progress(done, total, "ETA –")
+
     def run_started(self, start_step: int, total_steps: int) -> None:
+        self._queued = None
+        self.progress.setFormat("step %v / %m")
         self.progress.setRange(0, max(1, total_steps))
         self.progress.setValue(min(start_step, max(1, total_steps)))
 
@@ -55,7 +63,7 @@ class RunControls(QWidget):
         step, total, eta = self._queued
         self._queued = None
         if total > 0:
-            self.progress.setMaximum(total)
+            self.progress.setRange(0, total)
         self.progress.setValue(min(step, self.progress.maximum()))
         self.eta_label.setText(eta)
 
