@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             if i > now:
                 time.sleep((i - now) / args.fps)
         background["seconds"] = time.perf_counter() - started
-        background["recogniser"].close()
+        background["recogniser"].close(wait=True)
     result = {"source": str(args.source), "frames": len(frames), "detect_every": args.every, "threads": threads}
     reference = sides["every_frame"]["faces"]
     for name, data in sides.items():

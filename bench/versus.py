@@ -98,6 +98,7 @@ def compare(source: Path, frames: int = 100, warmup: int = 5, refs: Path = REFS,
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="rollcall-versus-") as folder:
         service = Rollcall.open(Path(folder))
+        recogniser = None
         try:
             people = enrol_refs(service, ref_files)
             recogniser = rollcall_recogniser(service, str(source))
@@ -130,6 +131,8 @@ def compare(source: Path, frames: int = 100, warmup: int = 5, refs: Path = REFS,
             marked = sorted(m.person_name for m in service.attendance.marks(recogniser.session_id))
             embedder = recogniser.pipeline.embedder.name
         finally:
+            if recogniser is not None:
+                recogniser.close(wait=True)  # its detection thread, before the interpreter exits
             service.close()
     return {
         **summarise(times["rollcall"], times["dlib"]),

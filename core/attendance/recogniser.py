@@ -297,10 +297,12 @@ class Recogniser:
         found = self.pipeline.relocate(img, np.stack(boxes)) or []
         return distinct([d for d in found if d is not None]), fresh is not None
 
-    def close(self) -> None:
-        """Stop the background detection thread, if one runs (the recogniser can still process frames)."""
+    def close(self, wait: bool = False) -> None:
+        """Stop the background detection thread, if one runs (the recogniser can still process frames);
+        `wait` blocks until its current detection is over (at most a few seconds), as the thread that
+        processed the frames should before it ends: torch must not be inside a detection at exit."""
         if self._background is not None:
-            self._background.close()
+            self._background.close(timeout=5.0 if wait else 0.0)
 
     def verdict(self, face: Face) -> tuple[bool, str]:
         """(votes, hint) of a face (`core.vision.quality.vote_verdict`). A face upscaled bicubically (the

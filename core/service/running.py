@@ -93,7 +93,7 @@ class SourceRun:
                 yield frame, report
         finally:
             self.grabber.stop()
-            self.recogniser.close()
+            self.recogniser.close(wait=True)
 
     def run(self, on_report: Callable[[Frame, FrameReport], None] | None = None, *,
             stop: threading.Event | None = None, max_seconds: float | None = None,
