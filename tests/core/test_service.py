@@ -275,7 +275,7 @@ def test_run_source_says_why_a_source_cannot_be_opened(service: Rollcall, tmp_pa
     from core.attendance.sources import SourceError
 
     _counting_builder(monkeypatch)
-    monkeypatch.setattr("core.service.running.Recogniser", lambda *a, **k: SimpleNamespace(close=lambda: None))
+    monkeypatch.setattr("core.service.running.Recogniser", lambda *a, **k: SimpleNamespace(close=lambda wait=False: None))
     with pytest.raises(SourceError, match="does not exist"):
         service.run_source(str(tmp_path / "nope.mp4"), None, pace="every_frame")
 
