@@ -12,8 +12,8 @@ Two settings, both process-wide:
   tasks share the "live" count.
 
 The operator overrides the count with ROLLCALL_THREADS (or the standard OMP_NUM_THREADS) and the waiting
-with OMP_WAIT_POLICY. The same count is meant for ONNX Runtime sessions (intra_op_num_threads) when
-Rollcall uses it.
+with OMP_WAIT_POLICY. ONNX Runtime sessions take the same count, and sleep too
+(core.vision.models.onnx_backend.session_options).
 """
 
 from __future__ import annotations

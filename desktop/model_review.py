@@ -25,6 +25,7 @@ from core.service import Rollcall
 from core.vision.models.base import Embedder
 from core.vision.models.loading import is_default_model, load_embedder
 from core.vision.pipeline import FacePipeline, resolve_device
+from desktop.admin_gate import admin_allows
 from desktop.context import AppContext
 from desktop.model_switch import (
     check_cancelled,
@@ -289,6 +290,8 @@ class ModelReview(QWidget):
             self.ctx.notifier.warning(PROMOTE_TITLE, "Compare the model with the active one first.")
             return None
         if not self._ready(PROMOTE_TITLE):
+            return None
+        if not admin_allows(self, self.ctx, "Promoting a recognition model"):
             return None
         before, candidate = self.ctx.service.gallery.active_model(), self._candidate()
 

@@ -80,8 +80,9 @@ class Operations:
         return person
 
     def delete_person(self, person_id: int, *, erase_history: bool = False, operator: str = "") -> None:
-        self.gallery.delete_person(person_id, erase_history=erase_history, operator=operator)
-        self._report(people=True, samples=True, marks=True)  # their marks are erased or unlinked
+        """Erase the person everywhere (`erase_person`: samples, evidence crops, and their marks with
+        `erase_history`), audited without their name."""
+        self.erase_person(person_id, erase_marks=erase_history, operator=operator)  # core.service.privacy_ops
 
     def find_person(self, ref: str) -> Person:
         """A person by id (digits) or by a name only one person has."""

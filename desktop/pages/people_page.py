@@ -347,7 +347,7 @@ class PeoplePage(QWidget):
                 else f"{name} deleted; their attendance marks are kept")
 
         def delete(service: Rollcall) -> None:
-            service.delete_person(person_id, erase_history=erase_history, operator=operator)
+            service.erase_person(person_id, erase_marks=erase_history, operator=operator)
 
         def done(_result: object) -> None:
             self.model.hidden.discard(person_id)
@@ -418,7 +418,7 @@ class PeoplePage(QWidget):
             person_id, erase_history, _ = self.pending_delete
             self.pending_delete = None
             self.undo_timer.stop()
-            self.ctx.service.delete_person(person_id, erase_history=erase_history, operator=self.ctx.config.operator)
+            self.ctx.service.erase_person(person_id, erase_marks=erase_history, operator=self.ctx.config.operator)
         self.register.shutdown()
         if self.wizard is not None:
             self.wizard.shutdown()

@@ -129,6 +129,17 @@ def test_promote_switches_the_gallery_and_the_engine(site, qtbot, tmp_path):
     assert list(installed.parent.iterdir()) == [installed]  # installing again reused the copy
 
 
+def test_promotion_asks_for_the_admin_pin_when_one_is_set(site, qtbot, monkeypatch):
+    ctx, base, review = site
+    compared(qtbot, review)
+    ctx.service.set_admin_pin("2468")
+    asked = []
+    monkeypatch.setattr(model_review, "admin_allows", lambda parent, c, action: asked.append(action) or False)
+    old = ctx.gallery.active_model()
+    assert review.promote() is None  # refused at the PIN: nothing starts
+    assert asked == ["Promoting a recognition model"] and ctx.gallery.active_model() == old
+
+
 def test_cancelling_the_promotion_leaves_the_old_model_active(site, qtbot, monkeypatch):
     ctx, base, review = site
     compared(qtbot, review)

@@ -115,9 +115,12 @@ def test_delete_asks_whether_to_erase_the_history(ctx, page, qtbot, refs: Path, 
     assert page.samples_model.person_id is None  # the deleted person's samples are gone from the panel
     marks = sorted(m.person_name for m in ctx.attendance.marks(session.id))
     assert marks == (["Alex Lacamoire"] if erase else ["Alex Lacamoire", "Lin-Manuel Miranda"])
-    [audit] = [a for a in ctx.attendance.audit_log() if a["action"] == "delete_person"]
-    assert audit["operator"] == "tester" and audit["person_name"] == "Lin-Manuel Miranda"
-    assert json.loads(audit["details"]) == {"erase_history": erase}
+    [audit] = [a for a in ctx.attendance.audit_log() if a["action"] == "erase_person"]
+    assert audit["operator"] == "tester" and audit["person_name"] == ""  # erased everywhere, the audit included
+    details = json.loads(audit["details"])
+    assert details["erase_marks"] == erase and details["samples"] == 1 and details["marks"] == (1 if erase else 0)
+    assert all(ctx.attendance.evidence(m.id) is None for m in ctx.attendance.marks(session.id)
+               if m.person_name == "Lin-Manuel Miranda")  # the kept marks lost their face crop
     assert errors(ctx) == []
 
 
