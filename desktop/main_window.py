@@ -78,6 +78,7 @@ class MainWindow(QMainWindow):
         self.training = TrainingPage(ctx)
         self.settings = SettingsPage(ctx)
         self.settings.source_picker.busy = self.live.camera_in_use  # listed, not opened, while Live uses it
+        self.people.guide.choose_camera.connect(self.choose_camera)
         for title, page in self.page_order()[:-1]:
             self.tabs.addTab(page, title)
             self.tabs.setTabToolTip(self.tabs.indexOf(page), TAB_TIPS[title])
@@ -152,6 +153,11 @@ class MainWindow(QMainWindow):
         self.menu.tab_actions["Training"].setEnabled(on)
         if remember and self.state is not None:
             self.state.setValue("advanced", on)
+
+    def choose_camera(self) -> None:
+        """The first-run guide's "Choose a camera": the Live tab, with the cameras being listed."""
+        self.go_to(self.live)
+        self.live.source_picker.refresh()
 
     def go_to(self, page: QWidget) -> bool:
         """Show the tab of `page`; False when it is hidden (Training without Advanced)."""

@@ -86,6 +86,7 @@ class FirstRunGuide(QWidget):
 
     enrol = Signal()
     import_list = Signal()
+    choose_camera = Signal()  # the main window goes to Live and lists the cameras
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -95,8 +96,11 @@ class FirstRunGuide(QWidget):
         intro.setWordWrap(True)
         self.enrol_button = QPushButton("&Enrol people…")
         self.import_button = QPushButton("&Import a class list… (Ctrl+I)")
+        self.camera_button = QPushButton("Choose a &camera…")
+        self.camera_button.setToolTip("Go to the Live tab and list the cameras connected to this computer")
         self.enrol_button.clicked.connect(self.enrol)
         self.import_button.clicked.connect(self.import_list)
+        self.camera_button.clicked.connect(self.choose_camera)
         self.checklist = QLabel("<b>Getting started</b><ol>"
                                 "<li>Enrol people (this tab).</li>"
                                 "<li>Choose a camera (Live tab, Source).</li>"
@@ -105,6 +109,7 @@ class FirstRunGuide(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.enrol_button)
         buttons.addWidget(self.import_button)
+        buttons.addWidget(self.camera_button)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addStretch(1)
