@@ -67,6 +67,9 @@ class SamplesPage(QWidget):
         self.import_button = QPushButton("Import photos…")
         self.camera_button = QPushButton("Start camera")
         self.capture_button = QPushButton("Capture (Space)")
+        self.import_button.setToolTip("Add photos of the person's face from files")
+        self.camera_button.setToolTip("Show the camera here to capture the person's face")
+        self.capture_button.setToolTip("Take the face now in view as a sample")
         self.import_button.clicked.connect(self.choose_photos)
         self.camera_button.clicked.connect(self.toggle_camera)
         for button in (self.import_button, self.camera_button, self.capture_button):
@@ -100,6 +103,7 @@ class SamplesPage(QWidget):
         self.samples_view.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
         self.samples_view.selectionModel().currentChanged.connect(self._on_current_sample)
         self.remove_button = QPushButton("Remove from list")
+        self.remove_button.setToolTip("Drop the selected photo; it is not enrolled")
         self.remove_button.setAutoDefault(False)
         self.remove_button.clicked.connect(self.remove_selected_candidate)
         self.samples_count = QLabel()

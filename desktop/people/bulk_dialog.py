@@ -44,9 +44,11 @@ class BulkDialog(QDialog):
 
     source_label = "&File:"
     choose_text = "&Choose…"
+    choose_tip = ""  # the tooltips of the choose and run buttons
     columns: tuple[str, ...] = ()
     stretch_column = 1
     run_text = "&Run"
+    run_tip = ""
     preview_title = "Reading"
     run_title = "Running"
 
@@ -60,9 +62,11 @@ class BulkDialog(QDialog):
         self._generation = 0  # a newer preview makes an older one's answer stale
 
         self.source_edit = QLineEdit()
+        self.source_edit.setToolTip("Type or paste the path, then Enter to preview what will happen")
         self.source_edit.returnPressed.connect(lambda: self.load(self.source_edit.text()))
         self.choose_button = QPushButton(self.choose_text)
         self.choose_button.setAutoDefault(False)
+        self.choose_button.setToolTip(self.choose_tip)
         self.choose_button.clicked.connect(self.choose)
         source_row = QHBoxLayout()
         source_row.addWidget(self.source_edit, 1)
@@ -91,6 +95,7 @@ class BulkDialog(QDialog):
         self.cancel_button = buttons.addButton("Cancel", QDialogButtonBox.ButtonRole.ActionRole)
         self.close_button = buttons.addButton(QDialogButtonBox.StandardButton.Close)
         self.run_button.setDefault(True)
+        self.run_button.setToolTip(self.run_tip)
         self.run_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
         self.close_button.clicked.connect(self.reject)

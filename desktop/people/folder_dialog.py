@@ -21,9 +21,11 @@ COLUMNS = ("Sub-folder", "Person", "Enrolment", "Photos")
 class EnrolFolderDialog(BulkDialog):
     source_label = "&Folder:"
     choose_text = "&Choose folder…"
+    choose_tip = "Choose the folder: one sub-folder of photos per person, named after them or their ID"
     columns = COLUMNS
     stretch_column = 1
     run_text = "&Enrol"
+    run_tip = "Enrol everyone listed, checking each photo (can be cancelled)"
     preview_title = "Reading the folder"
     run_title = "Enrolling from a folder"
 

@@ -37,9 +37,11 @@ def importable(preview: RosterPreview) -> bool:
 class ImportRosterDialog(BulkDialog):
     source_label = "Class &list:"
     choose_text = "&Choose file…"
+    choose_tip = "Choose the class list: an Excel or CSV file with a name column"
     columns = COLUMNS
     stretch_column = 6
     run_text = "&Import"
+    run_tip = "Add the people listed (without photos; add them later)"
     preview_title = "Reading the class list"
     run_title = "Importing the class list"
 

@@ -80,6 +80,7 @@ class KioskWindow(QWidget):
         # -- asked only when a PIN is set and someone presses Esc
         self.pin_box = QWidget()
         self.pin_edit = QLineEdit()
+        self.pin_edit.setToolTip("The kiosk PIN, then Enter, to leave the kiosk view")
         self.pin_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.pin_edit.setMaximumWidth(200)
         self.pin_edit.returnPressed.connect(lambda: self.try_leave(self.pin_edit.text()))

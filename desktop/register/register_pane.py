@@ -48,6 +48,7 @@ class RegisterPane(QGroupBox):
         self.excuse_button.setToolTip("Excuse the selected absent person from this session (asks why)")
         self.excuse_button.clicked.connect(self.ask_excuse)
         self.unexcuse_button = QPushButton("&Withdraw excuse…")
+        self.unexcuse_button.setToolTip("Cancel the selected person's excuse: they count as absent again")
         self.unexcuse_button.clicked.connect(self.ask_unexcuse)
         self.report_button = QPushButton("&Group report…")
         self.report_button.setToolTip("A group's people × sessions with P/L/A/E and percentages, to XLSX or CSV")

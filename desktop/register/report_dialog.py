@@ -26,16 +26,20 @@ class GroupReportDialog(QDialog):
         form.addRow(QLabel("Everyone in the group × its sessions: P present, L late, A absent, E excused,\n"
                            "with each person's attendance percentage."))
         self.group_combo = QComboBox()
+        self.group_combo.setToolTip("The group whose attendance is reported")
         for group in groups:
             self.group_combo.addItem(group.name, group.id)
         self.group_combo.setCurrentIndex(max(0, self.group_combo.findData(group_id)))
         today = QDate.currentDate()
         self.from_date = QDateEdit(today.addDays(-DEFAULT_DAYS))
         self.to_date = QDateEdit(today)
+        self.from_date.setToolTip("Sessions from this day on")
+        self.to_date.setToolTip("Sessions up to this day")
         for edit in (self.from_date, self.to_date):
             edit.setCalendarPopup(True)
             edit.setDisplayFormat("yyyy-MM-dd")
         self.path_edit = QLineEdit()
+        self.path_edit.setToolTip("The file to save: .xlsx for Excel, .csv for other programs")
         self.path_edit.setPlaceholderText("report.xlsx")
         for label, widget in (("&Group", self.group_combo), ("&From", self.from_date), ("&To", self.to_date)):
             text = QLabel(label)
@@ -43,7 +47,7 @@ class GroupReportDialog(QDialog):
             form.addRow(text, widget)
         file_label = QLabel("F&ile")
         file_label.setBuddy(self.path_edit)
-        row = path_row(self.path_edit, "&Browse…", self._browse)
+        row = path_row(self.path_edit, "&Browse…", self._browse, "Choose where to save the report")
         self.browse_button = row.findChild(QPushButton)
         form.addRow(file_label, row)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)

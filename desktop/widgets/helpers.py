@@ -14,14 +14,15 @@ ERROR_STYLE = "color: #b3261e;"
 WARNING_STYLE = "color: #8a5300;"
 
 
-def path_row(edit: QLineEdit, button_text: str, slot: Callable[[], object]) -> QWidget:
-    """A line edit for a path with the button that opens its picker, as one widget (a form row that can
-    be hidden or disabled as a whole)."""
+def path_row(edit: QLineEdit, button_text: str, slot: Callable[[], object], tip: str = "") -> QWidget:
+    """A line edit for a path with the button that opens its picker (`tip`: the button's tooltip), as one
+    widget (a form row that can be hidden or disabled as a whole)."""
     row = QWidget()
     layout = QHBoxLayout(row)
     layout.setContentsMargins(0, 0, 0, 0)
     layout.addWidget(edit, 1)
     button = QPushButton(button_text)
+    button.setToolTip(tip)
     button.clicked.connect(slot)
     layout.addWidget(button)
     return row

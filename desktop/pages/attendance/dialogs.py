@@ -17,10 +17,12 @@ class ReasonDialog(QDialog):
         self.person_combo: QComboBox | None = None
         if people is not None:
             self.person_combo = QComboBox()
+            self.person_combo.setToolTip("The person to mark")
             for name, person_id in people:
                 self.person_combo.addItem(name, person_id)
             form.addRow("Person", self.person_combo)
         self.reason_edit = QLineEdit()
+        self.reason_edit.setToolTip("Why, in a few words; kept with the mark")
         self.reason_edit.setPlaceholderText("required, e.g. 'arrived late, camera missed her'")
         form.addRow("Reason", self.reason_edit)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)

@@ -43,6 +43,9 @@ class MarksPane(QGroupBox):
         self.session_filter = QComboBox()
         self.person_filter = QComboBox()
         self.kind_filter = QComboBox()
+        self.session_filter.setToolTip("Show the marks of one session, or of all")
+        self.person_filter.setToolTip("Show the marks of one person, or of everyone")
+        self.kind_filter.setToolTip("Show recognised marks, manual ones or both")
         for label, value in KINDS:
             self.kind_filter.addItem(label, value)
         today = QDate.currentDate()
@@ -50,6 +53,10 @@ class MarksPane(QGroupBox):
         self.from_date = QDateEdit(today)
         self.to_check = QCheckBox("to")
         self.to_date = QDateEdit(today)
+        self.from_check.setToolTip("Tick to hide marks before the date beside it")
+        self.from_date.setToolTip("The first day shown (when From is ticked)")
+        self.to_check.setToolTip("Tick to hide marks after the date beside it")
+        self.to_date.setToolTip("The last day shown (when to is ticked)")
         for edit in (self.from_date, self.to_date):
             edit.setCalendarPopup(True)
             edit.setDisplayFormat("yyyy-MM-dd")
@@ -90,6 +97,9 @@ class MarksPane(QGroupBox):
         self.manual_button = QPushButton("Mark manually…")
         self.unmark_button = QPushButton("Remove mark…")
         self.export_button = QPushButton("Export…")
+        self.manual_button.setToolTip("Mark someone present by hand (asks who and why)")
+        self.unmark_button.setToolTip("Take back the selected mark (asks why; the operator is recorded)")
+        self.export_button.setToolTip("Save the marks listed (the filters apply) to an Excel or CSV file")
         actions.addWidget(self.count_label, 1)
         for button in (self.manual_button, self.unmark_button, self.export_button):
             actions.addWidget(button)

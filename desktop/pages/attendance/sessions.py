@@ -48,8 +48,10 @@ class SessionsPane(QGroupBox):
         self.start_dialog: StartSessionDialog | None = None
         buttons = QHBoxLayout()
         self.start_button = QPushButton("&Start session…")
+        self.start_button.setToolTip("Open a new session (name, group, start time) to mark people in")
         self.start_button.clicked.connect(self.ask_start_session)
         self.stop_button = QPushButton("S&top selected")
+        self.stop_button.setToolTip("Close the selected session: nobody more is marked in it")
         self.stop_button.clicked.connect(self.stop_selected)
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.stop_button)

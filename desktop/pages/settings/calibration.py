@@ -72,6 +72,7 @@ class CalibrationSection(QWidget):
         self.calibrate_button.setToolTip("False accepts and false rejects of the enrolled faces at each threshold")
         self.calibrate_button.clicked.connect(self.calibrate)
         self.use_suggested_button = QPushButton("Use the suggested threshold (sets it by hand)")
+        self.use_suggested_button.setToolTip("Set the threshold to the one the curve suggests for this site")
         self.use_suggested_button.setEnabled(False)
         self.use_suggested_button.clicked.connect(self.use_suggested_threshold)
         row.addWidget(QLabel("This site's own photos:"))

@@ -24,6 +24,7 @@ class GeneralGroup(SettingsGroup):
         super().__init__("General", ctx, host)
         form = QFormLayout(self)
         self.device_combo = QComboBox()
+        self.device_combo.setToolTip("Where face recognition runs: the processor (CPU) or a graphics card")
         self.device_combo.addItem("CPU", "cpu")
         if torch.cuda.is_available():
             self.device_combo.addItem("CUDA (GPU)", "cuda")
@@ -32,10 +33,13 @@ class GeneralGroup(SettingsGroup):
         form.addRow("Run models on", self.device_combo)
 
         self.data_folder_edit = QLineEdit()
+        self.data_folder_edit.setToolTip("The folder that holds the database and backups; Apply to move there")
         self.data_folder_edit.setPlaceholderText("the user data folder")
         browse = QPushButton("Folder…")
+        browse.setToolTip("Choose the data folder")
         browse.clicked.connect(self._browse_data_folder)
         apply = QPushButton("Apply")
+        apply.setToolTip("Use the data folder typed beside it")
         apply.clicked.connect(lambda: self.apply_data_folder(self.data_folder_edit.text()))
         row = QHBoxLayout()
         row.addWidget(self.data_folder_edit, 1)
@@ -44,17 +48,20 @@ class GeneralGroup(SettingsGroup):
         form.addRow("Data folder", row)
 
         self.operator_edit = QLineEdit()
+        self.operator_edit.setToolTip("Your name; recorded with the marks you add or remove by hand")
         self.operator_edit.setPlaceholderText("signs manual marks and removals")
         self.operator_edit.editingFinished.connect(lambda: self.apply_operator(self.operator_edit.text()))
         form.addRow("Operator", self.operator_edit)
 
         self.kiosk_pin_edit = QLineEdit()
+        self.kiosk_pin_edit.setToolTip("Digits asked before leaving the kiosk view; empty: no PIN")
         self.kiosk_pin_edit.setEchoMode(QLineEdit.EchoMode.PasswordEchoOnEdit)
         self.kiosk_pin_edit.setPlaceholderText("digits; empty: Esc leaves the kiosk view at once")
         self.kiosk_pin_edit.editingFinished.connect(lambda: self.apply_kiosk_pin(self.kiosk_pin_edit.text()))
         form.addRow("Kiosk PIN", self.kiosk_pin_edit)
 
         self.record_unknown_check = QCheckBox("Keep photos of faces nobody matched (for review)")
+        self.record_unknown_check.setToolTip("Save the faces the app did not recognise, to enrol or delete later")
         self.record_unknown_check.toggled.connect(self.apply_record_unknown)
         self.retention_spin = QSpinBox()
         self.retention_spin.setRange(0, 3650)
@@ -71,6 +78,7 @@ class GeneralGroup(SettingsGroup):
         form.addRow("Unknown faces", unknown_row)
 
         self.admin_pin_button = QPushButton("Set admin PIN…")
+        self.admin_pin_button.setToolTip("Set or change the PIN asked before settings and deletions")
         self.admin_pin_button.clicked.connect(self.ask_admin_pin)
         self.admin_pin_label = QLabel()
         pin_row = QHBoxLayout()

@@ -28,6 +28,7 @@ class SmallFacesGroup(SettingsGroup):
         super().__init__(SMALL_FACES_TITLE, ctx, host)
         form = QFormLayout(self)
         self.sr_mode = QComboBox()
+        self.sr_mode.setToolTip("When small, blurry faces are enlarged before recognition")
         for mode, text in MODES.items():
             self.sr_mode.addItem(text, mode)
         self.sr_below_spin = QSpinBox()
@@ -40,13 +41,16 @@ class SmallFacesGroup(SettingsGroup):
         row.addStretch(1)
         form.addRow("Route", row)
         self.sr_model_edit = QLineEdit()
+        self.sr_model_edit.setToolTip("The DSR model file that enlarges small faces; empty: plain upscaling")
         self.sr_model_edit.setPlaceholderText("empty: bicubic upscaling (no DSR model)")
-        form.addRow("DSR model", path_row(self.sr_model_edit, "Browse…", self._browse_sr_model))
+        form.addRow("DSR model", path_row(self.sr_model_edit, "Browse…", self._browse_sr_model,
+                                                "Choose the DSR model file"))
         self.sr_label = QLabel()
         self.sr_label.setWordWrap(True)
         self.sr_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         form.addRow("In use", self.sr_label)
         self.sr_apply = QPushButton("Apply small faces")
+        self.sr_apply.setToolTip("Use the route and model chosen above")
         self.sr_apply.clicked.connect(lambda: self.apply_small_faces(
             self.chosen_route(), self.sr_below_spin.value(), self.sr_model_edit.text()))
         self.sr_model_edit.returnPressed.connect(self.sr_apply.click)

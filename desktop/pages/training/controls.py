@@ -16,6 +16,7 @@ class RunControls(QWidget):
         v.setContentsMargins(0, 0, 0, 0)
         row = QHBoxLayout()
         self.start_button = QPushButton("Start training")
+        self.start_button.setToolTip("Start a new training run with the settings above")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop after the current batch and save a checkpoint that can be resumed")
         self.resume_button = QPushButton("Resume")

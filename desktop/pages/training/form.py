@@ -44,45 +44,52 @@ class JobForm(QGroupBox):
         self._auto_base = self._auto_sr = True  # the fine-tuning defaults follow the app until edited
         form = self.form = QFormLayout(self)
         self.job_combo = QComboBox()
+        self.job_combo.setToolTip("What to train")
         for job, label in JOBS:
             self.job_combo.addItem(label, job)
         self.job_combo.currentIndexChanged.connect(self._job_changed)
         form.addRow("Job", self.job_combo)
         self.source_combo = QComboBox()
+        self.source_combo.setToolTip("Where the training faces come from")
         self.source_combo.addItem("Photos in a folder (one sub-folder per person)", SOURCE_FOLDER)
         self.source_combo.addItem("The people enrolled in this app (their stored samples)", SOURCE_GALLERY)
         self.source_combo.addItem("A dataset manifest (.json, from the trainer's build-dataset)", SOURCE_MANIFEST)
         self.source_combo.currentIndexChanged.connect(self._source_changed)
         form.addRow("Train on", self.source_combo)
         self.data_edit = QLineEdit()
-        self.data_row = path_row(self.data_edit, "Browse…", self._browse_data)
+        self.data_edit.setToolTip("The folder or manifest file with the training faces")
+        self.data_row = path_row(self.data_edit, "Browse…", self._browse_data, "Choose the training data")
         form.addRow("Data", self.data_row)
         # train-dsr
         self.embedder_edit = QLineEdit("dlib")
         self.embedder_edit.setToolTip("The frozen identity model: 'dlib' (built in) or a weights file")
-        self.embedder_row = path_row(self.embedder_edit, "File…", self._browse_embedder)
+        self.embedder_row = path_row(self.embedder_edit, "File…", self._browse_embedder,
+                                     "Choose a weights file for the identity model")
         form.addRow("Embedder", self.embedder_row)
         self.epochs_spin = QSpinBox(minimum=1, maximum=100000, value=100)
+        self.epochs_spin.setToolTip("Passes over the training data; more: longer and usually better")
         form.addRow("Epochs", self.epochs_spin)
         # finetune
         self.base_edit = QLineEdit()
         self.base_edit.setToolTip("The recognition model to fine-tune: 'dlib' (built in) or a weights file; "
                                   "by default the gallery's active model")
         self.base_edit.textEdited.connect(lambda: setattr(self, "_auto_base", False))
-        self.base_row = path_row(self.base_edit, "File…", self._browse_base)
+        self.base_row = path_row(self.base_edit, "File…", self._browse_base,
+                                 "Choose the weights file of the model to fine-tune")
         form.addRow("Model to fine-tune", self.base_row)
         self.sr_edit = QLineEdit()
         self.sr_edit.setPlaceholderText("empty: bicubic upscaling")
         self.sr_edit.setToolTip("The DSR checkpoint that super-resolves the small training faces (the SR inputs); "
                                 "by default the one of Settings > Small faces")
         self.sr_edit.textEdited.connect(lambda: setattr(self, "_auto_sr", False))
-        self.sr_row = path_row(self.sr_edit, "File…", self._browse_sr)
+        self.sr_row = path_row(self.sr_edit, "File…", self._browse_sr, "Choose the DSR checkpoint")
         form.addRow("SR inputs from (DSR)", self.sr_row)
         self.bench_edit = QLineEdit()
         self.bench_edit.setPlaceholderText("optional: a pairs benchmark folder (pairs.txt and images/)")
         self.bench_edit.setToolTip("Also compare the untuned and the fine-tuned model on this verification "
                                    "benchmark at the end (slow: every image is detected and embedded)")
-        self.bench_row = path_row(self.bench_edit, "Browse…", self._browse_benchmark)
+        self.bench_row = path_row(self.bench_edit, "Browse…", self._browse_benchmark,
+                                  "Choose the verification benchmark")
         form.addRow("Benchmark", self.bench_row)
         self.stage1_spin = QSpinBox(minimum=0, maximum=100000, value=int(finetune_default("stage1_epochs")))
         self.stage1_spin.setToolTip("Epochs that train only the ArcFace head, the model frozen")
@@ -92,6 +99,7 @@ class JobForm(QGroupBox):
                                     "similarity stops improving)")
         form.addRow("Stage 2 epochs", self.stage2_spin)
         self.device_combo = QComboBox()
+        self.device_combo.setToolTip("Train on the processor (CPU) or a graphics card")
         self.device_combo.addItem("CPU", "cpu")
         if torch.cuda.is_available():
             self.device_combo.addItem("CUDA (GPU)", "cuda")
@@ -103,8 +111,10 @@ class JobForm(QGroupBox):
         self.minutes_spin.setToolTip("Stop (resumably) after this many minutes; also applies when resuming")
         form.addRow("Max minutes", self.minutes_spin)
         self.out_edit = QLineEdit(str(default_run_dir()))
+        self.out_edit.setToolTip("Where the run's checkpoints and results are saved")
         self.out_edit.textEdited.connect(self._out_edited)
-        form.addRow("Output folder", path_row(self.out_edit, "Browse…", self._browse_out))
+        form.addRow("Output folder", path_row(self.out_edit, "Browse…", self._browse_out,
+                                              "Choose the output folder"))
 
         ctx.gallery_changed.connect(self.fill_defaults)
         ctx.config_changed.connect(self.fill_defaults)

@@ -98,6 +98,7 @@ class ResultBox(QGroupBox):
         row = QHBoxLayout(self.use_row)
         row.setContentsMargins(0, 0, 0, 0)
         self.use_button = QPushButton("Use this model")
+        self.use_button.setToolTip("Make the model this run saved the one the app uses")
         row.addWidget(self.use_button)
         note = QLabel("Makes best.pt the super-resolution model for small faces (Settings > Small faces).")
         note.setWordWrap(True)
