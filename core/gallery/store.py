@@ -25,10 +25,11 @@ import numpy as np
 
 from core.errors import path_text
 from core.storage.db import Database
+from core.gallery.erasure import Erasure, erase_person
 from core.gallery.faces import enrolment_embeddings, model_crops
 from core.gallery.groups import groups_sql, read_groups, write_person_groups
 from core.gallery.records import (
-    MAX_NAME_CHARS, CancelledError, GalleryError, ModelRecord, NotFoundError, Person, SampleInfo, clean_name, clean_text,
+    CancelledError, GalleryError, ModelRecord, NotFoundError, Person, SampleInfo, clean_name, clean_text,
     from_blob, from_row, get_row, normalise, now_iso, rows, to_blob)
 from core.vision.models.base import Embedder
 
@@ -241,18 +242,11 @@ class Gallery:
             self.write_person(conn, person_id, fields, replace_groups=True)
         return self.person(person_id)
 
-    def delete_person(self, person_id: int, *, erase_history: bool = False, operator: str = "") -> None:
-        """Erase the person's samples, embeddings and templates. Their attendance marks keep the
-        name (the link to the person is cleared) unless `erase_history` also deletes them."""
-        person = self.person(person_id)
-        with self.db.transaction() as conn:
-            if erase_history:
-                conn.execute("DELETE FROM marks WHERE person_id = ?", (person_id,))
-            conn.execute("DELETE FROM people WHERE id = ?", (person_id,))
-            who = clean_text(operator, "the operator's name", max_chars=MAX_NAME_CHARS)
-            self.db.db["audit"].insert({"at": now_iso(), "operator": who, "action": "delete_person",
-                                        "person_id": person_id, "person_name": person.name,
-                                        "details": json.dumps({"erase_history": erase_history})})
+    def delete_person(self, person_id: int, *, erase_history: bool = False, operator: str = "") -> Erasure:
+        """Erase the person everywhere (`core.gallery.erasure`): samples, embeddings, templates and the
+        evidence crops of their marks; the marks keep the name (the link to the person is cleared) unless
+        `erase_history` also deletes them. Audited without the name."""
+        return erase_person(self.db, person_id, erase_marks=erase_history, operator=operator)
 
     def person(self, person_id: int) -> Person:
         found = rows(self.db, _PERSON_SQL + " WHERE p.id = ? GROUP BY p.id", (person_id,))

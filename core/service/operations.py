@@ -80,7 +80,7 @@ class Operations:
         return person
 
     def delete_person(self, person_id: int, *, erase_history: bool = False, operator: str = "") -> None:
-        """Erase the person everywhere (`erase_person`: samples, evidence crops, and their marks with
+        """Erase the person everywhere (`core.gallery.erasure`: samples, evidence crops, and their marks with
         `erase_history`), audited without their name."""
         self.erase_person(person_id, erase_marks=erase_history, operator=operator)  # core.service.privacy_ops
 

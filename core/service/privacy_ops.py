@@ -13,7 +13,7 @@ import numpy as np
 from core.gallery.enrol import Enroller, SampleVerdict
 from core.gallery.store import Gallery, GalleryError, Person
 from core.storage import admin_pin
-from core.attendance.erasure import Erasure, erase_person
+from core.gallery.erasure import Erasure
 from core.attendance.unknown_faces import (UnknownFace, check_retention, delete_all_unknown, delete_unknown, purge_older,
                                   unknown_face, unknown_faces)
 from core.storage.db import Database
@@ -87,8 +87,8 @@ class PrivacyOperations:
     # ------------------------------------------------------------------ people
 
     def erase_person(self, person_id: int, *, erase_marks: bool = False, operator: str = "") -> Erasure:
-        """Erase a person everywhere (core.attendance.erasure); audited without their name."""
-        erasure = erase_person(self.db, person_id, erase_marks=erase_marks, operator=operator)
+        """Erase a person everywhere (core.gallery.erasure); audited without their name."""
+        erasure = self.gallery.delete_person(person_id, erase_history=erase_marks, operator=operator)
         logger.info("person %d erased: %d sample(s), %d evidence crop(s), %d mark(s)", person_id,
                     erasure.samples, erasure.evidence, erasure.marks)
         self._report(people=True, samples=True, marks=True)

@@ -102,7 +102,7 @@ def test_delete_person_erases_face_data(gallery: Gallery, embedder_a) -> None:
         assert gallery.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == 0
     with pytest.raises(NotFoundError):
         gallery.person(person.id)
-    assert gallery.db.execute("SELECT action, person_name FROM audit").fetchall() == [("delete_person", "Gus")]
+    assert gallery.db.execute("SELECT action, person_name FROM audit").fetchall() == [("erase_person", "")]
 
 
 def test_model_switch_re_embeds_and_switching_back_is_instant(gallery: Gallery, embedder_a, embedder_b, monkeypatch) -> None:
