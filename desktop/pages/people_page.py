@@ -328,26 +328,30 @@ class PeoplePage(QWidget):
 
     def undo_delete(self) -> bool:
         """Bring back the person whose delete waits (nothing reached core); False when none waits."""
-        if self.pending_delete is None:
+        pending = self._take_pending_delete()
+        if pending is None:
             return False
-        person_id, _, name = self.pending_delete
-        self.pending_delete = None
-        self.undo_timer.stop()
-        self.undo_bar.hide()
+        person_id, _, name = pending
         self.model.hidden.discard(person_id)
         self.model.refresh()
         self.select_person(person_id)
         self.say(f"{name} was not deleted.")
         return True
 
+    def _take_pending_delete(self) -> tuple[int, bool, str] | None:
+        """The waiting delete (person id, erase history, name), no longer waiting; None when none waits."""
+        pending, self.pending_delete = self.pending_delete, None
+        if pending is not None:
+            self.undo_timer.stop()
+            self.undo_bar.hide()
+        return pending
+
     def commit_pending_delete(self) -> Task | None:
         """The waiting delete goes to core now (in the background); None when none waits."""
-        if self.pending_delete is None:
+        pending = self._take_pending_delete()
+        if pending is None:
             return None
-        person_id, erase_history, name = self.pending_delete
-        self.pending_delete = None
-        self.undo_timer.stop()
-        self.undo_bar.hide()
+        person_id, erase_history, name = pending
         operator = self.ctx.config.operator
         what = (f"{name} deleted with their attendance history" if erase_history
                 else f"{name} deleted; their attendance marks are kept")
@@ -420,10 +424,9 @@ class PeoplePage(QWidget):
                            on_done=lambda _: self.say("Sample removed."))
 
     def shutdown(self) -> None:
-        if self.pending_delete is not None:  # closing the app: the delete goes through now, here
-            person_id, erase_history, _ = self.pending_delete
-            self.pending_delete = None
-            self.undo_timer.stop()
+        pending = self._take_pending_delete()
+        if pending is not None:  # closing the app: the delete goes through now, here
+            person_id, erase_history, _ = pending
             self.ctx.service.erase_person(person_id, erase_marks=erase_history, operator=self.ctx.config.operator)
         self.register.shutdown()
         if self.wizard is not None:
