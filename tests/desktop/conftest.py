@@ -15,6 +15,7 @@ from desktop.context import AppContext
 from desktop.gc_guard import collect_on_gui_thread
 from desktop.notifier import Notifier
 from desktop.tasks import TaskRunner
+from tests.conftest import shared_path
 
 
 @pytest.fixture(autouse=True)
@@ -58,6 +59,32 @@ def make_ctx(tmp_path: Path, default_pipeline, qapp):
 @pytest.fixture
 def ctx(make_ctx) -> AppContext:
     return make_ctx()
+
+
+@pytest.fixture
+def refs() -> Path:
+    """The two hamilton reference photos' folder (skips without ../shared)."""
+    return shared_path("video", "hamilton_refs")
+
+
+def open_wizard(ctx: AppContext, qtbot, name: str = "", **details: str):
+    """The enrolment wizard, shown, with its details filled in."""
+    from desktop.enrol_wizard import EnrolWizard
+
+    wizard = EnrolWizard(ctx)
+    qtbot.addWidget(wizard)
+    wizard.show()
+    wizard.name_edit.setText(name)
+    wizard.external_id_edit.setText(details.get("external_id", ""))
+    wizard.group_edit.setText(details.get("group", ""))
+    wizard.notes_edit.setPlainText(details.get("notes", ""))
+    return wizard
+
+
+def add_and_wait(wizard, qtbot, *paths: Path) -> None:
+    """Add photos to the wizard and wait until every one has been checked."""
+    wizard.add_photos([str(p) for p in paths])
+    qtbot.waitUntil(lambda: wizard.candidates.pending == 0, timeout=30_000)
 
 
 def errors(ctx: AppContext) -> list[str]:

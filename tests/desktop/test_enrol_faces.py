@@ -12,7 +12,7 @@ from PySide6.QtTest import QTest
 
 from desktop.enrol_wizard import PREVIEW, SAMPLES, WIZARD_SIZE, EnrolWizard
 from tests.conftest import shared_path
-from tests.desktop.conftest import errors
+from tests.desktop.conftest import add_and_wait, errors, open_wizard
 
 
 @pytest.fixture
@@ -20,28 +20,8 @@ def group_photo() -> Path:
     return shared_path("faces", "bbt", "group", "bbt2.jpg")
 
 
-@pytest.fixture
-def refs() -> Path:
-    return shared_path("video", "hamilton_refs")
-
-
-def open_wizard(ctx, qtbot, name: str = "Penny", **details: str) -> EnrolWizard:
-    wizard = EnrolWizard(ctx)
-    qtbot.addWidget(wizard)
-    wizard.show()
-    wizard.name_edit.setText(name)
-    wizard.external_id_edit.setText(details.get("external_id", ""))
-    wizard.group_edit.setText(details.get("group", ""))
-    return wizard
-
-
-def add_and_wait(wizard: EnrolWizard, qtbot, *paths: Path) -> None:
-    wizard.add_photos([str(p) for p in paths])
-    qtbot.waitUntil(lambda: wizard.candidates.pending == 0, timeout=30_000)
-
-
 def group_wizard(ctx, qtbot, group_photo: Path) -> EnrolWizard:
-    wizard = open_wizard(ctx, qtbot)
+    wizard = open_wizard(ctx, qtbot, "Penny")
     assert wizard.next() and wizard.page == SAMPLES
     add_and_wait(wizard, qtbot, group_photo)
     candidate = wizard.candidates.candidates[0]

@@ -5,33 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from PySide6.QtCore import Qt
 
 from desktop.enrol_wizard import DETAILS, PREVIEW, SAMPLES, EnrolWizard
 from tests.conftest import shared_path
-from tests.desktop.conftest import enrol_photos, errors
-
-
-@pytest.fixture
-def refs() -> Path:
-    return shared_path("video", "hamilton_refs")
-
-
-def open_wizard(ctx, qtbot, name: str = "", **details: str) -> EnrolWizard:
-    wizard = EnrolWizard(ctx)
-    qtbot.addWidget(wizard)
-    wizard.show()
-    wizard.name_edit.setText(name)
-    wizard.external_id_edit.setText(details.get("external_id", ""))
-    wizard.group_edit.setText(details.get("group", ""))
-    wizard.notes_edit.setPlainText(details.get("notes", ""))
-    return wizard
-
-
-def add_and_wait(wizard: EnrolWizard, qtbot, *paths: Path) -> None:
-    wizard.add_photos([str(p) for p in paths])
-    qtbot.waitUntil(lambda: wizard.candidates.pending == 0, timeout=20_000)
+from tests.desktop.conftest import add_and_wait, enrol_photos, errors, open_wizard
 
 
 def rows(wizard: EnrolWizard) -> list[str]:

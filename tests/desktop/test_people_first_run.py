@@ -11,13 +11,7 @@ from PySide6.QtWidgets import QApplication
 from desktop.pages.people_page import PeoplePage
 from desktop.people.roster_dialog import ImportRosterDialog
 from desktop.tables.people_table import NAME_COL
-from tests.conftest import shared_path
 from tests.desktop.conftest import enrol_photos, errors
-
-
-@pytest.fixture
-def refs() -> Path:
-    return shared_path("video", "hamilton_refs")
 
 
 @pytest.fixture

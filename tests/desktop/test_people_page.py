@@ -17,11 +17,6 @@ from tests.desktop.conftest import enrol_photos, errors
 
 
 @pytest.fixture
-def refs() -> Path:
-    return shared_path("video", "hamilton_refs")
-
-
-@pytest.fixture
 def page(ctx, qtbot) -> PeoplePage:
     page = PeoplePage(ctx)
     qtbot.addWidget(page)

@@ -16,13 +16,7 @@ from desktop.pages.people_page import PeoplePage
 from desktop.people.common import PROBLEM_BACKGROUND, SCREEN, WARNING_BACKGROUND, cell_texts
 from desktop.people.page_register import ALL, NO_GROUP
 from desktop.tables.people_table import NAME_COL
-from tests.conftest import shared_path
 from tests.desktop.conftest import errors
-
-
-@pytest.fixture
-def refs() -> Path:
-    return shared_path("video", "hamilton_refs")
 
 
 @pytest.fixture

@@ -41,11 +41,6 @@ def page(ctx, qtbot) -> SettingsPage:
     return page
 
 
-@pytest.fixture
-def refs() -> Path:
-    return shared_path("video", "hamilton_refs")
-
-
 def wait_idle(page: SettingsPage, qtbot) -> None:
     # the page's tasks ended and their results reached the page (and any task they started, too)
     qtbot.waitUntil(lambda: not page.busy and page.ctx.tasks.idle, timeout=TIMEOUT)
