@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from core.gallery.enrol import Enroller
 from core.gallery.store import Gallery
+from core.service import Changes, Rollcall
 from core.storage.db import Database
 from core.vision.pipeline import build_pipeline
 from tests.conftest import shared_path
@@ -23,3 +26,18 @@ def hamilton_db(tmp_path_factory):
             assert verdict.ok, verdict.reason
             enroller.enrol(name, [verdict])
     return path, pipeline
+
+
+@pytest.fixture
+def service(tmp_path: Path):
+    """A service over a fresh database file."""
+    with Rollcall.open(tmp_path / "rollcall.db") as s:
+        yield s
+
+
+@pytest.fixture
+def reports(service: Rollcall) -> list[Changes]:
+    """The change reports `service` sends from now on."""
+    seen: list[Changes] = []
+    service.subscribe(seen.append)
+    return seen

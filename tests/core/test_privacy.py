@@ -22,19 +22,6 @@ from tests.conftest import shared_path
 from tests.core.gallery_fixtures import synthetic_sample, tiny_embedder, unit
 
 
-@pytest.fixture
-def service(tmp_path: Path):
-    with Rollcall.open(tmp_path / "rollcall.db") as s:
-        yield s
-
-
-@pytest.fixture
-def reports(service: Rollcall) -> list[Changes]:
-    seen: list[Changes] = []
-    service.subscribe(seen.append)
-    return seen
-
-
 def _seen(service: Rollcall, session_id: int | None, jpeg: bytes, when: str, score: float = 0.2) -> int:
     service.attendance.record_unknown(session_id, jpeg, score, "camera 1")
     row_id = service.db.execute("SELECT MAX(id) FROM unknown_sightings").fetchone()[0]

@@ -23,12 +23,6 @@ from core.storage.schema import MIGRATIONS
 from tests.core.gallery_fixtures import synthetic_sample, tiny_embedder, unit
 
 
-@pytest.fixture
-def service(tmp_path: Path):
-    with Rollcall.open(tmp_path / "rollcall.db") as s:
-        yield s
-
-
 def enrolled(service: Rollcall, name: str, **fields) -> int:
     """A person with two synthetic samples (setup: enrolment is tested elsewhere)."""
     gallery = service.gallery

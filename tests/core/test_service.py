@@ -24,19 +24,6 @@ from tests.conftest import shared_path
 from tests.core.gallery_fixtures import synthetic_sample, tiny_embedder, unit
 
 
-@pytest.fixture
-def service(tmp_path: Path):
-    with Rollcall.open(tmp_path / "rollcall.db") as s:
-        yield s
-
-
-@pytest.fixture
-def reports(service: Rollcall) -> list[Changes]:
-    seen: list[Changes] = []
-    service.subscribe(seen.append)
-    return seen
-
-
 def _person(service: Rollcall, name: str = "Ada", samples: int = 2) -> int:
     """A person added straight through the gallery (setup, not the operation under test)."""
     gallery = service.gallery

@@ -17,12 +17,6 @@ HOSTILE_LINE = "Ms\x1b[31m K\x00\tthe\x7fsecond\u0085"
 HOSTILE_NOTES = "front row\r\nallergic\x1b[2J to nuts\x00\r\r\n\n\n\nsee\u2028office\t"
 
 
-@pytest.fixture
-def service(tmp_path: Path):
-    with Rollcall.open(tmp_path / "rollcall.db") as s:
-        yield s
-
-
 def no_control(text: str, newline_ok: bool = False) -> bool:
     return not any((ord(c) < 32 and not (newline_ok and c == "\n")) or 0x7f <= ord(c) <= 0x9f for c in text)
 
