@@ -265,12 +265,12 @@ class Recogniser:
         """This frame's faces, and whether they come from a full detection (`detect_every`): between full
         passes the previous frame's faces are relocated. No face to follow, any of them lost, or a detector
         that cannot relocate means a full detection now."""
-        every = self.settings.detect_every
-        live = [tr for tr in self._tracked if tr.id in self.tracker.tracks]
         if self.settings.background_detection and self.pipeline.detector.relocates:
             # a face relocation missed in the last frames is looked for again (it may have blinked)
             recent = [tr for tr in self.tracker.tracks.values() if 0.0 <= t - tr.last_seen <= RELOCATE_LOST_S]
             return self._find_with_background(img, recent)
+        every = self.settings.detect_every
+        live = [tr for tr in self._tracked if tr.id in self.tracker.tracks]
         if live and every > 1 and self._since_full < every - 1 and self.pipeline.detector.relocates:
             found = self.pipeline.relocate(img, np.stack([tr.box for tr in live]))
             if found is not None and all(d is not None for d in found):
@@ -279,7 +279,7 @@ class Recogniser:
         self._since_full = 0
         return self.pipeline.detect(img, video_frame=True), True
 
-    def _find_with_background(self, img: np.ndarray, live: list[Track]) -> tuple[list[Detection], bool]:
+    def _find_with_background(self, img: np.ndarray, followed: list[Track]) -> tuple[list[Detection], bool]:
         """`find_faces` with full detection on its own thread: this frame goes to the detector when it is
         idle; the faces it last found (in an earlier frame) join the followed ones, and all are relocated
         here. A face lost by relocation is found again by the next full detection."""
@@ -288,10 +288,11 @@ class Recogniser:
         fresh = self._background.take()
         if self._background.idle:
             self._background.submit(img.copy())
-        boxes = [tr.box for tr in live]
-        if fresh:
+        boxes = [tr.box for tr in followed]
+        if fresh:  # the detector's faces that no followed face already stands for (the tracker's own overlap)
             known = np.stack(boxes) if boxes else np.zeros((0, 4), np.float32)
-            boxes += [d.box for d in fresh if not len(known) or iou_matrix(d.box[None], known).max() < 0.3]
+            boxes += [d.box for d in fresh
+                      if not len(known) or iou_matrix(d.box[None], known).max() < self.tracker.iou_threshold]
         if not boxes:
             return [], fresh is not None
         found = self.pipeline.relocate(img, np.stack(boxes)) or []

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from core.errors import RollcallError
 from core.paths import user_cache_dir
 from core.vision.models.base import Embedder
 
@@ -31,7 +32,7 @@ PARITY_MIN = 0.99999  # cosine between torch's and ONNX Runtime's embedding of t
 CACHE_FOLDER = "onnx"
 
 
-class BackendError(RuntimeError):
+class BackendError(RollcallError):
     """ONNX Runtime cannot run this embedder (not installed, export failed, or outputs differ from torch)."""
 
 
@@ -43,14 +44,13 @@ def cache_path(embedder: Embedder, folder: Path | None = None) -> Path:
 
 
 def export_graph(embedder: Embedder) -> bytes:
-    """The embedder's network as an ONNX graph (batch size free), from the loaded torch module on the CPU."""
+    """The embedder's network as an ONNX graph (batch size free), from the loaded torch module (on the CPU:
+    `with_backend` only exports CPU embedders)."""
     model = embedder.model
     size = embedder.spec.size
     example = torch.zeros(1, 3, size, size)
     buffer = io.BytesIO()
-    device = next(model.parameters()).device
     try:
-        model.cpu()
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the legacy exporter's deprecation and tracer notes
             torch.onnx.export(model, (example,), buffer, dynamo=False, opset_version=OPSET,
@@ -58,8 +58,6 @@ def export_graph(embedder: Embedder) -> bytes:
                               dynamic_axes={"crops": {0: "n"}, "embeddings": {0: "n"}})
     except Exception as exc:  # noqa: BLE001 - any exporter failure means: stay on torch
         raise BackendError(f"{embedder.name} could not be exported to ONNX ({type(exc).__name__}: {exc})") from exc
-    finally:
-        model.to(device)
     return buffer.getvalue()
 
 
@@ -117,7 +115,7 @@ def onnx_embedder(embedder: Embedder, threads: int | None = None, cache: Path | 
     cache when there and sound, else exported and cached. Raises BackendError when ONNX Runtime is missing,
     the export fails, or the session does not reproduce torch's embeddings."""
     if find_spec("onnxruntime") is None:
-        raise BackendError("ONNX Runtime is not installed (pip install onnxruntime); embedding with torch")
+        raise BackendError("ONNX Runtime is not installed (pip install onnxruntime)")
     threads = threads or torch.get_num_threads()
     path = cache_path(embedder, cache)
     runner = None
@@ -139,7 +137,7 @@ def onnx_embedder(embedder: Embedder, threads: int | None = None, cache: Path | 
         score = parity(embedder, runner)
         if score < PARITY_MIN:
             raise BackendError(f"ONNX Runtime's embeddings of {embedder.name} differ from torch's (cosine {score:.6f} "
-                               f"< {PARITY_MIN}); embedding with torch")
+                               f"< {PARITY_MIN})")
         try:
             _write_atomically(path, graph)
         except OSError as exc:
@@ -155,14 +153,13 @@ def with_backend(embedder: Embedder, backend: str = "auto", threads: int | None 
         raise ValueError(f"unknown inference backend '{backend}' (use {', '.join(BACKENDS)})")
     if backend == "torch" or embedder.runner is not None:
         return embedder
-    if embedder.device.type != "cpu":
-        if backend == "onnx":
-            raise BackendError(f"the ONNX backend runs on the CPU; {embedder.name} is on {embedder.device}")
-        return embedder
     try:
+        if embedder.device.type != "cpu":
+            raise BackendError(f"the ONNX backend runs on the CPU; {embedder.name} is on {embedder.device}")
         return onnx_embedder(embedder, threads)
     except BackendError as exc:
         if backend == "onnx":
-            raise
-        logger.warning("%s", exc)
+            raise BackendError(f"{exc}. Choose the backend 'auto' or 'torch' in the engine settings.") from exc
+        if embedder.device.type == "cpu":  # on a GPU torch is the backend by design, not as a fallback
+            logger.warning("%s; embedding with torch", exc)
         return embedder
