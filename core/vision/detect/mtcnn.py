@@ -221,7 +221,6 @@ class MTCNNDetector(Detector):
         self.thresholds = tuple(float(t) for t in thresholds)
         self.factor = float(factor)
         self.max_faces = max_faces
-        self.relocate_threshold = RELOCATE_THRESHOLD
 
         # cv2's INTER_AREA with fractional scales runs on one core; resizing the levels in
         # parallel (cv2 releases the GIL) halves the pyramid's ~15 ms on a 640x480 frame.
@@ -386,7 +385,7 @@ class MTCNNDetector(Detector):
             out, landmarks = self._onet(torch.cat([p for p in patches if p is not None]), squares[inside])
         results: list[Detection | None] = [None] * len(boxes)
         for i, box, marks in zip(np.flatnonzero(inside), out, landmarks):
-            if box[4] <= self.relocate_threshold or box[2] < box[0] or box[3] < box[1]:
+            if box[4] <= RELOCATE_THRESHOLD or box[2] < box[0] or box[3] < box[1]:
                 continue
             box[[0, 2]] = np.clip(box[[0, 2]], 0.0, float(width))
             box[[1, 3]] = np.clip(box[[1, 3]], 0.0, float(height))
