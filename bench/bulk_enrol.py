@@ -13,7 +13,6 @@ saved, and the rejection reasons.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import tempfile
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from bench.common import write_json
+from bench.common import print_result
 from core.service import EngineSettings, Rollcall
 
 
@@ -84,9 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             "progress_calls": len(done),
             "summary": report.summary(),
         })
-    print(json.dumps(result, indent=2))
-    if args.json:
-        write_json(args.json, result)
+    print_result(result, args.json)
     return 0
 
 

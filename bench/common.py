@@ -13,6 +13,13 @@ def write_json(path: Path, data: object) -> Path:
     return path
 
 
+def print_result(result: object, path: Path | None) -> None:
+    """Print RESULT as indented JSON, and write it to PATH too when one is given."""
+    print(json.dumps(result, indent=2))
+    if path:
+        write_json(path, result)
+
+
 def read_frames(path: Path, count: int) -> list:
     """The first `count` frames of a video (BGR arrays); exits with a message when none can be read."""
     import cv2

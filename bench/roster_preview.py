@@ -12,14 +12,13 @@ written by a preview. Target: within 2 s for 1,000 rows. Prints the times and ho
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import write_json
+from bench.common import print_result
 from core.register.sheets import Sheet, write_sheet
 from core.service import Rollcall
 
@@ -69,9 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         "skipped": preview.count("skip"),
         "summary": preview.summary(),
     })
-    print(json.dumps(result, indent=2))
-    if args.json:
-        write_json(args.json, result)
+    print_result(result, args.json)
     return 0
 
 

@@ -12,7 +12,6 @@ random unit embeddings, real templates) in a temporary folder, then measures:
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench.common import write_json
+from bench.common import print_result
 from core.storage.db import Database
 from core.gallery.store import Gallery
 from core.gallery.faces import FACE_SIZE, FaceSample
@@ -110,9 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         result["enrolment_samples_per_s"] = round(args.enrol_people * args.samples / seconds, 1)
         result["db_size_mb"] = round((Path(tmp) / "scale.db").stat().st_size / 1e6, 1)
         db.close()
-    print(json.dumps(result, indent=2))
-    if args.json:
-        write_json(args.json, result)
+    print_result(result, args.json)
     return 0
 
 
